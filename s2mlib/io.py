@@ -1,0 +1,324 @@
+"""Density-map (MRC/CCP4) and atomic-structure (PDB/mmCIF) input and output.
+
+Maps are held as :class:`DensityMap`: ``data`` indexed ``[z, y, x]`` (float32), ``origin`` and ``voxel_size``
+in Angstrom in x, y, z order, so that voxel ``data[k, j, i]`` sits at world position
+``origin + (i, j, k) * voxel_size``.
+
+Example:
+    >>> import numpy as np
+    >>> m = DensityMap(np.zeros((2, 3, 4), np.float32), origin=(10.0, 0.0, 0.0), voxel_size=1.5)
+    >>> m.shape_xyz
+    (4, 3, 2)
+    >>> m.index_to_world([[1, 0, 0]]).tolist()
+    [[11.5, 0.0, 0.0]]
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gemmi
+import mrcfile
+import numpy as np
+
+from .errors import MapError, StructureError
+
+MAP_SUFFIXES = (".mrc", ".map", ".ccp4", ".rec")
+STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
+
+
+@dataclass
+class DensityMap:
+    """A 3D density on a regular grid. ``data[z, y, x]``; ``origin`` and ``voxel_size`` in Angstrom (x, y, z)."""
+
+    data: np.ndarray
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    voxel_size: np.ndarray = field(default_factory=lambda: np.ones(3))
+    axis_order: tuple[int, int, int] = (1, 2, 3)  # MAPC/MAPR/MAPS of the file it was read from
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float32)
+        if self.data.ndim != 3:
+            raise ValueError(f"a density map must be 3-dimensional, got shape {self.data.shape}")
+        self.origin = np.broadcast_to(np.asarray(self.origin, dtype=np.float64), (3,)).copy()
+        self.voxel_size = np.broadcast_to(np.asarray(self.voxel_size, dtype=np.float64), (3,)).copy()
+        if np.any(self.voxel_size <= 0):
+            raise ValueError(f"voxel size must be positive, got {self.voxel_size}")
+
+    @property
+    def shape_xyz(self) -> tuple[int, int, int]:
+        """Grid size along x, y, z (the MRC header's NX, NY, NZ for axis order 1,2,3)."""
+        nz, ny, nx = self.data.shape
+        return nx, ny, nz
+
+    def index_to_world(self, ijk) -> np.ndarray:
+        """World coordinates (Angstrom) of voxel indices given in x, y, z order, shape (N, 3)."""
+        return np.asarray(ijk, dtype=np.float64) * self.voxel_size + self.origin
+
+    def world_to_index(self, xyz) -> np.ndarray:
+        """Fractional voxel indices (x, y, z order) of world coordinates, shape (N, 3)."""
+        return (np.asarray(xyz, dtype=np.float64) - self.origin) / self.voxel_size
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """World coordinates of the first and last voxel centres (x, y, z)."""
+        return self.origin.copy(), self.index_to_world(np.array(self.shape_xyz) - 1)
+
+    def interpolate(self, xyz, order: int = 1) -> np.ndarray:
+        """Map values at world points (trilinear for ``order=1``); points outside the box get 0."""
+        from scipy.ndimage import map_coordinates
+
+        idx = self.world_to_index(np.atleast_2d(xyz))[:, ::-1].T  # -> (z, y, x) rows
+        return map_coordinates(self.data, idx, order=order, mode="constant", cval=0.0, prefilter=order > 1)
+
+    def copy(self, data: np.ndarray | None = None) -> "DensityMap":
+        """A copy on the same grid, optionally with other data."""
+        return DensityMap(self.data.copy() if data is None else data, self.origin, self.voxel_size)
+
+
+def _check_exists(path: Path, what: str, error: type[Exception]) -> None:
+    if not path.exists():
+        raise error(f"{path}: {what} file not found")
+    if not path.is_file():
+        raise error(f"{path}: not a file")
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def read_map(path: str | os.PathLike) -> DensityMap:
+    """Read an MRC/CCP4 map (.mrc, .map, .ccp4, optionally .gz) into a :class:`DensityMap` indexed [z, y, x].
+
+    Any MAPC/MAPR/MAPS axis order is transposed to x, y, z. The origin is taken from the ORIGIN fields
+    when they are non-zero, else from NXSTART/NYSTART/NZSTART x voxel size (the convention of ChimeraX and
+    EMDB). Raises :class:`MapError` for a missing, non-MRC, truncated or corrupt file, or NaN/Inf values.
+    """
+    path = Path(path)
+    _check_exists(path, "map", MapError)
+    if path.stat().st_size == 0:
+        raise MapError(f"{path}: empty file, not an MRC/CCP4 map")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.open(path, mode="r", permissive=False) as mrc:
+                header = mrc.header
+                raw = np.asarray(mrc.data)
+                if raw is None or raw.ndim != 3:
+                    raise MapError(f"{path}: not a 3D map (data shape {None if raw is None else raw.shape})")
+                order = (int(header.mapc), int(header.mapr), int(header.maps))
+                cell = np.array([float(header.cella.x), float(header.cella.y), float(header.cella.z)])
+                sampling = np.array([int(header.mx), int(header.my), int(header.mz)], dtype=np.float64)
+                origin_field = np.array([float(header.origin.x), float(header.origin.y), float(header.origin.z)])
+                nstart_crs = (int(header.nxstart), int(header.nystart), int(header.nzstart))
+                data = raw.astype(np.float32, copy=True)
+    except MapError:
+        raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise MapError(f"{path}: truncated or corrupt gzip data ({exc})") from None
+    except (ValueError, OSError) as exc:
+        msg = str(exc)
+        kind = "truncated or corrupt map" if "bytes" in msg or "size" in msg.lower() else "not a valid MRC/CCP4 map"
+        raise MapError(f"{path}: {kind} ({msg})") from None
+    if sorted(order) != [1, 2, 3]:
+        raise MapError(f"{path}: invalid axis order MAPC/MAPR/MAPS = {order}")
+    # Array axes are (sections, rows, columns) = axes (MAPS, MAPR, MAPC); bring them to (Z, Y, X) = (3, 2, 1).
+    file_axes = (order[2], order[1], order[0])
+    data = np.ascontiguousarray(data.transpose([file_axes.index(a) for a in (3, 2, 1)]))
+    if not np.all(np.isfinite(data)):
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise MapError(f"{path}: map holds {bad} NaN or infinite values")
+    nx_ny_nz = np.array(data.shape[::-1], dtype=np.float64)
+    sampling = np.where(sampling > 0, sampling, nx_ny_nz)
+    if np.any(cell <= 0):
+        raise MapError(f"{path}: cell dimensions must be positive, header has {cell.tolist()}")
+    voxel_size = cell / sampling
+    if np.any(origin_field != 0):
+        origin = origin_field
+    else:
+        start_xyz = np.zeros(3)
+        for value, axis in zip(nstart_crs, order):  # NXSTART belongs to the column axis, etc.
+            start_xyz[axis - 1] = value
+        origin = start_xyz * voxel_size
+    return DensityMap(data, origin, voxel_size, axis_order=order)
+
+
+def atomic_write(write, path: Path) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
+    """Write a standard MRC (mode 2, axis order 1,2,3, ORIGIN and NSTART set) atomically; gzip if ``.gz``.
+
+    NXSTART/NYSTART/NZSTART are 0 and ORIGIN holds the origin, so readers of either convention agree.
+    """
+    path = Path(path)
+    compression = "gzip" if path.suffix == ".gz" else None
+
+    def write(tmp: Path) -> None:
+        with mrcfile.new(tmp, overwrite=True, compression=compression) as mrc:
+            mrc.set_data(np.ascontiguousarray(density.data, dtype=np.float32))
+            mrc.voxel_size = tuple(float(v) for v in density.voxel_size)
+            mrc.header.origin = tuple(float(v) for v in density.origin)
+            mrc.header.nxstart = mrc.header.nystart = mrc.header.nzstart = 0
+            mrc.update_header_stats()
+
+    atomic_write(write, path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- structures
+
+@dataclass
+class Structure:
+    """Atoms of one model as flat arrays, plus the gemmi structure they came from.
+
+    ``xyz`` (N, 3) Angstrom; ``element`` symbols; ``atomic_number`` Z; ``b_factor``; ``occupancy``;
+    ``chain``, ``residue_name``, ``residue_number``, ``atom_name``; ``polymer_types`` maps chain -> 'protein',
+    'nucleic acid' or 'other'.
+    """
+
+    path: Path
+    xyz: np.ndarray
+    element: np.ndarray
+    atomic_number: np.ndarray
+    b_factor: np.ndarray
+    occupancy: np.ndarray
+    chain: np.ndarray
+    residue_name: np.ndarray
+    residue_number: np.ndarray
+    atom_name: np.ndarray
+    is_hetero: np.ndarray
+    polymer_types: dict[str, str]
+    n_residues: int
+    gemmi_structure: gemmi.Structure
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.xyz)
+
+    @property
+    def chains(self) -> list[str]:
+        return list(dict.fromkeys(self.chain.tolist()))
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Minimum and maximum atom coordinates (x, y, z)."""
+        return self.xyz.min(axis=0), self.xyz.max(axis=0)
+
+    def translated(self, shift) -> "Structure":
+        """A copy with every atom moved by ``shift`` (x, y, z, Angstrom)."""
+        st = self.gemmi_structure.clone()
+        st[0].transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*map(float, shift))))
+        return _structure_from_gemmi(st, self.path)
+
+
+def _polymer_kind(chain: gemmi.Chain) -> str:
+    polymer = chain.get_polymer()
+    if len(polymer) == 0:
+        return "other"
+    ptype = polymer.check_polymer_type()
+    if ptype in (gemmi.PolymerType.PeptideL, gemmi.PolymerType.PeptideD):
+        return "protein"
+    if ptype in (gemmi.PolymerType.Dna, gemmi.PolymerType.Rna, gemmi.PolymerType.DnaRnaHybrid):
+        return "nucleic acid"
+    return "other"
+
+
+def _structure_from_gemmi(st: gemmi.Structure, path: Path) -> Structure:
+    model = st[0]
+    pos, element, z, b, occ, chain, resn, resi, name, het = ([] for _ in range(10))
+    for ch in model:
+        for res in ch:
+            for atom in res:
+                pos.append((atom.pos.x, atom.pos.y, atom.pos.z))
+                element.append(atom.element.name)
+                z.append(atom.element.atomic_number)
+                b.append(atom.b_iso)
+                occ.append(atom.occ)
+                chain.append(ch.name)
+                resn.append(res.name)
+                resi.append(res.seqid.num)
+                name.append(atom.name)
+                het.append(res.het_flag == "H")
+    return Structure(
+        path=path, xyz=np.array(pos, dtype=np.float64).reshape(-1, 3), element=np.array(element, dtype=object), atomic_number=np.array(z, dtype=np.int64),
+        b_factor=np.array(b), occupancy=np.array(occ), chain=np.array(chain, dtype=object),
+        residue_name=np.array(resn, dtype=object), residue_number=np.array(resi, dtype=np.int64),
+        atom_name=np.array(name, dtype=object), is_hetero=np.array(het, dtype=bool),
+        polymer_types={ch.name: _polymer_kind(ch) for ch in model},
+        n_residues=sum(len(ch) for ch in model), gemmi_structure=st,
+    )
+
+
+def read_structure(
+    path: str | os.PathLike,
+    *,
+    remove_waters: bool = False,
+    remove_hydrogens: bool = False,
+    remove_hetero: bool = False,
+    unknown_elements: str = "error",
+) -> Structure:
+    """Read the first model of a PDB or mmCIF file (optionally .gz) through gemmi.
+
+    Options drop waters, hydrogens, or hetero groups (ligands and waters). Atoms whose element gemmi cannot
+    determine (element 'X') are an error by default (``unknown_elements="error"``); with ``"warn"`` they are
+    listed in a warning and removed. Raises :class:`StructureError` for a missing, unreadable or empty file.
+    """
+    path = Path(path)
+    _check_exists(path, "model", StructureError)
+    if path.stat().st_size == 0:
+        raise StructureError(f"{path}: empty file, not a PDB or mmCIF model")
+    if unknown_elements not in ("error", "warn"):
+        raise ValueError("unknown_elements must be 'error' or 'warn'")
+    try:
+        st = gemmi.read_structure(str(path), merge_chain_parts=True)
+    except (RuntimeError, ValueError, OSError, EOFError, zlib.error) as exc:
+        raise StructureError(f"{path}: not a readable PDB or mmCIF model ({exc})") from None
+    if len(st) == 0 or st[0].count_atom_sites() == 0:
+        raise StructureError(f"{path}: the model holds no atoms (not a PDB/mmCIF file, or an empty model)")
+    for i in range(len(st) - 1, 0, -1):  # keep the first model only
+        del st[i]
+    st.setup_entities()
+    if remove_hetero:
+        st.remove_ligands_and_waters()
+    elif remove_waters:
+        st.remove_waters()
+    if remove_hydrogens:
+        st.remove_hydrogens()
+    st.remove_empty_chains()
+    unknown = [f"{ch.name}/{res.name}{res.seqid.num}/{a.name}" for ch in st[0] for res in ch for a in res
+               if a.element == gemmi.Element("X")]
+    if unknown:
+        listed = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        if unknown_elements == "error":
+            raise StructureError(f"{path}: {len(unknown)} atoms of unknown element: {listed}")
+        warnings.warn(f"{path}: removing {len(unknown)} atoms of unknown element: {listed}", stacklevel=2)
+        for ch in st[0]:
+            for res in ch:
+                for i in range(len(res) - 1, -1, -1):
+                    if res[i].element == gemmi.Element("X"):
+                        del res[i]
+        st.remove_empty_chains()
+    if st[0].count_atom_sites() == 0:
+        raise StructureError(f"{path}: no atoms left after removing waters/hydrogens/hetero groups")
+    return _structure_from_gemmi(st, path)
+
+
+def is_map_path(path: str | os.PathLike) -> bool:
+    """True when the file name looks like a density map (.mrc/.map/.ccp4/.rec, optionally .gz)."""
+    name = str(path).lower().removesuffix(".gz")
+    return name.endswith(MAP_SUFFIXES)
