@@ -75,6 +75,22 @@ class DensityMap:
         idx = self.world_to_index(np.atleast_2d(xyz))[:, ::-1].T  # -> (z, y, x) rows
         return map_coordinates(self.data, idx, order=order, mode="constant", cval=0.0, prefilter=order > 1)
 
+    def resampled_on(self, origin, shape_zyx, voxel_size, order: int = 1) -> "DensityMap":
+        """This map interpolated (trilinear for ``order=1``) onto another grid; outside the box gives 0."""
+        from scipy.ndimage import map_coordinates
+
+        voxel_size = np.broadcast_to(np.asarray(voxel_size, dtype=np.float64), (3,))
+        origin = np.asarray(origin, dtype=np.float64)
+        axes = [(origin[a] + np.arange(n) * voxel_size[a] - self.origin[a]) / self.voxel_size[a]
+                for a, n in zip((2, 1, 0), shape_zyx)]  # fractional indices along z, y, x of this map
+        coords = np.meshgrid(*axes, indexing="ij", sparse=False)
+        data = map_coordinates(self.data, coords, order=order, mode="constant", cval=0.0, prefilter=order > 1)
+        return DensityMap(data, origin, voxel_size)
+
+    def resampled_like(self, other: "DensityMap", order: int = 1) -> "DensityMap":
+        """This map interpolated onto ``other``'s grid (same origin, shape and voxel size as ``other``)."""
+        return self.resampled_on(other.origin, other.data.shape, other.voxel_size, order)
+
     def copy(self, data: np.ndarray | None = None) -> "DensityMap":
         """A copy on the same grid, optionally with other data."""
         return DensityMap(self.data.copy() if data is None else data, self.origin, self.voxel_size)
