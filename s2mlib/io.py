@@ -184,10 +184,15 @@ def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     compression = "gzip" if path.suffix == ".gz" else None
+    data = np.asarray(density.data)
+    if data.ndim != 3 or not np.isrealobj(data):
+        raise MapError(f"{path}: cannot write data of shape {data.shape} and type {data.dtype} as a 3D map")
+    if not np.all(np.isfinite(data)):
+        raise MapError(f"{path}: refusing to write a map holding NaN or infinite values")
 
     def write(tmp: Path) -> None:
         with mrcfile.new(tmp, overwrite=True, compression=compression) as mrc:
-            mrc.set_data(np.ascontiguousarray(density.data, dtype=np.float32))
+            mrc.set_data(np.ascontiguousarray(data, dtype=np.float32))
             mrc.voxel_size = tuple(float(v) for v in density.voxel_size)
             mrc.header.origin = tuple(float(v) for v in density.origin)
             mrc.header.nxstart = mrc.header.nystart = mrc.header.nzstart = 0

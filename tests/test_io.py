@@ -1,0 +1,235 @@
+"""Map and structure I/O on the real maps and models of ../shared/data, plus bad-input cases."""
+from __future__ import annotations
+
+import gzip
+import shutil
+import warnings
+
+import mrcfile
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA, pair_ids, shared_pairs
+from s2mlib.errors import MapError, StructureError
+from s2mlib.io import DensityMap, read_map, read_structure, write_map
+
+
+def raw_mrc(path):
+    """Independent oracle: parse an (optionally gzipped) MRC by hand; returns header words and file-order data."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        blob = fh.read()
+    words = np.frombuffer(blob[:1024], dtype="<i4")
+    floats = np.frombuffer(blob[:1024], dtype="<f4")
+    nc, nr, ns, mode = words[:4]
+    assert mode == 2
+    data = np.frombuffer(blob, dtype="<f4", offset=1024 + int(words[23]), count=nc * nr * ns).reshape(ns, nr, nc)
+    return words, floats, data
+
+
+@pytest.mark.parametrize("entry", pair_ids())
+def test_every_pair_reads_and_model_sits_in_density(entry):
+    row = next(r for r in shared_pairs() if r["entry"] == entry)
+    density = read_map(row["map_path"])
+    model = read_structure(row["model_path"])
+    assert density.data.dtype == np.float32 and density.data.ndim == 3
+    assert density.shape_xyz == tuple(int(v) for v in row["map_shape_xyz"].split("x"))
+    assert np.allclose(density.voxel_size, float(row["voxel_size_A"]), atol=2e-3)
+    lo, hi = density.bounds()
+    inside = np.all((model.xyz >= lo) & (model.xyz <= hi), axis=1).mean()
+    assert inside >= 0.98, f"only {inside:.1%} of atoms inside the box"  # 35448 has ~1.6 % just outside
+    at_atoms = density.interpolate(model.xyz).mean()
+    assert at_atoms > density.data.mean()
+    for axis in range(3):
+        for sign in (1, -1):
+            shift = np.zeros(3)
+            shift[axis] = 4.0 * sign
+            assert density.interpolate(model.xyz + shift).mean() < at_atoms, f"shift {shift} does not lower density"
+
+
+def test_maps_only_read(shared_data):
+    shapes = {"emd_11007.map.gz": (240, 240, 240), "emd_5170.map.gz": (100, 100, 100),
+              "emd_44046.map.gz": (360, 360, 360)}
+    for name, shape in shapes.items():
+        density = read_map(shared_data / "maps_only" / name)
+        assert density.data.shape == shape
+        assert np.isfinite(density.data).all()
+
+
+def test_axis_order_321_equals_hand_transpose(shared_data):
+    path = shared_data / "maps_only" / "emd_11007.map.gz"
+    words, _, file_data = raw_mrc(path)
+    assert tuple(words[16:19]) == (3, 2, 1)
+    density = read_map(path)
+    # columns run along z, rows along y, sections along x: file_data[x, y, z] -> [z, y, x]
+    assert np.array_equal(density.data, file_data.transpose(2, 1, 0))
+    assert density.axis_order == (3, 2, 1)
+
+
+def test_voxel_size_and_origin_from_header(shared_data):
+    path = shared_data / "maps_only" / "emd_5170.map.gz"
+    words, floats, _ = raw_mrc(path)
+    density = read_map(path)
+    cell, sampling = floats[10:13], words[7:10]
+    assert np.allclose(density.voxel_size, cell / sampling)
+    origin = floats[49:52]
+    expected = origin if np.any(origin != 0) else words[4:7] * cell / sampling
+    assert np.allclose(density.origin, expected)
+
+
+def test_origin_from_nstart_with_unusual_axis_order(tmp_path):
+    """ORIGIN zero: origin = NSTART x voxel size, NXSTART belonging to the column axis (here z)."""
+    path = tmp_path / "zyx.mrc"
+    file_data = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2)  # (sections=x, rows=y, columns=z)
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(file_data)
+        mrc.header.mapc, mrc.header.mapr, mrc.header.maps = 3, 2, 1
+        mrc.header.mx, mrc.header.my, mrc.header.mz = 4, 3, 2  # sampling along x, y, z
+        mrc.header.cella = (8.0, 4.5, 3.0)  # voxel 2.0, 1.5, 1.5
+        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = 5, 7, -3  # columns(z), rows(y), sections(x)
+    density = read_map(path)
+    assert density.data.shape == (2, 3, 4)
+    assert np.allclose(density.voxel_size, [2.0, 1.5, 1.5])
+    assert np.allclose(density.origin, [-3 * 2.0, 7 * 1.5, 5 * 1.5])
+    assert density.data[1, 2, 3] == file_data[3, 2, 1]
+
+
+@pytest.mark.parametrize("name", ["out.mrc", "out.map.gz"])
+def test_write_read_round_trip(tmp_path, pairs, name):
+    source = read_map(pairs[0]["map_path"])
+    source.origin = np.array([12.5, -3.25, 100.0])
+    path = write_map(source, tmp_path / name)
+    again = read_map(path)
+    assert np.array_equal(again.data, source.data)
+    assert np.allclose(again.origin, source.origin) and np.allclose(again.voxel_size, source.voxel_size)
+    assert mrcfile.validate(str(path), print_file=open("/dev/null", "w"))
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
+
+
+def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "keep.mrc"
+    write_map(DensityMap(np.ones((2, 2, 2))), path)
+
+    def fail_midway(self):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mrcfile.mrcfile.MrcFile, "update_header_stats", fail_midway)
+    with pytest.raises(OSError, match="disk full"):
+        write_map(DensityMap(np.zeros((3, 3, 3))), path)
+    monkeypatch.undo()
+    assert np.array_equal(read_map(path).data, np.ones((2, 2, 2)))
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.mrc"]
+
+
+def test_write_refuses_nan(tmp_path):
+    bad = DensityMap(np.ones((2, 2, 2)))
+    bad.data[0, 0, 0] = np.inf
+    with pytest.raises(MapError, match="NaN or infinite"):
+        write_map(bad, tmp_path / "bad.mrc")
+    assert not any(tmp_path.iterdir())
+
+
+def test_structure_fields(pairs):
+    model = read_structure(SHARED_DATA / "pairs/5925_3J6J/5925_native.pdb")
+    assert model.n_atoms == 793 and model.n_residues == 97
+    assert model.polymer_types == {"A": "protein"}
+    assert set(model.element) <= {"C", "N", "O", "S", "H"}
+    assert model.atomic_number[model.element == "C"].tolist() == [6] * int((model.element == "C").sum())
+    rna = read_structure(SHARED_DATA / "pairs/20353_6PJ6/6PJ6_hairpin3_2606.pdb")
+    assert set(rna.polymer_types.values()) == {"nucleic acid"}
+    assert rna.n_atoms == 221
+
+
+def test_mmcif_and_gz_and_filters(tmp_path):
+    cif = SHARED_DATA / "pairs/35448_8IHL/35448_8ihl.cif"
+    model = read_structure(cif)
+    assert model.n_atoms == 14124
+    gz = tmp_path / "m.cif.gz"
+    with open(cif, "rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    assert np.allclose(read_structure(gz).xyz, model.xyz)
+    full = read_structure(SHARED_DATA / "pairs/20026_3AJOfit/3ajo_fitted_refined.pdb")
+    dry = read_structure(SHARED_DATA / "pairs/20026_3AJOfit/3ajo_fitted_refined.pdb", remove_waters=True)
+    assert "HOH" in set(full.residue_name) and "HOH" not in set(dry.residue_name)
+    assert dry.n_atoms == full.n_atoms - int((full.residue_name == "HOH").sum())
+
+
+def test_translated_moves_every_atom():
+    model = read_structure(SHARED_DATA / "pairs/5925_3J6J/5925_native.pdb")
+    assert np.allclose(model.translated([4, 0, -1]).xyz, model.xyz + [4, 0, -1])
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+def test_missing_files(tmp_path):
+    with pytest.raises(MapError, match="not found"):
+        read_map(tmp_path / "nope.mrc")
+    with pytest.raises(StructureError, match="not found"):
+        read_structure(tmp_path / "nope.pdb")
+
+
+def test_not_an_mrc(tmp_path):
+    path = tmp_path / "text.mrc"
+    path.write_text("hello, I am not a map\n" * 100)
+    with pytest.raises(MapError, match="text.mrc"):
+        read_map(path)
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    with pytest.raises(MapError, match="empty"):
+        read_map(empty)
+
+
+def test_truncated_gzip_map(tmp_path, pairs):
+    blob = open(pairs[0]["map_path"], "rb").read()
+    path = tmp_path / "cut.mrc.gz"
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(MapError, match="cut.mrc.gz"):
+        read_map(path)
+
+
+def test_truncated_plain_map(tmp_path, pairs):
+    plain = gzip.decompress(open(pairs[0]["map_path"], "rb").read())
+    path = tmp_path / "cut.mrc"
+    path.write_bytes(plain[: len(plain) - 1000])
+    with pytest.raises(MapError, match="cut.mrc"):
+        read_map(path)
+
+
+def test_nan_map(tmp_path):
+    data = np.ones((4, 4, 4), np.float32)
+    data[1, 2, 3] = np.nan
+    path = tmp_path / "nan.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(data)
+    with pytest.raises(MapError, match="NaN"):
+        read_map(path)
+
+
+def test_model_without_atoms(tmp_path):
+    path = tmp_path / "empty.pdb"
+    path.write_text("HEADER    NOTHING HERE\nEND\n")
+    with pytest.raises(StructureError, match="no atoms"):
+        read_structure(path)
+
+
+def test_garbage_model(tmp_path):
+    path = tmp_path / "junk.cif"
+    path.write_bytes(b"\x00\x01 not a cif at all {{{")
+    with pytest.raises(StructureError, match="junk.cif"):
+        read_structure(path)
+
+
+def test_unknown_elements(tmp_path):
+    lines = open(SHARED_DATA / "pairs/5925_3J6J/5925_native.pdb").read().splitlines()
+    atom_lines = [i for i, line in enumerate(lines) if line.startswith("ATOM")]
+    i = atom_lines[3]
+    lines[i] = lines[i][:76] + "QX" + lines[i][78:]
+    path = tmp_path / "odd.pdb"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(StructureError, match="unknown element"):
+        read_structure(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = read_structure(path, unknown_elements="warn")
+    assert any("unknown element" in str(w.message) for w in caught)
+    assert model.n_atoms == 793 - 1
