@@ -1,0 +1,139 @@
+"""Execute the numbered notebooks with papermill (what ``./run_all.sh`` calls).
+
+``python -m s2mlib.runner [--profile NAME] [--only 04 [--only 05]] [--dry-run] [-p key value ...]``
+runs ``notebooks/NN_*.ipynb`` in order; executed notebooks and their HTML go to the profile's run folder
+(``runs/<profile>/notebooks``); figures and tables are written by the notebooks into ``figures/``. It stops at the
+first failure, naming the notebook and the failing cell.
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from .config import ROOT, load_profile
+from .errors import S2MError
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+EMDB_HOST = "https://ftp.ebi.ac.uk"
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks, in order; ``only`` keeps those whose number or name starts with one of its items."""
+    found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [nb for nb in found if any(nb.name.startswith(key) for key in only)]
+        if not found:
+            raise S2MError(f"--only {' '.join(only)}: no notebook in {NOTEBOOK_DIR} matches")
+    return found
+
+
+def reachable(url: str = EMDB_HOST, timeout: float = 5.0) -> bool:
+    """True when a TCP connection to the URL's host can be opened."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def parse_value(text: str):
+    """Papermill-like typing of ``-p key value``: YAML scalars (3 -> int, 0.5 -> float, true, null)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def check_data(params: dict) -> list[dict]:
+    """The downloads the profile's manifest needs (empty for a local manifest). Stops offline with a clear message."""
+    from .data import planned_downloads
+    from .manifest import load_manifest
+
+    return planned_downloads(load_manifest(params["manifest"]))
+
+
+def dry_run(params: dict, selected: list[Path]) -> None:
+    plan = check_data(params)
+    print(f"profile {params['profile']}: {params.get('description', '')}")
+    print(f"manifest: {params['manifest']}")
+    if plan:
+        known = [p["size"] for p in plan if p.get("size")]
+        print(f"downloads: {len(plan)} files" + (f", {sum(known) / 1e6:.0f} MB known" if known else ""))
+        for item in plan:
+            size = f"{item['size'] / 1e6:8.1f} MB" if item.get("size") else "    size ?"
+            print(f"  {size}  {item['url']}")
+    else:
+        print("downloads: none (local manifest)")
+    print("steps:")
+    for nb in selected:
+        print(f"  {nb.name} -> {Path(params['run_dir']) / 'notebooks' / nb.name}")
+
+
+def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False) -> int:
+    params = load_profile(profile, overrides)
+    selected = notebooks(only)
+    if dry:
+        dry_run(params, selected)
+        return 0
+    if check_data(params) and not reachable():
+        raise S2MError(
+            f"the manifest {params['manifest']} needs downloads from EMDB/PDB, and this machine cannot reach "
+            f"{EMDB_HOST}. Offline, use a local manifest: S2M_MANIFEST=../shared/data/pairs.tsv ./run_all.sh "
+            f"(or ./run_all.sh -p manifest PATH)."
+        )
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    out_dir = Path(params["run_dir"]) / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pm_params = {"profile": profile, **overrides}
+    for nb in selected:
+        out = out_dir / nb.name
+        start = time.time()
+        print(f"== {nb.name} (profile {profile})", flush=True)
+        try:
+            pm.execute_notebook(str(nb), str(out), parameters=pm_params, cwd=str(NOTEBOOK_DIR),
+                                kernel_name="python3", progress_bar=False, log_output=False)
+        except pm.PapermillExecutionError as exc:
+            source = "\n".join("    " + line for line in exc.source.splitlines()[:12])
+            print(f"\nFAILED: {nb.name}, cell {exc.cell_index} (execution count {exc.exec_count}):\n"
+                  f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
+                  file=sys.stderr)
+            _export_html(HTMLExporter, out)
+            return 1
+        _export_html(HTMLExporter, out)
+        print(f"   done in {time.time() - start:.0f} s -> {out}", flush=True)
+    return 0
+
+
+def _export_html(exporter_cls, notebook: Path) -> None:
+    if notebook.exists():
+        body, _ = exporter_cls().from_filename(str(notebook))
+        notebook.with_suffix(".html").write_text(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="run_all.sh", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
+    parser.add_argument("--only", action="append", help="run only notebooks starting with this (e.g. 04); repeatable")
+    parser.add_argument("--dry-run", action="store_true", help="list downloads and steps, run nothing")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                        help="override a profile parameter, passed to papermill (e.g. -p res_min 3)")
+    args = parser.parse_args(argv)
+    overrides = {key: parse_value(value) for key, value in args.parameter}
+    try:
+        return run(args.profile, args.only, overrides, args.dry_run)
+    except S2MError as exc:
+        print(f"run_all.sh: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
