@@ -1,0 +1,160 @@
+"""Dataset manifests: tables of EMDB/PDB entries with optional local map and model files.
+
+A manifest is a CSV or TSV table with the columns ``entry, emdb_id, pdb_id, resolution, map, model`` and an
+optional ``split``. Only ``emdb_id`` and ``pdb_id`` are required; the aliases ``resolution_A``, ``map_file`` and
+``model_file`` (the layout of ``../shared/data/pairs.tsv`` and of the paper's tables) are accepted. Other columns
+are kept as they are. After :func:`load_manifest`:
+
+- ``entry`` str, unique (default ``f"{emdb_id}_{pdb_id}"``);
+- ``emdb_id`` str of 4-5 digits, leading zeros kept ('0093'); an ``EMD-`` prefix is dropped;
+- ``pdb_id`` str, 4-character IDs upper-cased, '' when unknown ('?'); a trailing '?' (uncertain) is dropped;
+- ``resolution`` float in Angstrom, NaN for '', '?' (a trailing '?' is dropped: '3.6?' -> 3.6);
+- ``map``, ``model`` absolute paths (relative ones are taken from the manifest's folder), '' when the file
+  must be downloaded (see :mod:`s2mlib.data`);
+- ``split`` 'train', 'val', 'test' or '' ('validation' is read as 'val').
+
+Example:
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "m.csv"
+    >>> _ = path.write_text("emdb_id,pdb_id,resolution_A,split\\n0310,6hz4,3.6?,validation\\n")
+    >>> load_manifest(path).iloc[0].to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'entry': '0310_6HZ4', 'emdb_id': '0310', 'pdb_id': '6HZ4', 'resolution': 3.6, 'map': '', 'model': '',
+     'split': 'val'}
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import ManifestError
+
+COLUMNS = ("entry", "emdb_id", "pdb_id", "resolution", "map", "model", "split")
+REQUIRED = ("emdb_id", "pdb_id")
+ALIASES = {"resolution_A": "resolution", "map_file": "map", "model_file": "model"}
+SPLITS = ("train", "val", "test")
+SPLIT_ALIASES = {"validation": "val", "valid": "val", "training": "train", "": ""}
+EMDB_ID_RE = re.compile(r"^(?:EMD[-_]?)?(\d{4,5})$", re.IGNORECASE)  # group 1: the digits ('0093', '26916')
+_UNKNOWN = ("", "?", "nan", "none", "na", "n/a")
+
+
+def _separator(path: Path, first_line: str) -> str:
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    if path.suffix.lower() == ".csv":
+        return ","
+    return "\t" if "\t" in first_line else ","
+
+
+def _resolution(text: str, where: str) -> float:
+    value = text.strip().rstrip("?").strip()
+    if value.lower() in _UNKNOWN:
+        return math.nan
+    try:
+        res = float(value)
+    except ValueError:
+        raise ManifestError(f"{where}: resolution {text!r} is not a number") from None
+    if not (res > 0 and math.isfinite(res)):
+        raise ManifestError(f"{where}: resolution {text!r} must be a positive number of Angstrom")
+    return res
+
+
+def _local_path(text: str, folder: Path, column: str, where: str, check_files: bool) -> str:
+    value = text.strip()
+    if value.lower() in _UNKNOWN:
+        return ""
+    path = Path(value).expanduser()
+    path = (path if path.is_absolute() else folder / path).resolve()
+    if check_files and not path.is_file():
+        raise ManifestError(f"{where}: {column} file not found: {path}")
+    return str(path)
+
+
+def load_manifest(path: str | os.PathLike, *, default_split: str = "", check_files: bool = True) -> pd.DataFrame:
+    """Read a manifest (CSV or TSV) into a DataFrame with normalised columns (see the module docstring).
+
+    ``default_split`` is given to rows without a split (e.g. ``"test"`` for the paper's test table, which has
+    no split column). With ``check_files`` every local map/model path must exist. Raises
+    :class:`ManifestError` naming the file (and row) for a missing file, a missing column, a bad ID,
+    resolution or split, or a duplicated entry name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest file not found")
+    with open(path, newline="") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise ManifestError(f"{path}: empty manifest (no header line)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
+            raw = pd.read_csv(path, sep=_separator(path, first), dtype=str, keep_default_na=False, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: not a readable CSV/TSV table ({exc})") from None
+    raw.columns = [ALIASES.get(c.strip(), c.strip()) for c in raw.columns]
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} (has: {', '.join(raw.columns)})")
+    if len(set(raw.columns)) != len(raw.columns):
+        raise ManifestError(f"{path}: duplicated column names {list(raw.columns)}")
+    default_split = _split(default_split, f"{path}: default_split")
+    folder = path.parent.resolve()
+    rows = []
+    for i, rec in enumerate(raw.to_dict("records")):
+        where = f"{path}, row {i + 2}"  # line number in the file (header is line 1)
+        emdb = EMDB_ID_RE.match(rec["emdb_id"].strip())
+        if not emdb:
+            raise ManifestError(f"{where}: EMDB ID {rec['emdb_id']!r} is not 4-5 digits (e.g. 0093, EMD-26916)")
+        pdb_id = rec["pdb_id"].strip().rstrip("?").strip()
+        pdb_id = "" if pdb_id.lower() in _UNKNOWN else pdb_id.upper() if len(pdb_id) == 4 else pdb_id
+        row = {
+            "emdb_id": emdb.group(1),
+            "pdb_id": pdb_id,
+            "resolution": _resolution(rec.get("resolution", ""), where),
+            "map": _local_path(rec.get("map", ""), folder, "map", where, check_files),
+            "model": _local_path(rec.get("model", ""), folder, "model", where, check_files),
+            "split": _split(rec.get("split", ""), where) or default_split,
+        }
+        row["entry"] = rec.get("entry", "").strip() or "_".join(filter(None, (row["emdb_id"], pdb_id)))
+        rows.append({**rec, **row})
+    df = pd.DataFrame(rows, columns=list(COLUMNS) + [c for c in raw.columns if c not in COLUMNS])
+    dup = df["entry"][df["entry"].duplicated()].unique().tolist()
+    if dup:
+        raise ManifestError(f"{path}: duplicated entry name(s) {', '.join(dup)}")
+    df["resolution"] = df["resolution"].astype(float)
+    return df
+
+
+def _split(text: str, where: str) -> str:
+    value = text.strip().lower()
+    value = SPLIT_ALIASES.get(value, value)
+    if value and value not in SPLITS:
+        raise ManifestError(f"{where}: split {text!r} is not one of train, val (validation), test or empty")
+    return value
+
+
+def select(
+    manifest: pd.DataFrame,
+    res_min: float | None = None,
+    res_max: float | None = None,
+    splits: str | Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Rows with ``res_min <= resolution <= res_max`` (bounds optional; NaN resolutions are dropped when a bound
+    is given) and ``split`` in ``splits`` (a name or a list; 'validation' means 'val').
+
+    Example: ``select(df, res_max=4.0, splits="test")``.
+    """
+    keep = pd.Series(True, index=manifest.index)
+    if res_min is not None:
+        keep &= manifest["resolution"] >= res_min
+    if res_max is not None:
+        keep &= manifest["resolution"] <= res_max
+    if splits is not None:
+        wanted = {_split(s, "select(splits=...)") for s in ([splits] if isinstance(splits, str) else splits)}
+        keep &= manifest["split"].isin(wanted)
+    return manifest[keep].copy()

@@ -1,0 +1,286 @@
+"""The downloader against a real HTTP server on 127.0.0.1 serving real shared maps/models laid out like EMDB/PDB."""
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import gemmi
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import pair
+from s2mlib.data import (
+    fetch_entry, needs_download, planned_downloads, read_emdb_header, resolve_manifest, validate_emdb_id,
+    validate_pdb_id,
+)
+from s2mlib.errors import DownloadError
+from s2mlib.io import read_map, read_structure
+from s2mlib.manifest import load_manifest
+
+FAST = {"retries": 2, "backoff": 0.001, "timeout": 10.0, "progress": False}
+# (entry in ../shared/data/pairs.tsv, resolution and primary contour written into the test header)
+ENTRIES = {"35448_8IHL": (3.1, 0.42), "2566_3J6B": (3.2, 0.05)}
+
+
+def header_xml(emdb: str, resolution: float | None, contour: float | None) -> str:
+    """A minimal EMDB v3 header: resolution under final_reconstruction, a non-primary then a primary contour."""
+    res = (f"<singleparticle_processing><final_reconstruction><resolution res_type=\"BY AUTHOR\" units=\"A\">"
+           f"{resolution}</resolution></final_reconstruction></singleparticle_processing>") if resolution else ""
+    levels = (f"<contour_list><contour primary=\"false\"><level>99.0</level></contour>"
+              f"<contour primary=\"true\"><level>{contour}</level><source>AUTHOR</source></contour>"
+              f"</contour_list>") if contour is not None else ""
+    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<emd emdb_id=\"EMD-{emdb}\" version=\"3.0.9.3\">"
+            f"<structure_determination_list><structure_determination><method>singleParticle</method>{res}"
+            f"</structure_determination></structure_determination_list>"
+            f"<map format=\"CCP4\"><file>emd_{emdb}.map.gz</file>{levels}</map></emd>\n")
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory) -> Path:
+    """A folder laid out like EMDB and the PDB, holding real shared pairs (models converted to gzipped mmCIF)."""
+    root = tmp_path_factory.mktemp("mirror")
+    for entry, (resolution, contour) in ENTRIES.items():
+        row = pair(entry)
+        emdb, pdb = row["emdb_id"], row["pdb_id"]
+        folder = root / "emdb" / "structures" / f"EMD-{emdb}"
+        (folder / "map").mkdir(parents=True)
+        (folder / "header").mkdir()
+        shutil.copyfile(row["map_path"], folder / "map" / f"emd_{emdb}.map.gz")  # shared maps are gzipped MRC
+        (folder / "header" / f"emd-{emdb}-v30.xml").write_text(header_xml(emdb, resolution, contour))
+        model = root / "pdb" / "download" / f"{pdb}.cif.gz"
+        model.parent.mkdir(parents=True, exist_ok=True)
+        if row["model_file"].endswith(".cif"):
+            text = Path(row["model_path"]).read_bytes()
+        else:
+            text = gemmi.read_structure(str(row["model_path"])).make_mmcif_document().as_string().encode()
+        model.write_bytes(gzip.compress(text))
+    return root
+
+
+class Server:
+    """http.server on an ephemeral port serving ``root``; logs requests and injects faults per path."""
+
+    def __init__(self, root: Path, ranges: bool = True):
+        self.root, self.ranges, self.log, self.faults = root, ranges, [], {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                outer.log.append((self.path, rng))
+                fault = outer.faults.get(self.path, []).pop(0) if outer.faults.get(self.path) else None
+                file = outer.root / self.path.lstrip("/")
+                if fault == "500":
+                    self.send_error(500)
+                    return
+                if not file.is_file():
+                    self.send_error(404)
+                    return
+                data = file.read_bytes()
+                start = int(rng.split("=")[1].split("-")[0]) if rng and outer.ranges else 0
+                body = data[start:]
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if fault == "drop":  # promise the whole body, send half, close the connection
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def server(mirror):
+    srv = Server(mirror)
+    yield srv
+    srv.close()
+
+
+def files_in(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def map_url(emdb: str) -> str:
+    return f"/emdb/structures/EMD-{emdb}/map/emd_{emdb}.map.gz"
+
+
+def test_fetch_over_http_gives_the_source_bytes(server, mirror, tmp_path):
+    row = pair("35448_8IHL")
+    got = fetch_entry("EMD-35448", "8ihl", cache=tmp_path / "cache", mirror=server.url, **FAST)
+    assert got["map"].read_bytes() == Path(row["map_path"]).read_bytes()
+    assert gzip.decompress(got["model"].read_bytes()) == Path(row["model_path"]).read_bytes()
+    assert got["map"] == tmp_path / "cache/emdb/structures/EMD-35448/map/emd_35448.map.gz"
+    assert got["model"] == tmp_path / "cache/pdb/download/8IHL.cif.gz"
+    assert (got["resolution"], got["contour"]) == ENTRIES["35448_8IHL"]  # the primary contour, not the first
+    assert "x".join(map(str, read_map(got["map"]).shape_xyz)) == row["map_shape_xyz"]
+    assert read_structure(got["model"]).n_atoms == read_structure(row["model_path"]).n_atoms
+    assert sorted(path for path, _ in server.log) == sorted([
+        map_url("35448"), "/emdb/structures/EMD-35448/header/emd-35448-v30.xml", "/pdb/download/8IHL.cif.gz"])
+
+
+def test_second_fetch_is_served_from_the_cache_without_a_request(server, tmp_path):
+    first = fetch_entry("2566", "3J6B", cache=tmp_path, mirror=server.url, **FAST)
+    n = len(server.log)
+    assert n == 3
+    again = fetch_entry("2566", "3j6b", cache=tmp_path, mirror=server.url, **FAST)
+    assert len(server.log) == n and again == first
+    # a mirror that cannot be reached does not matter either
+    assert fetch_entry("2566", "3J6B", cache=tmp_path, mirror="http://127.0.0.1:9", **FAST) == first
+
+
+@pytest.mark.parametrize("fault, ranges", [("drop", True), ("drop", False), ("500", True)])
+def test_dropped_connection_or_server_error_is_retried(mirror, tmp_path, fault, ranges):
+    """A dropped transfer is resumed with a Range request (restarted when the server ignores Range)."""
+    srv = Server(mirror, ranges=ranges)
+    try:
+        srv.faults[map_url("2566")] = [fault]
+        got = fetch_entry("2566", cache=tmp_path, mirror=srv.url, **FAST)
+        map_requests = [rng for path, rng in srv.log if path == map_url("2566")]
+    finally:
+        srv.close()
+    source = Path(pair("2566_3J6B")["map_path"]).read_bytes()
+    assert got["map"].read_bytes() == source and got["model"] is None
+    assert map_requests == [None, f"bytes={len(source) // 2}-" if fault == "drop" else None]
+    assert sorted(files_in(tmp_path)) == sorted([got["map"], got["header"]])
+
+
+def test_persistent_failure_gives_up_and_leaves_nothing(server, tmp_path):
+    server.faults[map_url("2566")] = ["500"] * 10
+    with pytest.raises(DownloadError, match=r"EMD-2566 map: http://127\.0\.0\.1.*emd_2566\.map\.gz.*3 attempts"):
+        fetch_entry("2566", cache=tmp_path, mirror=server.url, **FAST)
+    assert len([p for p, _ in server.log if p == map_url("2566")]) == 3  # 1 + retries
+    assert [p.name for p in files_in(tmp_path)] == ["emd-2566-v30.xml"]  # the header came first, whole
+
+
+def test_truncated_gzip_is_an_error_and_nothing_enters_the_cache(mirror, tmp_path):
+    bad = tmp_path / "bad_mirror"
+    shutil.copytree(mirror, bad)
+    target = bad / "emdb/structures/EMD-2566/map/emd_2566.map.gz"
+    data = target.read_bytes()
+    target.write_bytes(data[: int(len(data) * 0.6)])  # served whole (Content-Length matches): a corrupt source
+    srv = Server(bad)
+    try:
+        with pytest.raises(DownloadError, match=r"EMD-2566 map: corrupt or truncated gzip"):
+            fetch_entry("2566", cache=tmp_path / "cache", mirror=srv.url, **FAST)
+        assert len([p for p, _ in srv.log if p == map_url("2566")]) == 1  # not retried
+    finally:
+        srv.close()
+    assert [p.name for p in files_in(tmp_path / "cache")] == ["emd-2566-v30.xml"]
+    with pytest.raises(DownloadError, match="corrupt or truncated gzip"):  # same from a folder mirror
+        fetch_entry("2566", cache=tmp_path / "cache2", mirror=bad, **FAST)
+    assert not any(p.name.endswith(".map.gz") or ".part" in p.name for p in files_in(tmp_path / "cache2"))
+
+
+def test_404_names_the_id_and_url_and_is_not_retried(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"EMD-9999 header: not found \(HTTP 404.*/EMD-9999/header/emd-9999"):
+        fetch_entry("9999", cache=tmp_path, mirror=server.url, **FAST)
+    with pytest.raises(DownloadError, match=r"PDB 9ZZZ model: not found \(HTTP 404.*/pdb/download/9ZZZ\.cif\.gz"):
+        fetch_entry("2566", "9zzz", cache=tmp_path, mirror=server.url, **FAST)
+    assert [p for p, _ in server.log].count("/pdb/download/9ZZZ.cif.gz") == 1
+    assert not any(p.name.startswith(("emd-9999", "9ZZZ")) for p in files_in(tmp_path))
+
+
+@pytest.mark.parametrize("emdb, pdb", [
+    ("123", None), ("123456", None), ("EMD-12a4", None), ("", None), ("2566/../1", None),
+    ("2566", "ABCD"), ("2566", "0ABC"), ("2566", "12345"), ("2566", "1AB"), ("2566", "../1"),
+])
+def test_invalid_ids_fail_before_any_request(server, tmp_path, emdb, pdb):
+    kind, bad = ("PDB", pdb) if pdb else ("EMDB", emdb)
+    with pytest.raises(DownloadError, match=f"invalid {kind} ID {re.escape(repr(bad))}"):
+        fetch_entry(emdb, pdb, cache=tmp_path, mirror=server.url, **FAST)
+    assert server.log == [] and files_in(tmp_path) == []
+
+
+def test_id_normalisation():
+    assert validate_emdb_id("EMD-0093") == validate_emdb_id("emd_0093") == validate_emdb_id(" 0093 ") == "0093"
+    assert validate_emdb_id(26916) == "26916" and validate_pdb_id("6gyn") == "6GYN"
+
+
+@pytest.mark.parametrize("as_url", [False, True])
+def test_local_folder_mirror(mirror, tmp_path, as_url):
+    source = mirror.as_uri() if as_url else str(mirror)
+    got = fetch_entry("2566", "3J6B", cache=tmp_path, mirror=source, **FAST)
+    assert got["map"].read_bytes() == Path(pair("2566_3J6B")["map_path"]).read_bytes()
+    assert got["model"].read_bytes() == (mirror / "pdb/download/3J6B.cif.gz").read_bytes()
+    assert (got["resolution"], got["contour"]) == ENTRIES["2566_3J6B"]
+    with pytest.raises(DownloadError, match=r"EMD-9999 header: not found in the mirror: .*emd-9999-v30\.xml"):
+        fetch_entry("9999", cache=tmp_path, mirror=source, **FAST)
+    with pytest.raises(DownloadError, match="mirror folder not found"):
+        fetch_entry("2566", "1ABC", cache=tmp_path, mirror=tmp_path / "nowhere", **FAST)
+
+
+def test_unreachable_server_gives_up_with_a_clear_error(tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DownloadError, match=r"EMD-2566 header: .*3 attempts; offline\?"):
+        fetch_entry("2566", cache=tmp_path, mirror=f"http://127.0.0.1:{port}", **FAST)
+    assert files_in(tmp_path) == []
+
+
+def test_read_emdb_header_missing_fields_and_bad_xml(tmp_path):
+    path = tmp_path / "h.xml"
+    path.write_text(header_xml("1234", None, None))
+    info = read_emdb_header(path)
+    assert np.isnan(info["resolution"]) and info["contour"] is None
+    path.write_text("<emd><map>")
+    with pytest.raises(DownloadError, match="h.xml: unreadable EMDB header"):
+        read_emdb_header(path)
+
+
+def test_resolve_manifest_downloads_only_what_is_missing(server, tmp_path):
+    local = pair("6272_3J9S")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "entry,emdb_id,pdb_id,resolution,map,model,split\n"
+        f"local,6272,3J9S,2.6,{local['map_path']},{local['model_path']},train\n"
+        "remote,35448,8IHL,,,,test\n"
+        "remote_map_local_model,2566,3J6B,3.3,," + str(pair("2566_3J6B")["model_path"]) + ",val\n")
+    df = load_manifest(manifest)
+    cache = tmp_path / "cache"
+    plan = planned_downloads(df, cache, mirror=server.url)
+    assert [(p["entry"], p["kind"]) for p in plan] == [
+        ("remote", "header"), ("remote", "map"), ("remote", "model"),
+        ("remote_map_local_model", "header"), ("remote_map_local_model", "map")]
+    assert needs_download(df, cache) and not needs_download(df.iloc[:1], cache) and server.log == []
+    out = resolve_manifest(df, cache, mirror=server.url, **FAST)
+    assert len(server.log) == 5 and not needs_download(out, cache) and not needs_download(df, cache)
+    assert out.loc[0, "map"] == str(local["map_path"]) and out.loc[0, "model"] == str(local["model_path"])
+    assert out.loc[1, "map"] == str(cache / "emdb/structures/EMD-35448/map/emd_35448.map.gz")
+    assert out.loc[1, "model"] == str(cache / "pdb/download/8IHL.cif.gz")
+    assert out.loc[2, "model"] == str(pair("2566_3J6B")["model_path"])
+    assert out["resolution"].tolist() == [2.6, 3.1, 3.3]  # NaN filled from the header, given values kept
+    assert out["contour"].tolist()[1:] == [0.42, 0.05] and np.isnan(out.loc[0, "contour"])
+    assert df.loc[1, "map"] == ""  # the input is not modified
+    pd.testing.assert_frame_equal(resolve_manifest(out, cache, mirror=server.url, **FAST), out)
+    assert len(server.log) == 5
+
+
+def test_resolve_manifest_validates_every_id_first(server, tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("emdb_id,pdb_id\n2566,3J6B\n35448,XXXX\n")
+    with pytest.raises(DownloadError, match=r"entry 35448_XXXX: invalid PDB ID 'XXXX'"):
+        resolve_manifest(load_manifest(manifest), tmp_path, mirror=server.url, **FAST)
+    assert server.log == []
