@@ -103,7 +103,7 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
                                 kernel_name="python3", progress_bar=False, log_output=False)
         except pm.PapermillExecutionError as exc:
             source = "\n".join("    " + line for line in exc.source.splitlines()[:12])
-            print(f"\nFAILED: {nb.name}, cell {exc.cell_index} (execution count {exc.exec_count}):\n"
+            print(f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; execution count [{exc.exec_count}]):\n"
                   f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
                   file=sys.stderr)
             _export_html(HTMLExporter, out)

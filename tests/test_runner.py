@@ -1,0 +1,67 @@
+"""The notebook runner behind run_all.sh: order, --only, overrides, stop at the first failing cell, offline stop."""
+import nbformat
+import pytest
+
+from conftest import SHARED_DATA
+from s2mlib import runner
+from s2mlib.errors import S2MError
+
+
+def write_notebook(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "default"\nepochs = None\nrun_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebook_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    monkeypatch.setenv("S2M_MANIFEST", str(SHARED_DATA / "pairs.tsv"))
+    return folder
+
+
+def test_runs_in_order_and_stops_at_the_failing_cell(notebook_dir, tmp_path, capsys):
+    write_notebook(notebook_dir / "01_ok.ipynb", "open('ran_01', 'w').write(str(epochs))")
+    write_notebook(notebook_dir / "02_fail.ipynb", "x = 1", "raise ValueError('boom in cell')")
+    write_notebook(notebook_dir / "03_never.ipynb", "open('ran_03', 'w').write('x')")
+    out_dir = tmp_path / "run"
+    status = runner.main(["-p", "run_dir", str(out_dir), "-p", "epochs", "7"])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "02_fail.ipynb" in err and "cell 4 of the executed notebook" in err and "boom in cell" in err and "raise ValueError" in err
+    assert (notebook_dir / "ran_01").read_text() == "7"  # the override reached the notebook as an int
+    assert not (notebook_dir / "ran_03").exists()
+    executed = out_dir / "notebooks"
+    assert {p.name for p in executed.iterdir()} == {"01_ok.ipynb", "01_ok.html", "02_fail.ipynb", "02_fail.html"}
+
+
+def test_only_selects_notebooks(notebook_dir, tmp_path):
+    write_notebook(notebook_dir / "01_a.ipynb", "open('ran_01', 'w').write('x')")
+    write_notebook(notebook_dir / "04_b.ipynb", "open('ran_04', 'w').write('x')")
+    assert runner.main(["--only", "04", "-p", "run_dir", str(tmp_path / "run")]) == 0
+    assert (notebook_dir / "ran_04").exists() and not (notebook_dir / "ran_01").exists()
+    with pytest.raises(S2MError, match="--only 09"):
+        runner.notebooks(["09"])
+
+
+def test_offline_without_local_manifest_stops_at_once(notebook_dir, monkeypatch, capsys):
+    monkeypatch.delenv("S2M_MANIFEST")
+    monkeypatch.setattr(runner, "reachable", lambda *a, **k: False)
+    write_notebook(notebook_dir / "01_ok.ipynb", "open('ran_01', 'w').write('x')")
+    assert runner.main([]) == 2
+    err = capsys.readouterr().err
+    assert "S2M_MANIFEST=../shared/data/pairs.tsv" in err and "cannot reach" in err
+    assert not (notebook_dir / "ran_01").exists()
+
+
+def test_dry_run_lists_downloads_and_steps(notebook_dir, monkeypatch, capsys):
+    monkeypatch.delenv("S2M_MANIFEST")
+    write_notebook(notebook_dir / "01_ok.ipynb", "pass")
+    assert runner.main(["--profile", "paper", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "emd_" in out and ".cif.gz" in out and "01_ok.ipynb" in out
