@@ -48,6 +48,18 @@ def cmd_fetch(args: argparse.Namespace) -> None:
         print(f"{key:>10}: {value}")
 
 
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from .io import write_map
+    from .simulate import simulate
+
+    model = read_structure(args.model)
+    ref = read_map(args.ref_map) if args.ref_map else None
+    density = simulate(model, args.method, args.resolution, ref_map=ref, spacing=args.spacing)
+    write_map(density, args.output)
+    print(f"{args.output}: {args.method} at {args.resolution} A, grid {density.shape_xyz} "
+          f"voxel {density.voxel_size.round(3).tolist()} origin {density.origin.round(2).tolist()}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2m", description="struc2map: cryo-EM-like density maps from atomic structures.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -63,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default $S2M_CACHE or ~/.cache/struc2map)")
     p.add_argument("--mirror", default=None, help="base URL or local folder laid out like EMDB/PDB")
     p.set_defaults(func=cmd_fetch)
+
+    from .simulate import METHODS
+
+    p = sub.add_parser("simulate", help="simulate a density map from a model (molmap, e2pdb2mrc, blurrer, gemmi)")
+    p.add_argument("model", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="output map (.mrc, .map, .mrc.gz)")
+    p.add_argument("--method", choices=METHODS, default="molmap")
+    p.add_argument("--resolution", type=float, default=2.0, help="resolution in Angstrom (default 2)")
+    p.add_argument("--ref-map", type=Path, help="evaluate on this map's grid (origin, shape, voxel size)")
+    p.add_argument("--spacing", type=float, help="grid spacing in Angstrom (default: method's own; not with --ref-map)")
+    p.set_defaults(func=cmd_simulate)
     return parser
 
 
@@ -70,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except S2MError as exc:
+    except (S2MError, ValueError) as exc:
         print(f"s2m {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
