@@ -1,0 +1,135 @@
+"""The struc2mapGAN networks: a 3D U-Net++ generator and a convolutional discriminator (paper section 3.3).
+
+At the paper's width (``width=32``) the generator has 10,289,333 parameters and the discriminator 1,190,812,
+as the original code (REFERENCE.md). A smaller ``width`` shrinks every convolution for CPU smoke runs.
+
+Example:
+    >>> import torch
+    >>> g, d = Generator(width=4), Discriminator(width=4)
+    >>> y = g(torch.zeros(2, 1, 32, 32, 32))
+    >>> tuple(y.shape), tuple(d(y).shape)
+    ((2, 1, 32, 32, 32), (2, 1))
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+LEVELS = 4  # U-Net++ depth: nodes X(i, j) with i + j < 4, three 2x max-poolings
+
+
+def _conv(cin: int, cout: int) -> nn.Conv3d:
+    return nn.Conv3d(cin, cout, kernel_size=3, padding=1, bias=True)
+
+
+class ResidualBlock(nn.Module):
+    """``PReLU(IN(conv(PReLU(IN(conv(x))))) + s(x))`` with ``s`` = identity, or conv + IN when channels change.
+
+    InstanceNorm3d has no affine parameters; each PReLU has one shared slope (REFERENCE.md, Generator).
+    """
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1, self.norm1, self.act1 = _conv(cin, cout), nn.InstanceNorm3d(cout), nn.PReLU()
+        self.conv2, self.norm2, self.act2 = _conv(cout, cout), nn.InstanceNorm3d(cout), nn.PReLU()
+        self.shortcut = nn.Identity() if cin == cout else nn.Sequential(_conv(cin, cout), nn.InstanceNorm3d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.norm2(self.conv2(self.act1(self.norm1(self.conv1(x)))))
+        return self.act2(out + self.shortcut(x))
+
+
+class Generator(nn.Module):
+    """U-Net++ (Zhou et al. 2018) without deep supervision; every node X(i, j) is a :class:`ResidualBlock`.
+
+    Row ``i`` has ``width * 2**i`` channels. ``X(i, 0) = block(pool(X(i-1, 0)))`` (``X(0, 0) = block(x)``);
+    ``X(i, j) = block(cat[X(i, 0), ..., X(i, j-1), up(X(i+1, j-1))])`` with ``up`` trilinear x2
+    (align_corners=True); output = 1x1x1 conv of X(0, 3), no activation. Input edges must be multiples of 8.
+    """
+
+    def __init__(self, width: int = 32, in_channels: int = 1, out_channels: int = 1) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be a positive channel count, got {width}")
+        self.width = width
+        ch = [width * 2**i for i in range(LEVELS)]
+        self.nodes = nn.ModuleDict()
+        for i in range(LEVELS):
+            for j in range(LEVELS - i):
+                cin = (in_channels if i == 0 else ch[i - 1]) if j == 0 else j * ch[i] + ch[i + 1]
+                self.nodes[f"x{i}_{j}"] = ResidualBlock(cin, ch[i])
+        self.pool = nn.MaxPool3d(kernel_size=2, stride=2)
+        self.up = nn.Upsample(scale_factor=2, mode="trilinear", align_corners=True)
+        self.final = nn.Conv3d(ch[0], out_channels, kernel_size=1, bias=True)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        step = 2 ** (LEVELS - 1)
+        if x.ndim != 5 or any(n % step for n in x.shape[2:]):
+            raise ValueError(f"generator input must be (B, C, D, H, W) with D, H, W multiples of {step}, got {tuple(x.shape)}")
+        row: list[list[torch.Tensor]] = [[] for _ in range(LEVELS)]
+        for i in range(LEVELS):
+            row[i].append(self.nodes[f"x{i}_0"](self.pool(row[i - 1][0]) if i else x))
+        for j in range(1, LEVELS):
+            for i in range(LEVELS - j):
+                row[i].append(self.nodes[f"x{i}_{j}"](torch.cat([*row[i], self.up(row[i + 1][j - 1])], dim=1)))
+        return self.final(row[0][-1])
+
+
+class Discriminator(nn.Module):
+    """conv(1->w), conv(w->2w), conv(2w->4w) each + InstanceNorm + PReLU, conv(4w->8w); global average pool;
+    Linear(8w, 100) -> ReLU -> Linear(100, 25) -> ReLU -> Linear(25, 1), a logit per sample.
+
+    One PReLU (a single slope) is shared by the three activations, as in the original code: this is what makes
+    1,190,812 parameters at ``width=32``.
+    """
+
+    def __init__(self, width: int = 32, in_channels: int = 1) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be a positive channel count, got {width}")
+        self.width = width
+        ch = [in_channels] + [width * 2**i for i in range(4)]
+        self.convs = nn.ModuleList(_conv(a, b) for a, b in zip(ch[:-1], ch[1:]))
+        self.norms = nn.ModuleList(nn.InstanceNorm3d(c) for c in ch[1:4])
+        self.act = nn.PReLU()
+        self.head = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(ch[4], 100), nn.ReLU(),
+                                  nn.Linear(100, 25), nn.ReLU(), nn.Linear(25, 1))
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, norm in zip(self.convs, self.norms):
+            x = self.act(norm(conv(x)))
+        return self.head(self.convs[-1](x))
+
+
+def init_weights(module: nn.Module) -> None:
+    """Convolution weights ~ N(0, 0.01), biases 0 (the original's ``weights_init_normal``); Linear keeps its default."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.normal_(m.weight, mean=0.0, std=0.01)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def place(obj, device: str | torch.device, channels_last: bool = False):
+    """Move a module or a 5D tensor to ``device``, in channels-last-3D memory order when asked."""
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
+    return obj.to(device=device, memory_format=fmt)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``'auto'`` -> CUDA when present, else CPU; anything else through ``torch.device`` (ValueError if unknown)."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for but CUDA is not available")
+    return dev

@@ -1,0 +1,340 @@
+"""Adversarial training of the generator (paper section 3.4), checkpoints, and the shipped generator file.
+
+Losses (paper eqs. 3-6; REFERENCE.md, Losses and optimisation), with ``G(x)`` the generated cube, ``y`` the
+target cube and ``D`` returning logits:
+
+    loss_G = SmoothL1(G(x), y) + alpha * BCEWithLogits(D(G(x)), 1)          (alpha = 0.01)
+    loss_D = 0.5 * [BCEWithLogits(D(y), 1) + BCEWithLogits(D(G(x).detach()), 0)]
+
+NAdam (lr 1e-4, default betas) for both; each ReduceLROnPlateau(factor 0.5, patience 15) steps on ITS OWN
+validation loss (the original stepped both schedulers with both losses). Batch 128, 150 epochs.
+
+Everything random in an epoch derives from ``(seed, epoch)`` (patch order, augmentation), so a run stopped
+after any checkpoint and resumed gives the same weights as an uninterrupted one.
+
+Example (a CPU smoke run):
+    >>> cfg = TrainConfig(epochs=2, batch_size=4, width=4, max_patches_per_epoch=8)  # doctest: +SKIP
+    >>> history = train(cfg, train_pairs, val_pairs, "runs/smoke")                   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from .io import atomic_write
+from .model import Discriminator, Generator, place, resolve_device
+from .patches import PatchDataset
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.csv"
+CHECKPOINT_FORMAT = "struc2map-checkpoint"
+GENERATOR_FORMAT = "struc2map-generator"
+# Config fields that may change between a run and its resumption (they do not change what is computed).
+RESUMABLE_CHANGES = ("epochs", "device", "num_workers", "progress", "checkpoint_every")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; defaults are the paper's (section 3.4).
+
+    ``l1=False`` drops the SmoothL1 term (ablation); ``alpha=0`` drops the adversarial term of ``loss_G``.
+    ``max_patches_per_epoch`` / ``max_val_patches`` cap the patches seen per epoch (CPU smoke runs): a fresh
+    random subset of the training patches each epoch, a fixed evenly spaced subset of the validation patches.
+    ``keep_empty`` keeps cubes whose input and target are all zero (the paper kept every cube).
+    ``bf16`` (autocast) and ``channels_last`` (channels-last-3D memory) are speed options, meant for CUDA.
+    """
+
+    epochs: int = 150
+    batch_size: int = 128
+    lr: float = 1e-4
+    alpha: float = 0.01
+    l1: bool = True
+    width: int = 32
+    seed: int = 0
+    device: str = "auto"
+    max_patches_per_epoch: int | None = None
+    max_val_patches: int | None = None
+    augment: bool = True
+    keep_empty: bool = True
+    lr_factor: float = 0.5
+    lr_patience: int = 15
+    checkpoint_every: int = 1
+    num_workers: int = 0
+    bf16: bool = False
+    channels_last: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "width": self.width, "lr": self.lr,
+                    "checkpoint_every": self.checkpoint_every}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"TrainConfig.{name} must be positive, got {value}")
+        for name in ("max_patches_per_epoch", "max_val_patches"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"TrainConfig.{name} must be None or >= 1, got {value}")
+        if self.alpha < 0 or not 0 < self.lr_factor < 1 or self.lr_patience < 0 or self.num_workers < 0:
+            raise ValueError(f"TrainConfig: need alpha >= 0, 0 < lr_factor < 1, lr_patience >= 0, num_workers >= 0 "
+                             f"(got {self.alpha}, {self.lr_factor}, {self.lr_patience}, {self.num_workers})")
+        if not self.l1 and self.alpha == 0:
+            raise ValueError("TrainConfig: l1=False with alpha=0 leaves the generator without a loss")
+
+
+def generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, alpha: float,
+                   l1: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(loss_G, smooth_l1, adversarial)`` with ``loss_G = [l1] SmoothL1(fake, target) + alpha * BCE(D(fake), 1)``."""
+    smooth = F.smooth_l1_loss(fake.float(), target.float())
+    adversarial = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32))
+    return (smooth if l1 else 0.0) + alpha * adversarial, smooth, adversarial
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """``0.5 * [BCE(D(y), 1) + BCE(D(G(x)), 0)]`` on logits."""
+    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float32))
+    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float32))
+    return 0.5 * (real + fake)
+
+
+@dataclass
+class GAN:
+    """Generator, discriminator, their NAdam optimisers and ReduceLROnPlateau schedulers."""
+
+    generator: Generator
+    discriminator: Discriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: torch.optim.lr_scheduler.ReduceLROnPlateau
+    sched_d: torch.optim.lr_scheduler.ReduceLROnPlateau
+
+    @classmethod
+    def build(cls, config: TrainConfig, device: str | torch.device = "cpu") -> "GAN":
+        """Fresh networks (initialised from ``torch.manual_seed(config.seed)``) on ``device``."""
+        torch.manual_seed(config.seed)
+        g = place(Generator(config.width), device, config.channels_last)
+        d = place(Discriminator(config.width), device, config.channels_last)
+        opt_g, opt_d = torch.optim.NAdam(g.parameters(), lr=config.lr), torch.optim.NAdam(d.parameters(), lr=config.lr)
+
+        def plateau(opt):
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=config.lr_factor,
+                                                              patience=config.lr_patience)
+        return cls(g, d, opt_g, opt_d, plateau(opt_g), plateau(opt_d))
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> dict[str, torch.Tensor]:
+        """One generator update then one discriminator update on a batch; returns the detached losses."""
+        g, d = self.generator, self.discriminator
+        with _autocast(x.device, config.bf16):
+            fake = g(x)
+            d.requires_grad_(False)  # the adversarial term updates G only
+            loss_g, smooth, adv = generator_loss(d(fake), fake, y, config.alpha, config.l1)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        d.requires_grad_(True)
+        with _autocast(x.device, config.bf16):
+            logits = d(torch.cat([y, fake.detach().to(y.dtype)]))  # per-sample norms: same as two passes
+            loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        return {"loss_G": loss_g.detach(), "loss_D": loss_d.detach(), "l1": smooth.detach(), "adv": adv.detach()}
+
+    @torch.no_grad()
+    def validate(self, loader: DataLoader, config: TrainConfig, device: torch.device) -> dict[str, float]:
+        """Mean per-patch ``loss_G``, ``loss_D`` and SmoothL1 over a validation loader."""
+        sums, n = torch.zeros(3, dtype=torch.float64, device=device), 0
+        for x, y in loader:
+            x, y = place(x, device, config.channels_last), place(y, device, config.channels_last)
+            with _autocast(device, config.bf16):
+                fake = self.generator(x)
+                logits = self.discriminator(torch.cat([y, fake.to(y.dtype)]))
+                loss_g, smooth, _ = generator_loss(logits[len(y):], fake, y, config.alpha, config.l1)
+                loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
+            sums += torch.stack([loss_g, loss_d, smooth]).double() * len(y)
+            n += len(y)
+        val_g, val_d, val_l1 = (sums / max(n, 1)).tolist()
+        return {"val_loss_G": val_g, "val_loss_D": val_d, "val_l1": val_l1}
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d"):
+            getattr(self, name).load_state_dict(state[name])
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _rng_state() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+            "python": random.getstate()}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A training checkpoint, read with ``torch.load(weights_only=True)`` onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: checkpoint file not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign or truncated files
+        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a struc2map training checkpoint")
+    return ckpt
+
+
+def _save_checkpoint(run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict]) -> None:
+    payload = {"format": CHECKPOINT_FORMAT, "version": 1, "config": asdict(config), "epoch": epoch,
+               **gan.state_dict(), "rng": _rng_state(), "history": history}
+    atomic_write(lambda tmp: torch.save(payload, tmp), run_dir / CHECKPOINT)
+
+
+def _as_dataset(data, config: TrainConfig, augment: bool) -> PatchDataset:
+    if isinstance(data, PatchDataset):
+        return data
+    return PatchDataset(data, augment=augment, seed=config.seed, keep_empty=config.keep_empty)
+
+
+def _loader(dataset: PatchDataset, indices: np.ndarray, config: TrainConfig, device: torch.device) -> DataLoader:
+    return DataLoader(Subset(dataset, indices.tolist()), batch_size=config.batch_size, shuffle=False,
+                      num_workers=config.num_workers, pin_memory=device.type == "cuda")
+
+
+def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
+          val_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]], run_dir: str | os.PathLike,
+          *, resume: bool = True) -> pd.DataFrame:
+    """Train the GAN; returns the per-epoch history (also ``run_dir/history.csv``).
+
+    ``train_data`` / ``val_data``: (input, target) array pairs (SimMap, ExpMap on one 1 A grid, min-max [0, 1];
+    for the 'raw maps as targets' ablation pass other targets) or ready :class:`PatchDataset` objects. Pairs are
+    patched with ``config.keep_empty``; training patches are augmented when ``config.augment``.
+    ``run_dir/checkpoint.pt`` is rewritten atomically every ``checkpoint_every`` epochs and after the last; with
+    ``resume`` an existing checkpoint is continued up to ``config.epochs`` (else an existing one is an error).
+    A kill or Ctrl-C leaves the last checkpoint whole; ``history.csv`` (rewritten atomically each epoch) may then
+    hold epochs past it, which a resumed run recomputes and overwrites.
+    History columns: epoch, train_loss_G, train_loss_D, train_l1, train_adv, val_loss_G, val_loss_D, val_l1,
+    lr_G, lr_D, patches_per_s, seconds.
+    """
+    run_dir = Path(run_dir)
+    device = resolve_device(config.device)
+    train_ds, val_ds = _as_dataset(train_data, config, config.augment), _as_dataset(val_data, config, False)
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise ValueError(f"need training and validation patches, got {len(train_ds)} and {len(val_ds)}")
+    gan = GAN.build(config, device)
+    history: list[dict] = []
+    start = 0
+    if (run_dir / CHECKPOINT).exists():
+        if not resume:
+            raise ValueError(f"{run_dir / CHECKPOINT} exists: pass resume=True to continue it, or use a new run_dir")
+        ckpt = load_checkpoint(run_dir / CHECKPOINT)
+        changed = [k for k, v in ckpt["config"].items() if k not in RESUMABLE_CHANGES and getattr(config, k) != v]
+        if changed:
+            raise ValueError(f"{run_dir / CHECKPOINT}: cannot resume with changed settings "
+                             + ", ".join(f"{k} {ckpt['config'][k]!r} -> {getattr(config, k)!r}" for k in changed))
+        gan.load_state_dict(ckpt)
+        _set_rng_state(ckpt["rng"])
+        history, start = list(ckpt["history"]), int(ckpt["epoch"])
+    n_val = len(val_ds) if config.max_val_patches is None else min(config.max_val_patches, len(val_ds))
+    val_loader = _loader(val_ds, np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)), config, device)
+    for epoch in range(start, config.epochs):
+        train_ds.set_epoch(epoch)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_ds))[: config.max_patches_per_epoch]
+        loader = _loader(train_ds, order, config, device)
+        sums, seen, t0 = torch.zeros(4, dtype=torch.float64, device=device), 0, time.perf_counter()
+        gan.generator.train()
+        gan.discriminator.train()
+        with tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not config.progress,
+                  leave=False) as bar:
+            for step, (x, y) in enumerate(bar):
+                x, y = place(x, device, config.channels_last), place(y, device, config.channels_last)
+                losses = gan.step(x, y, config)
+                sums += torch.stack(list(losses.values())).double() * len(x)
+                seen += len(x)
+                if step % 10 == 0 or step == len(loader) - 1:
+                    mean = (sums / seen).tolist()
+                    bar.set_postfix(loss_G=f"{mean[0]:.4f}", loss_D=f"{mean[1]:.4f}",
+                                    patch_s=f"{seen / (time.perf_counter() - t0):.1f}")
+        seconds = time.perf_counter() - t0
+        gan.generator.eval()
+        gan.discriminator.eval()
+        val = gan.validate(val_loader, config, device)
+        gan.sched_g.step(val["val_loss_G"])
+        gan.sched_d.step(val["val_loss_D"])
+        train_g, train_d, train_l1, train_adv = (sums / seen).tolist()
+        history.append({"epoch": epoch + 1, "train_loss_G": train_g, "train_loss_D": train_d, "train_l1": train_l1,
+                        "train_adv": train_adv, **val, "lr_G": gan.opt_g.param_groups[0]["lr"],
+                        "lr_D": gan.opt_d.param_groups[0]["lr"], "patches_per_s": seen / seconds,
+                        "seconds": seconds})
+        frame = pd.DataFrame(history)
+        atomic_write(lambda tmp: frame.to_csv(tmp, index=False), run_dir / HISTORY)
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+            _save_checkpoint(run_dir, gan, config, epoch + 1, history)
+        if config.progress:
+            tqdm.write(f"epoch {epoch + 1}: loss_G {train_g:.4f} loss_D {train_d:.4f} val_loss_G {val['val_loss_G']:.4f}"
+                       f" val_loss_D {val['val_loss_D']:.4f} ({seen / seconds:.1f} patches/s)")
+    return pd.DataFrame(history)
+
+
+def export_generator(source: Generator | str | os.PathLike, path: str | os.PathLike, *, half: bool = True) -> Path:
+    """Write the generator's weights only (fp16 when ``half``), with its width, for shipping; atomic.
+
+    ``source`` is a :class:`Generator` or a training checkpoint path.
+    """
+    if isinstance(source, Generator):
+        state, width = source.state_dict(), source.width
+    else:
+        ckpt = load_checkpoint(source)
+        state, width = ckpt["generator"], int(ckpt["config"]["width"])
+    dtype = torch.float16 if half else torch.float32
+    payload = {"format": GENERATOR_FORMAT, "version": 1, "width": width, "dtype": str(dtype).removeprefix("torch."),
+               "state_dict": {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}}
+    path = Path(path)
+    atomic_write(lambda tmp: torch.save(payload, tmp), path)
+    return path
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
+    """A float32 :class:`Generator` in eval mode from :func:`export_generator`'s file (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: generator weights file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign or truncated files
+        raise ValueError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != GENERATOR_FORMAT:
+        raise ValueError(f"{path}: not a struc2map generator weights file")
+    generator = Generator(int(payload["width"]))
+    try:
+        generator.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not fit a generator of width {payload['width']} ({exc})") from None
+    return generator.to(resolve_device(device)).eval()

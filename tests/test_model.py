@@ -1,0 +1,110 @@
+"""Tests of s2mlib.model: parameter counts of the paper, block algebra, init, memory formats, bf16, devices."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from s2mlib.model import (Discriminator, Generator, ResidualBlock, count_parameters, init_weights, place,
+                          resolve_device)
+
+
+def conv_params(cin: int, cout: int, k: int = 27) -> int:
+    return k * cin * cout + cout
+
+
+def expected_counts(w: int) -> tuple[int, int]:
+    """Hand count from REFERENCE.md: U-Net++ nodes X(i,j), i+j<4, residual blocks with 2 scalar PReLUs;
+    discriminator 4 convs + one shared PReLU + MLP 8w-100-25-1."""
+    ch = [w, 2 * w, 4 * w, 8 * w]
+    gen = conv_params(ch[0], 1, k=1)
+    for i in range(4):
+        for j in range(4 - i):
+            cin = (1 if i == 0 else ch[i - 1]) if j == 0 else j * ch[i] + ch[i + 1]
+            gen += conv_params(cin, ch[i]) + conv_params(ch[i], ch[i]) + 2 + (conv_params(cin, ch[i]) if cin != ch[i] else 0)
+    disc = sum(conv_params(a, b) for a, b in zip([1] + ch[:3], ch)) + 1
+    disc += 8 * w * 100 + 100 + 100 * 25 + 25 + 25 + 1
+    return gen, disc
+
+
+def test_paper_parameter_counts_and_shapes():
+    g, d = Generator(), Discriminator()
+    assert count_parameters(g) == 10_289_333
+    assert count_parameters(d) == 1_190_812
+    assert expected_counts(32) == (10_289_333, 1_190_812)
+    x = torch.rand(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        y = g(x)
+        assert y.shape == (1, 1, 32, 32, 32) and torch.isfinite(y).all()
+        assert d(torch.cat([x, y])).shape == (2, 1)
+
+
+@pytest.mark.parametrize("width", [2, 5, 8])
+def test_small_widths_follow_the_same_layout(width):
+    assert (count_parameters(Generator(width)), count_parameters(Discriminator(width))) == expected_counts(width)
+
+
+def test_residual_block_against_functional_oracle():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8, 8)
+    for cin, cout in [(3, 3), (3, 5)]:
+        block = ResidualBlock(cin, cout)
+        with torch.no_grad():
+            for p in block.parameters():
+                p.normal_(0, 0.3)
+            h = F.prelu(F.instance_norm(F.conv3d(x[:, :cin], block.conv1.weight, block.conv1.bias, padding=1)), block.act1.weight)
+            h = F.instance_norm(F.conv3d(h, block.conv2.weight, block.conv2.bias, padding=1))
+            short = x[:, :cin] if cin == cout else F.instance_norm(
+                F.conv3d(x[:, :cin], block.shortcut[0].weight, block.shortcut[0].bias, padding=1))
+            torch.testing.assert_close(block(x[:, :cin]), F.prelu(h + short, block.act2.weight))
+
+
+def test_init_normal_001_and_zero_bias():
+    g = Generator(8)
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv3d)]
+    weights = torch.cat([m.weight.flatten() for m in convs])
+    assert abs(weights.std().item() - 0.01) < 5e-4 and abs(weights.mean().item()) < 5e-4
+    assert all((m.bias == 0).all() for m in convs)
+    lin = torch.nn.Linear(4, 4)
+    before = lin.weight.clone()
+    init_weights(lin)  # Linear layers keep PyTorch's default init
+    assert torch.equal(before, lin.weight)
+
+
+def test_channels_last_3d_gives_the_same_output():
+    torch.manual_seed(1)
+    g, d = Generator(4), Discriminator(4)
+    x = torch.rand(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        ref_g, ref_d = g(x), d(x)
+        g_cl, d_cl = place(g, "cpu", channels_last=True), place(d, "cpu", channels_last=True)
+        x_cl = place(x, "cpu", channels_last=True)
+        assert x_cl.is_contiguous(memory_format=torch.channels_last_3d)
+        assert g_cl.nodes["x0_0"].conv1.weight.is_contiguous(memory_format=torch.channels_last_3d)
+        torch.testing.assert_close(g_cl(x_cl), ref_g, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(d_cl(x_cl), ref_d, rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_autocast_close_to_fp32():
+    torch.manual_seed(2)
+    g = Generator(4)
+    x = torch.rand(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        ref = g(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = g(x)
+    assert low.dtype == torch.bfloat16
+    assert ((low.float() - ref).abs().max() / ref.abs().max()).item() < 0.1
+
+
+def test_bad_input_and_device():
+    with pytest.raises(ValueError, match="multiples of 8"):
+        Generator(2)(torch.zeros(1, 1, 30, 32, 32))
+    with pytest.raises(ValueError, match="width"):
+        Discriminator(0)
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("gpu7")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")

@@ -1,0 +1,181 @@
+"""Tests of s2mlib.patches: the paper's 32^3 / stride-20 grid, reassembly, and the on-the-fly patch dataset."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+from torch.utils.data import DataLoader
+
+from conftest import SHARED_DATA, pair, pair_ids
+from s2mlib.errors import ManifestError, MapError
+from s2mlib.io import DensityMap, read_map, write_map
+from s2mlib.patches import (PatchDataset, augmentation, cube_corners, cubes, cut_cube, load_pairs, patch_counts,
+                            reassemble)
+
+ALL_MAPS = [("pair", e) for e in pair_ids()] + [
+    ("maps_only", p.name) for p in sorted((SHARED_DATA / "maps_only").glob("*.map.gz"))]
+
+
+def curated(entry: str) -> tuple[np.ndarray, np.ndarray]:
+    """(input, target) of a real map on a 1 A grid, min-max [0, 1]; the input is a smoothed copy (a SimMap stand-in)."""
+    m = read_map(pair(entry)["map_path"])
+    shape = tuple(int(n * v) for n, v in zip(m.data.shape, m.voxel_size[::-1]))
+    target = m.resampled_on(m.origin, shape, 1.0).data
+    target = (target - target.min()) / (target.max() - target.min())
+    return gaussian_filter(target, 1.0, truncate=2.0).astype(np.float32), target
+
+
+@pytest.fixture(scope="module")
+def masked_pair() -> tuple[np.ndarray, np.ndarray]:
+    return curated("2513_4CI0")  # segmented + masked: zeros outside chain A, so some cubes are empty
+
+
+def padded_block(array: np.ndarray, corner) -> np.ndarray:
+    """Oracle: the paper's recipe read literally, zero-pad 32 on each side with np.pad and slice."""
+    z, y, x = np.asarray(corner) + 32
+    return np.pad(array, 32)[z:z + 32, y:y + 32, x:x + 32]
+
+
+def test_corners_hand_case():
+    corners = cube_corners((45, 30, 21))
+    assert len(corners) == 3 * 2 * 2  # ceil(45/20), ceil(30/20), ceil(21/20)
+    assert corners[0].tolist() == [-6, -6, -6] and corners[-1].tolist() == [34, 14, 14]
+    assert sorted(set(corners[:, 0].tolist())) == [-6, 14, 34]
+    with pytest.raises(ValueError, match="3D shape"):
+        cube_corners((10, 10))
+
+
+def test_cubes_are_slices_of_the_32_padded_map():
+    rng = np.random.default_rng(0)
+    a = rng.random((45, 30, 21)).astype(np.float32)
+    c, corners = cubes(a)
+    assert c.shape == (12, 32, 32, 32) and c.dtype == np.float32
+    for cube, corner in zip(c, corners):
+        np.testing.assert_array_equal(cube, padded_block(a, corner))
+    # the kept centres tile the map once: each voxel is in exactly one [corner+6, corner+26) box
+    count = np.zeros(a.shape, int)
+    for z, y, x in corners + 6:
+        count[max(z, 0):z + 20, max(y, 0):y + 20, max(x, 0):x + 20] += 1
+    assert (count == 1).all()
+
+
+def test_cut_cube_anywhere_matches_padding():
+    a = np.random.default_rng(2).random((25, 40, 9)).astype(np.float32)
+    for corner in [(-32, -32, -32), (-31, 5, -20), (10, 30, 0), (24, 39, 8), (-6, -6, -6)]:
+        np.testing.assert_array_equal(cut_cube(a, corner), padded_block(a, corner))
+    assert not cut_cube(a, (25, 0, 0)).any() and not cut_cube(a, (0, -32, 0)).any()
+
+
+def test_reassemble_uses_only_the_centre():
+    a = np.random.default_rng(1).random((41, 20, 33)).astype(np.float32)
+    c, corners = cubes(a)
+    c[:, :6] = c[:, 26:] = c[:, :, :6] = c[:, :, 26:] = c[:, :, :, :6] = c[:, :, :, 26:] = np.nan
+    out = reassemble(c[:, None], corners, a.shape)  # (N, 1, 32, 32, 32) as the network returns them
+    np.testing.assert_array_equal(out, a)
+    with pytest.raises(ValueError, match="not on the cube grid"):
+        reassemble(c, corners + 3, a.shape)
+    with pytest.raises(ValueError, match="cubes and N corners"):
+        reassemble(c[:-1], corners, a.shape)
+
+
+@pytest.mark.parametrize("kind,name", ALL_MAPS, ids=[n for _, n in ALL_MAPS])
+def test_round_trip_every_real_map(kind, name):
+    path = pair(name)["map_path"] if kind == "pair" else SHARED_DATA / "maps_only" / name
+    data = read_map(path).data
+    c, corners = cubes(data)
+    assert len(c) == math.prod(math.ceil(n / 20) for n in data.shape)
+    np.testing.assert_array_equal(reassemble(c, corners, data.shape), data)
+
+
+def test_dataset_counts_and_empty_cubes(masked_pair):
+    inp, target = masked_pair
+    corners = cube_corners(inp.shape)
+    brute_empty = [not padded_block(inp, c).any() and not padded_block(target, c).any() for c in corners]
+    kept = PatchDataset([masked_pair], keep_empty=True)
+    dropped = PatchDataset([masked_pair], keep_empty=False)
+    assert len(kept) == kept.n_cubes == len(corners)
+    assert kept.n_empty == dropped.n_empty == sum(brute_empty) > 0
+    assert len(dropped) == len(corners) - sum(brute_empty)
+    for i in range(0, len(dropped), 7):
+        x, y = dropped[i]
+        assert x.shape == y.shape == (1, 32, 32, 32) and x.dtype == torch.float32
+        assert x.abs().sum() + y.abs().sum() > 0
+        np.testing.assert_array_equal(y[0].numpy(), padded_block(target, dropped.index[i, 1:]))
+        np.testing.assert_array_equal(x[0].numpy(), padded_block(inp, dropped.index[i, 1:]))
+
+
+def test_dataset_rejects_mismatched_pair():
+    with pytest.raises(ValueError, match="one shape"):
+        PatchDataset([(np.zeros((20, 20, 20)), np.zeros((20, 20, 21)))], names=["bad"])
+
+
+def test_augmentation_is_the_papers():
+    anisotropy, blur, noise = augmentation().transforms
+    assert anisotropy.downsampling_range == (1, 1.5) and anisotropy.probability == 0.25
+    assert blur.std_ranges == (0, 0.5, 0, 0.5, 0, 0.5) and blur.probability == 0.25
+    assert noise.std_range == (0, 0.1) and noise.probability == 0.25
+
+
+def test_augmentation_input_only_reproducible_and_order_free(masked_pair):
+    ds = PatchDataset([masked_pair], augment=True, seed=3, keep_empty=False)
+    plain = PatchDataset([masked_pair], augment=False, keep_empty=False)
+    idx = list(range(min(len(ds), 60)))
+    forward = [ds[i] for i in idx]
+    backward = {i: ds[i] for i in reversed(idx)}
+    changed = 0
+    for i, (x, y) in zip(idx, forward):
+        torch.testing.assert_close(x, backward[i][0], rtol=0, atol=0)
+        torch.testing.assert_close(y, plain[i][1], rtol=0, atol=0)  # the target is never augmented
+        changed += not torch.equal(x, plain[i][0])
+    # each of the 3 transforms fires with p 0.25 and always changes the cube: P(changed) = 1 - 0.75^3 = 0.58
+    assert 0.3 * len(idx) < changed < 0.85 * len(idx)
+    # the same samples through two worker processes, in batches
+    batches = list(DataLoader(ds, batch_size=7, num_workers=2, sampler=idx))
+    torch.testing.assert_close(torch.cat([b[0] for b in batches]), torch.stack([x for x, _ in forward]), rtol=0, atol=0)
+    other_seed = PatchDataset([masked_pair], augment=True, seed=4, keep_empty=False)
+    assert any(not torch.equal(other_seed[i][0], forward[i][0]) for i in idx)
+    ds.set_epoch(1)
+    assert any(not torch.equal(ds[i][0], forward[i][0]) for i in idx)
+
+
+@pytest.fixture()
+def table(tmp_path, masked_pair):
+    inp, target = masked_pair
+    rows = []
+    for entry, split in [("a", "train"), ("b", "train"), ("c", "val"), ("d", "test")]:
+        for kind, data in (("sim", inp), ("exp", target)):
+            write_map(DensityMap(data, (0, 0, 0), 1.0), tmp_path / f"{entry}_{kind}.mrc")
+        rows.append({"entry": entry, "emdb_id": entry, "split": split, "kept": entry != "b",
+                     "exp_map": f"{entry}_exp.mrc", "sim_map": f"{entry}_sim.mrc"})
+    return pd.DataFrame(rows)
+
+
+def test_table_loading_and_counts(table, tmp_path, masked_pair):
+    pairs, names = load_pairs(table, "train", root=tmp_path)
+    assert names == ["a"]
+    np.testing.assert_array_equal(pairs[0][1], masked_pair[1])
+    ds = PatchDataset.from_table(table, "val", root=tmp_path, keep_empty=False)
+    assert ds.names == ["c"] and len(ds) == ds.n_cubes - ds.n_empty
+    counts = patch_counts(table, root=tmp_path)
+    assert counts.index.tolist() == ["test", "train", "val"]
+    assert counts.loc["train", "maps"] == 1 and counts.loc["train", "cubes"] == len(cube_corners(masked_pair[0].shape))
+    assert (counts["cubes"] == counts["empty"] + counts["non_empty"]).all()
+    assert counts.loc["val", "non_empty"] == len(ds)
+
+
+def test_table_errors(table, tmp_path):
+    with pytest.raises(ManifestError, match="sim_map"):
+        load_pairs(table.drop(columns="sim_map"), "train", root=tmp_path)
+    arr = np.zeros((10, 10, 10), np.float32)
+    write_map(DensityMap(arr, (0, 0, 0), 1.0), tmp_path / "x_sim.mrc")
+    write_map(DensityMap(arr, (5, 0, 0), 1.0), tmp_path / "x_exp.mrc")
+    bad = pd.DataFrame([{"entry": "x", "split": "train", "kept": True, "exp_map": "x_exp.mrc", "sim_map": "x_sim.mrc"}])
+    with pytest.raises(MapError, match="x: SimMap .* not on one grid"):
+        load_pairs(bad, "train", root=tmp_path)
+    bad["sim_map"] = "missing.mrc"
+    with pytest.raises(MapError, match="missing.mrc"):
+        load_pairs(bad, "train", root=tmp_path)

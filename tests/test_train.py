@@ -1,0 +1,194 @@
+"""Tests of s2mlib.train: losses, exact resume, own-loss schedulers, atomic checkpoints, shipped generator."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+
+from conftest import pair
+from s2mlib.io import read_map
+from s2mlib.model import Generator
+from s2mlib.train import (CHECKPOINT, HISTORY, GAN, TrainConfig, discriminator_loss, export_generator,
+                          generator_loss, load_checkpoint, load_generator, train)
+
+# Tiny CPU runs: width 2, batch 2, 4 patches per epoch = 2 optimiser steps per epoch.
+TINY = dict(batch_size=2, width=2, max_patches_per_epoch=4, max_val_patches=2, progress=False, seed=7)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small 3D convolutions run faster on one thread than on two contended ones; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[list, list]:
+    """One real map (2566_3J6B) on a 1 A grid, min-max [0, 1], as target; a smoothed copy as input."""
+    m = read_map(pair("2566_3J6B")["map_path"])
+    target = m.resampled_on(m.origin, tuple(int(n * 1.34) for n in m.data.shape), 1.0).data
+    target = (target - target.min()) / (target.max() - target.min())
+    inp = gaussian_filter(target, 1.0, truncate=2.0).astype(np.float32)
+    return [(inp, target)], [(inp[::-1].copy(), target[::-1].copy())]
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, data) -> tuple:
+    """4 steps without a break (2 epochs x 2 steps)."""
+    run = tmp_path_factory.mktemp("straight")
+    history = train(TrainConfig(epochs=2, **TINY), *data, run)
+    return run, history
+
+
+def test_losses_match_hand_formulas():
+    fake = torch.tensor([0.2, 1.0, -2.5, 0.7]).reshape(1, 1, 1, 2, 2)
+    target = torch.tensor([0.0, 0.4, 0.5, 0.7]).reshape(1, 1, 1, 2, 2)
+    diff = [0.2, 0.6, 3.0, 0.0]
+    smooth = np.mean([0.5 * d * d if d < 1 else d - 0.5 for d in diff])  # paper eq. 3
+    logit_fake, logit_real = torch.tensor([[0.3]]), torch.tensor([[-1.2]])
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    adv = -math.log(sig(0.3))  # eq. 4
+    total, l1, a = generator_loss(logit_fake, fake, target, alpha=0.01)
+    assert l1.item() == pytest.approx(smooth) and a.item() == pytest.approx(adv)
+    assert total.item() == pytest.approx(smooth + 0.01 * adv)  # eq. 5
+    assert generator_loss(logit_fake, fake, target, alpha=0.01, l1=False)[0].item() == pytest.approx(0.01 * adv)
+    d = discriminator_loss(logit_real, logit_fake).item()
+    assert d == pytest.approx(0.5 * (-math.log(sig(-1.2)) - math.log(1 - sig(0.3))))  # eq. 6 / 2
+
+
+def test_resume_is_exact(straight, tmp_path, data):
+    run_a, history_a = straight
+    run_b = tmp_path / "split"
+    train(TrainConfig(epochs=1, **TINY), *data, run_b)  # 2 steps, checkpoint
+    after_one = load_checkpoint(run_b / CHECKPOINT)
+    history_b = train(TrainConfig(epochs=2, **TINY), *data, run_b)  # resume: 2 more steps
+    a, b = load_checkpoint(run_a / CHECKPOINT), load_checkpoint(run_b / CHECKPOINT)
+    assert a["epoch"] == b["epoch"] == 2 and after_one["epoch"] == 1
+    for net in ("generator", "discriminator"):
+        moved = False
+        for k, v in a[net].items():
+            torch.testing.assert_close(b[net][k], v, rtol=1e-6, atol=1e-6)
+            moved |= not torch.equal(after_one[net][k], v)
+        assert moved  # the last two steps did change the weights
+    for opt in ("opt_g", "opt_d"):
+        for k, state in a[opt]["state"].items():
+            for name, t in state.items():
+                torch.testing.assert_close(b[opt]["state"][k][name], t, rtol=1e-6, atol=1e-6)
+    pd.testing.assert_frame_equal(history_a.drop(columns=["patches_per_s", "seconds"]),
+                                  history_b.drop(columns=["patches_per_s", "seconds"]), rtol=1e-6)
+    # a finished run is not trained again
+    pd.testing.assert_frame_equal(train(TrainConfig(epochs=2, **TINY), *data, run_b), history_b)
+
+
+def test_checkpoint_and_history_contents(straight):
+    run, history = straight
+    ckpt = torch.load(run / CHECKPOINT, weights_only=True)
+    assert {"generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d", "epoch", "rng", "history",
+            "config"} <= set(ckpt)
+    assert ckpt["config"]["width"] == 2 and ckpt["rng"]["torch"].dtype == torch.uint8
+    csv = pd.read_csv(run / HISTORY)
+    assert csv["epoch"].tolist() == [1, 2] and len(history) == 2
+    np.testing.assert_allclose(csv[["val_loss_G", "val_loss_D"]], history[["val_loss_G", "val_loss_D"]])
+    assert (history[["train_loss_G", "train_loss_D", "val_loss_G", "val_loss_D"]] > 0).all().all()
+    assert not list(run.glob("*.part"))
+
+
+def test_each_scheduler_steps_on_its_own_loss(tmp_path, data):
+    """patience 0: an lr halves after every epoch that does not improve ITS loss (rel. threshold 1e-4)."""
+    cfg = TrainConfig(epochs=4, lr_patience=0, **{**TINY, "max_patches_per_epoch": 2})
+    history = train(cfg, *data, tmp_path)
+    for loss, lr in (("val_loss_G", "lr_G"), ("val_loss_D", "lr_D")):
+        best, expected = math.inf, cfg.lr
+        for value, got in zip(history[loss], history[lr]):
+            if value < best * (1 - 1e-4):
+                best = value
+            else:
+                expected *= 0.5
+            assert got == pytest.approx(expected)
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT)
+    assert ckpt["sched_g"]["best"] in history["val_loss_G"].tolist()
+    assert ckpt["sched_d"]["best"] in history["val_loss_D"].tolist()
+
+
+def test_interrupted_checkpoint_write_keeps_the_last(tmp_path, data, monkeypatch):
+    cfg = dict(TINY, max_patches_per_epoch=2)
+    train(TrainConfig(epochs=1, **cfg), *data, tmp_path)
+    real_save = torch.save
+
+    def killed(obj, path, *args, **kwargs):
+        with open(path, "wb") as fh:
+            fh.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(epochs=2, **cfg), *data, tmp_path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
+    assert not list(tmp_path.glob("*.part"))
+    assert train(TrainConfig(epochs=2, **cfg), *data, tmp_path)["epoch"].tolist() == [1, 2]
+
+
+def test_resume_guards(straight, data):
+    run, _ = straight
+    with pytest.raises(ValueError, match="resume=True"):
+        train(TrainConfig(epochs=2, **TINY), *data, run, resume=False)
+    with pytest.raises(ValueError, match="width 2 -> 4"):
+        train(TrainConfig(epochs=3, **{**TINY, "width": 4}), *data, run)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="without a loss"):
+        TrainConfig(l1=False, alpha=0)
+    with pytest.raises(ValueError, match="max_patches_per_epoch"):
+        TrainConfig(max_patches_per_epoch=0)
+    cfg = TrainConfig()
+    assert (cfg.lr, cfg.alpha, cfg.batch_size, cfg.epochs, cfg.lr_factor, cfg.lr_patience, cfg.width) == (
+        1e-4, 0.01, 128, 150, 0.5, 15, 32)
+
+
+def test_step_updates_only_what_it_should():
+    cfg = TrainConfig(width=2, batch_size=2, l1=False)
+    gan = GAN.build(cfg)
+    before = {k: v.clone() for k, v in gan.generator.state_dict().items()}
+    x, y = torch.rand(2, 1, 32, 32, 32), torch.rand(2, 1, 32, 32, 32)
+    losses = gan.step(x, y, cfg)
+    assert losses["loss_G"].item() == pytest.approx(0.01 * losses["adv"].item())
+    assert any(not torch.equal(before[k], v) for k, v in gan.generator.state_dict().items())
+    assert all(p.requires_grad for p in gan.discriminator.parameters())
+
+
+def test_export_and_load_generator(straight, tmp_path):
+    run, _ = straight
+    weights = load_checkpoint(run / CHECKPOINT)["generator"]
+    half = export_generator(run / CHECKPOINT, tmp_path / "g16.pt")
+    payload = torch.load(half, weights_only=True)
+    assert payload["width"] == 2 and payload["dtype"] == "float16"
+    assert all(v.dtype == torch.float16 for v in payload["state_dict"].values())
+    g = load_generator(half)
+    assert isinstance(g, Generator) and g.width == 2 and not g.training
+    for k, v in g.state_dict().items():
+        assert v.dtype == torch.float32
+        torch.testing.assert_close(v, weights[k], rtol=1e-3, atol=1e-5)
+    full = Generator(2)
+    full.load_state_dict(weights)
+    exact = load_generator(export_generator(full, tmp_path / "g32.pt", half=False))
+    x = torch.rand(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(exact(x), full(x), rtol=0, atol=0)
+        torch.testing.assert_close(g(x), full(x), rtol=1e-2, atol=1e-3)
+    with pytest.raises(ValueError, match="not a struc2map generator"):
+        load_generator(run / CHECKPOINT)
+    (tmp_path / "junk.pt").write_bytes(b"not torch")
+    with pytest.raises(ValueError, match="junk.pt: not a readable"):
+        load_generator(tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="not found"):
+        load_generator(tmp_path / "absent.pt")
