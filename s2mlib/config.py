@@ -10,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,3 +50,14 @@ def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = No
         if params.get(key) is not None:
             params[key] = str((ROOT / os.path.expanduser(str(params[key]))).resolve())
     return params
+
+
+def kwargs_for(func, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``params`` that ``func`` (a function or class) takes as keyword arguments.
+
+    >>> def f(a, *, seed=0, width=1): ...
+    >>> kwargs_for(f, {"seed": 3, "epochs": 5})
+    {'seed': 3}
+    """
+    accepted = inspect.signature(func).parameters
+    return {k: v for k, v in params.items() if k in accepted and k != "self"}

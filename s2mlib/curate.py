@@ -377,7 +377,7 @@ def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike, *, ma
             atomic_write(lambda tmp: tmp.write_text(json.dumps({**stamp, "result": result}, indent=1)), record_path)
         records.append(result)
 
-    table = manifest_df.reindex(columns=["entry", "emdb_id", "pdb_id", "resolution"]).copy()
+    table = manifest_df.reindex(columns=["entry", "emdb_id", "pdb_id", "resolution", "map", "model"]).copy()
     figures = pd.DataFrame(records, index=table.index).drop(columns=["sequences", "issues"])
     table = table.join(figures)
     reasons = pd.Series(["; ".join(r["issues"]) for r in records], index=table.index, dtype=object)
@@ -394,8 +394,32 @@ def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike, *, ma
                                                  test_fraction=test_fraction, seed=seed)
     columns = ["entry", "emdb_id", "pdb_id", "resolution", "split", "kept", "reason", "exp_map", "sim_map",
                "correlation", "correlation_about_mean", "map_shape", "exp_shape", "residues", "atoms", "atom_z",
-               "fit_ratio", "atoms_outside", "unmodelled_fraction"]
+               "fit_ratio", "atoms_outside", "unmodelled_fraction", "map", "model"]
     return table.reindex(columns=columns).reset_index(drop=True)
+
+
+CURATION_TABLE = "curation.csv"
+
+
+def save_curation(table: pd.DataFrame, run_dir: str | os.PathLike) -> Path:
+    """Write the curation table to ``run_dir/curation.csv`` (atomically), for the later notebooks."""
+    path = Path(run_dir) / CURATION_TABLE
+    atomic_write(lambda tmp: table.to_csv(tmp, index=False), path)
+    return path
+
+
+def load_curation(run_dir: str | os.PathLike, splits: str | list[str] | None = None) -> pd.DataFrame:
+    """The table :func:`save_curation` wrote; with ``splits``, only kept entries of those splits."""
+    path = Path(run_dir) / CURATION_TABLE
+    if not path.exists():
+        raise ManifestError(f"{path}: no curation table; run notebook 01_curate first")
+    table = pd.read_csv(path, dtype={"emdb_id": str, "pdb_id": str, "kept": bool})
+    for column in ("pdb_id", "split", "reason", "exp_map", "sim_map"):
+        table[column] = table[column].fillna("").astype(str)
+    if splits is not None:
+        wanted = [splits] if isinstance(splits, str) else list(splits)
+        table = table[table["kept"] & table["split"].isin(wanted)].reset_index(drop=True)
+    return table
 
 
 def _cached(record_path: Path, stamp: dict) -> dict | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -230,7 +230,7 @@ def _loader(dataset: PatchDataset, indices: np.ndarray, config: TrainConfig, dev
 
 def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
           val_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]], run_dir: str | os.PathLike,
-          *, resume: bool = True) -> pd.DataFrame:
+          *, resume: bool = True, on_epoch_end: Callable[[int, Generator], None] | None = None) -> pd.DataFrame:
     """Train the GAN; returns the per-epoch history (also ``run_dir/history.csv``).
 
     ``train_data`` / ``val_data``: (input, target) array pairs (SimMap, ExpMap on one 1 A grid, min-max [0, 1];
@@ -241,7 +241,7 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
     A kill or Ctrl-C leaves the last checkpoint whole; ``history.csv`` (rewritten atomically each epoch) may then
     hold epochs past it, which a resumed run recomputes and overwrites.
     History columns: epoch, train_loss_G, train_loss_D, train_l1, train_adv, val_loss_G, val_loss_D, val_l1,
-    lr_G, lr_D, patches_per_s, seconds.
+    lr_G, lr_D, patches_per_s, seconds. ``on_epoch_end(epoch, generator)`` runs after each epoch (e.g. snapshots).
     """
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
@@ -297,6 +297,8 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
         atomic_write(lambda tmp: frame.to_csv(tmp, index=False), run_dir / HISTORY)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
             _save_checkpoint(run_dir, gan, config, epoch + 1, history)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, gan.generator)
         if config.progress:
             tqdm.write(f"epoch {epoch + 1}: loss_G {train_g:.4f} loss_D {train_d:.4f} val_loss_G {val['val_loss_G']:.4f}"
                        f" val_loss_D {val['val_loss_D']:.4f} ({seen / seconds:.1f} patches/s)")
