@@ -89,17 +89,19 @@ def box_around_model(density: DensityMap, structure: Structure, cushion: float =
     return DensityMap(data.copy(), density.index_to_world(lo[None])[0], density.voxel_size)
 
 
-def curate_exp_map(density: DensityMap, structure: Structure, *, mask_radius: float = 3.0, spacing: float = 1.0,
-                   cushion: float = 3.0, clip_negative: bool = False) -> DensityMap:
+def curate_exp_map(density: DensityMap, structure: Structure, *, mask_radius: float | None = 3.0,
+                   spacing: float = 1.0, cushion: float = 3.0, clip_negative: bool = False) -> DensityMap:
     """ExpMap: box around the model, zero beyond ``mask_radius`` A of every atom, trilinear resampling onto a
     ``spacing`` A grid starting at the box's origin (and not beyond it), min-max to [0, 1].
+    ``mask_radius=None`` skips the mask: the uncurated "RawMap" of the paper's ablation (section 5).
 
     >>> exp = curate_exp_map(read_map("emd.map"), read_structure("model.pdb"))  # doctest: +SKIP
     """
     if not spacing > 0:
         raise ValueError(f"spacing must be positive, got {spacing}")
     boxed = box_around_model(density, structure, cushion)
-    boxed.data[~atom_mask(structure, boxed, mask_radius)] = 0.0
+    if mask_radius is not None:
+        boxed.data[~atom_mask(structure, boxed, mask_radius)] = 0.0
     extent = (np.array(boxed.shape_xyz) - 1) * boxed.voxel_size
     shape_xyz = np.floor(extent / spacing + 1e-6).astype(int) + 1
     resampled = boxed.resampled_on(boxed.origin, tuple(shape_xyz[::-1]), spacing)
@@ -396,6 +398,24 @@ def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike, *, ma
                "correlation", "correlation_about_mean", "map_shape", "exp_shape", "residues", "atoms", "atom_z",
                "fit_ratio", "atoms_outside", "unmodelled_fraction", "map", "model"]
     return table.reindex(columns=columns).reset_index(drop=True)
+
+
+def make_raw_targets(table: pd.DataFrame, out_dir: str | os.PathLike, *, spacing: float = 1.0,
+                     cushion: float = 3.0) -> pd.DataFrame:
+    """The ablation's uncurated targets: for each kept entry, its map boxed and resampled like the ExpMap but not
+    masked (``curate_exp_map(mask_radius=None)``), on the SimMap's grid; returns the table with ``exp_map``
+    pointing at ``out_dir/<entry>_raw.mrc`` (written atomically, reused when present)."""
+    out_dir = Path(out_dir)
+    raw = table[table["kept"]].copy()
+    paths = []
+    for row in raw.itertuples():
+        path = out_dir / f"{_safe_name(str(row.entry))}_raw.mrc"
+        if not path.exists():
+            write_map(curate_exp_map(read_map(row.map), read_structure(row.model), mask_radius=None,
+                                     spacing=spacing, cushion=cushion), path)
+        paths.append(str(path))
+    raw["exp_map"] = paths
+    return raw.reset_index(drop=True)
 
 
 CURATION_TABLE = "curation.csv"

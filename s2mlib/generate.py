@@ -21,16 +21,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from .curate import minmax
 from .errors import S2MError
-from .io import DensityMap, Structure
+from .io import DensityMap, Structure, read_map, read_structure, write_map
 from .model import place, resolve_device
 from .patches import CUBE, cube_corners, cut_cube, reassemble
 from .simulate import bounding_grid, molmap
-from .train import load_generator
+from .train import export_generator, load_generator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "struc2map_generator.pt"
@@ -132,3 +133,51 @@ class MapGenerator:
     def generate_many(self, structures: list[Structure]) -> list[DensityMap]:
         """Maps for several structures with the one loaded network."""
         return [self(s) for s in structures]
+
+
+def resolve_weights(choice: str | os.PathLike, run_dir: str | os.PathLike) -> Path:
+    """The weights a profile asks for: 'shipped' (the package's), 'run' (this run's 04_train result) or a path."""
+    if str(choice) == "shipped":
+        return DEFAULT_WEIGHTS
+    if str(choice) == "run":
+        return Path(run_dir) / "train" / "generator.pt"
+    return Path(choice)
+
+
+def generate_entries(generator: MapGenerator, entries, out_dir: str | os.PathLike, *,
+                     method: str = "struc2mapGAN") -> pd.DataFrame:
+    """Generate a map for every row of a curation table (columns entry, model, exp_map) on its ExpMap's grid.
+
+    Writes ``out_dir/<entry>.mrc`` and returns a table: entry, method, path, residues, atoms, seconds (whole
+    pipeline, structure -> map), simulate_s, network_s.
+    """
+    rows = []
+    for row in tqdm(list(entries.itertuples()), desc=method, unit="entry", disable=not generator.progress):
+        structure = read_structure(row.model)
+        density = generator(structure, ref_map=read_map(row.exp_map))
+        path = write_map(density, Path(out_dir) / f"{row.entry}.mrc")
+        timing = generator.last_timing
+        rows.append({"entry": row.entry, "method": method, "path": str(path), "residues": structure.n_residues,
+                     "atoms": structure.n_atoms, "seconds": timing["total_s"], "simulate_s": timing["simulate_s"],
+                     "network_s": timing["network_s"]})
+    return pd.DataFrame(rows)
+
+
+class WeightSnapshots:
+    """An ``on_epoch_end`` callback for :func:`s2mlib.train.train` saving the generator every ``every`` epochs
+    to ``folder/epoch_NNN.pt``; files survive an interrupted and resumed run."""
+
+    def __init__(self, folder: str | os.PathLike, every: int = 1):
+        self.folder, self.every = Path(folder), every
+
+    def __call__(self, epoch: int, generator: torch.nn.Module) -> None:
+        if epoch % self.every == 0:
+            export_generator(generator, self.folder / f"epoch_{epoch:03d}.pt", half=False)
+
+    def slices(self, array: np.ndarray, axis: int = 0) -> dict[int, np.ndarray]:
+        """The central slice (across ``axis``) of each saved generator's output for the input ``array``."""
+        out = {}
+        for path in sorted(self.folder.glob("epoch_*.pt")):
+            refined = refine(load_generator(path), array)
+            out[int(path.stem.split("_")[1])] = np.take(refined, refined.shape[axis] // 2, axis=axis)
+        return out

@@ -13,7 +13,7 @@ import pytest
 from scipy.interpolate import RegularGridInterpolator
 from scipy.spatial import cKDTree
 
-from conftest import pair, pair_ids
+from conftest import SHARED_DATA, pair, pair_ids
 from s2mlib.curate import (assign_splits, chain_sequences, curate_exp_map, curate_manifest, make_sim_map,
                            map_model_issues, sequence_identity, structure_issues)
 from s2mlib.errors import ManifestError
@@ -294,3 +294,24 @@ def test_bad_manifests_raise_or_exclude_with_the_error(tmp_path, shared_data):
     table = curate_manifest(manifest.assign(map=str(junk)), tmp_path / "out")
     assert not table.loc[0, "kept"] and table.loc[0, "reason"].startswith("unreadable:")
     assert "junk.mrc" in table.loc[0, "reason"]
+
+
+def test_raw_targets_are_unmasked_on_the_simmap_grid(tmp_path):
+    """The ablation's RawMap: same grid as the curated pair, density kept beyond 3 A of the atoms."""
+    from s2mlib.curate import make_raw_targets
+
+    row = pair("2566_3J6B")  # an unmasked crop: density exists away from the model
+    manifest = load_manifest(SHARED_DATA / "pairs.tsv")
+    manifest = manifest[manifest["entry"] == "2566_3J6B"].reset_index(drop=True)
+    table = curate_manifest(manifest, tmp_path / "curated", val_fraction=0.0)
+    raw = make_raw_targets(table, tmp_path / "raw")
+    raw_map, sim_map = read_map(raw.loc[0, "exp_map"]), read_map(table.loc[0, "sim_map"])
+    assert raw_map.data.shape == sim_map.data.shape and np.allclose(raw_map.origin, sim_map.origin)
+    assert raw_map.data.min() == 0.0 and raw_map.data.max() == 1.0
+    model = read_structure(row["model_path"])
+    z, y, x = np.indices(raw_map.data.shape)
+    points = raw_map.index_to_world(np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1))
+    far = cKDTree(model.xyz).query(points)[0].reshape(raw_map.data.shape) > 4.0
+    exp_map = read_map(table.loc[0, "exp_map"])
+    assert np.ptp(raw_map.data[far]) > 0.2  # varying density where the ExpMap is masked flat
+    assert np.ptp(exp_map.data[far]) == 0.0

@@ -45,3 +45,17 @@ def test_time_vs_size_fits_the_line():
     label = fig.axes[0].get_legend().get_texts()[0].get_text()
     assert label.startswith("2.00 s per 1000 residues")
     plt.close(fig)
+
+
+def test_index_records_profile_and_readme(tmp_path):
+    import json
+
+    fig = time_vs_size(pd.DataFrame({"residues": [1, 2], "seconds": [1.0, 2.0]}))
+    save_figure(fig, tmp_path / "fig7_generation_time.png", profile="default")
+    save_table(pd.DataFrame({"a": [1]}), tmp_path / "table1", profile="paper")
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["fig7_generation_time.png"]["profile"] == "default"
+    assert index["table1.csv"]["profile"] == "paper" and index["table1.md"]["profile"] == "paper"
+    readme = (tmp_path / "README.md").read_text()
+    assert "| [fig7_generation_time.png](fig7_generation_time.png) | Figure 7" in readme
+    plt.close(fig)
