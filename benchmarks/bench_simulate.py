@@ -1,7 +1,7 @@
 """Speed and peak memory of the map simulators against atom count (run by hand, never by the test suite).
 
-A real model (../shared/data 0093_6GYN, 16,016 protein atoms) is tiled by translated copies of its chains, cut to
-~1k, 10k and 100k atoms; every method is evaluated on the same 1 A bounding grid (padding 3 x resolution).
+A real model (../shared/data 0093_6GYN, 16,016 protein atoms) is tiled by translated copies on a grid, cut to
+~1k, 10k and 100k atoms (s2mlib.benchmark.structure_of_size); every method is evaluated on the same 1 A bounding grid (padding 3 x resolution).
 Each case runs in a fresh subprocess; peak memory is the rise of the process's peak RSS (VmHWM, reset through
 /proc/self/clear_refs) during the call, shown against the size of the float32 output grid.
 
@@ -23,38 +23,15 @@ MODEL = ROOT.parent / "shared" / "data" / "pairs" / "0093_6GYN" / "6gyn.pdb"
 
 
 def tiled_model(n_atoms: int, out: Path) -> Path:
-    """Copies of MODEL's chains, each shifted along x by the model's width plus 5 A, cut to ``n_atoms`` atoms."""
-    import gemmi
+    """MODEL's protein (ligands and waters removed) tiled by translated copies and cut to at most ``n_atoms``
+    atoms in whole residues (:func:`s2mlib.benchmark.structure_of_size`), written as mmCIF."""
+    sys.path.insert(0, str(ROOT))
+    from s2mlib.benchmark import structure_of_size
+    from s2mlib.io import read_structure
 
-    src = gemmi.read_structure(str(MODEL))
-    src.remove_ligands_and_waters()
-    src.remove_empty_chains()
-    xs = [cra.atom.pos.x for cra in src[0].all()]
-    step = max(xs) - min(xs) + 5.0
-    st = gemmi.Structure()
-    model = gemmi.Model("1")
-    names = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-    copy, count, full = 0, 0, False
-    while not full:
-        for chain in src[0]:
-            new = chain.clone()
-            new.name = next(names)
-            for residue in new:
-                for atom in residue:
-                    atom.pos = gemmi.Position(atom.pos.x + copy * step, atom.pos.y, atom.pos.z)
-            while count + new.count_atom_sites() > n_atoms:  # cut whole residues: the last chain is partial
-                del new[len(new) - 1]
-                full = True
-            count += new.count_atom_sites()
-            model.add_chain(new)
-            if full or count == n_atoms:
-                full = True
-                break
-        copy += 1
-    st.add_model(model)
-    st.setup_entities()
+    st = structure_of_size(read_structure(MODEL, remove_hetero=True), atoms=n_atoms)
     path = out / f"tiled_{n_atoms}.cif"
-    st.make_mmcif_document().write_file(str(path))
+    st.gemmi_structure.make_mmcif_document().write_file(str(path))
     return path
 
 

@@ -192,3 +192,19 @@ def test_export_and_load_generator(straight, tmp_path):
         load_generator(tmp_path / "junk.pt")
     with pytest.raises(ValueError, match="not found"):
         load_generator(tmp_path / "absent.pt")
+
+
+def test_on_epoch_end_gets_each_epoch_once_with_its_generator(tmp_path, data):
+    seen = []
+
+    def snapshot(epoch, generator):
+        assert isinstance(generator, Generator)
+        seen.append((epoch, {k: v.detach().clone() for k, v in generator.state_dict().items()}))
+
+    train(TrainConfig(epochs=1, **TINY), *data, tmp_path, on_epoch_end=snapshot)
+    train(TrainConfig(epochs=2, **TINY), *data, tmp_path, on_epoch_end=snapshot)  # resumed: epoch 2 only
+    assert [epoch for epoch, _ in seen] == [1, 2]
+    final = load_checkpoint(tmp_path / CHECKPOINT)["generator"]
+    for k, v in final.items():
+        torch.testing.assert_close(seen[1][1][k], v, rtol=0, atol=0)  # the weights after that epoch
+    assert any(not torch.equal(seen[0][1][k], v) for k, v in final.items())
