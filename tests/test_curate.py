@@ -300,10 +300,11 @@ def test_raw_targets_are_unmasked_on_the_simmap_grid(tmp_path):
     """The ablation's RawMap: same grid as the curated pair, density kept beyond 3 A of the atoms."""
     from s2mlib.curate import make_raw_targets
 
-    row = pair("2566_3J6B")  # an unmasked crop: density exists away from the model
+    row = pair("2513_4CI0_b")  # the one truly unmasked crop: density of neighbouring chains away from the model
     manifest = load_manifest(SHARED_DATA / "pairs.tsv")
-    manifest = manifest[manifest["entry"] == "2566_3J6B"].reset_index(drop=True)
-    table = curate_manifest(manifest, tmp_path / "curated", val_fraction=0.0)
+    manifest = manifest[manifest["entry"] == "2513_4CI0_b"].reset_index(drop=True)
+    table = curate_manifest(manifest, tmp_path / "curated", val_fraction=0.0, max_unmodelled=1.0)
+    assert table.loc[0, "kept"]
     raw = make_raw_targets(table, tmp_path / "raw")
     raw_map, sim_map = read_map(raw.loc[0, "exp_map"]), read_map(table.loc[0, "sim_map"])
     assert raw_map.data.shape == sim_map.data.shape and np.allclose(raw_map.origin, sim_map.origin)
