@@ -1,7 +1,8 @@
 """Speed and peak memory of the map simulators against atom count (run by hand, never by the test suite).
 
 A real model (../shared/data 0093_6GYN, 16,016 protein atoms) is tiled by translated copies on a grid, cut to
-~1k, 10k and 100k atoms (s2mlib.benchmark.structure_of_size); every method is evaluated on the same 1 A bounding grid (padding 3 x resolution).
+~1k, 10k and 100k atoms (s2mlib.benchmark.structure_of_size); every method is evaluated on the same 1 A bounding
+grid (padding 3 x resolution).
 Each case runs in a fresh subprocess; peak memory is the rise of the process's peak RSS (VmHWM, reset through
 /proc/self/clear_refs) during the call, shown against the size of the float32 output grid.
 

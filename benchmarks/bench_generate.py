@@ -1,0 +1,86 @@
+"""Whole-pipeline generation time (structure -> map, as ``s2m generate``) at the paper's sizes (run by hand).
+
+The paper (section 4.4, Figure 7) reports about 14 s for 644 residues, 20 s for 2,501 and 53 s for 12,868 on a
+32-core CPU. Structures of exactly those residue counts are made from a real model (../shared/data 0093_6GYN,
+protein only) by translated copies on a grid (:func:`s2mlib.benchmark.structure_of_size`) and timed with
+:func:`s2mlib.benchmark.time_generation` (one untimed warm-up on the smallest first). Weights: ``--weights``, else
+the shipped ones, else (or with ``--width``) a random generator of that width (the paper's is 32: same cost as
+trained weights). On a CUDA machine the fp32, bf16, channels_last and bf16 + channels_last variants are timed too.
+
+    python benchmarks/bench_generate.py                              # shipped weights, CPU, 1 thread
+    python benchmarks/bench_generate.py --width 32 --threads 2 --all-cubes --sizes 644 2501
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT.parent / "shared" / "data" / "pairs" / "0093_6GYN" / "6gyn.pdb"
+PAPER_SECONDS = {644: 14.0, 2501: 20.0, 12868: 53.0}  # 32-core AMD Threadripper 2950X, CPU only
+CUDA_VARIANTS = (("fp32", False, False), ("bf16", True, False), ("channels_last", False, True),
+                 ("bf16+channels_last", True, True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", type=int, default=[644, 2501, 12868], help="residue counts")
+    parser.add_argument("--weights", type=Path, help="generator weights (default: the shipped ones)")
+    parser.add_argument("--width", type=int, help="time a random generator of this width instead of weights")
+    cubes = parser.add_mutually_exclusive_group()
+    cubes.add_argument("--skip-empty", dest="skip_empty", action="store_true", default=True,
+                       help="do not run cubes whose input is all zero (default, as s2m generate)")
+    cubes.add_argument("--all-cubes", dest="skip_empty", action="store_false",
+                       help="run every cube (the paper's tiling)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"],
+                        help="where to time (cuda only when available)")
+    args = parser.parse_args()
+
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from s2mlib.benchmark import structure_of_size, time_generation
+    from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator
+    from s2mlib.io import read_structure
+    from s2mlib.model import Generator
+    from s2mlib.train import export_generator, load_generator
+
+    torch.set_num_threads(args.threads)
+    source = read_structure(MODEL, remove_hetero=True)
+    structures = {f"{n} res": structure_of_size(source, residues=n) for n in args.sizes}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.weights is None and (args.width is not None or not DEFAULT_WEIGHTS.is_file()):
+            width = args.width or 32
+            torch.manual_seed(0)
+            weights, what = export_generator(Generator(width), Path(tmp) / "random.pt", half=False), "random"
+        else:
+            weights = args.weights or DEFAULT_WEIGHTS
+            width, what = load_generator(weights).width, str(weights)
+        print(f"weights {what} (width {width}); batch {args.batch_size}; "
+              f"{'skip empty cubes' if args.skip_empty else 'all cubes'}; torch {torch.__version__}, "
+              f"{args.threads} CPU thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+              f"model {MODEL.name} ({source.n_residues} residues) tiled")
+        runs = [("cpu", "cpu", False, False)] if "cpu" in args.devices else []
+        if "cuda" in args.devices and torch.cuda.is_available():
+            runs += [("cuda " + name, "cuda", bf16, cl) for name, bf16, cl in CUDA_VARIANTS]
+            print(f"CUDA device: {torch.cuda.get_device_name()}")
+        print(f"{'variant':22s} {'residues':>8s} {'atoms':>7s} {'grid (x,y,z)':>13s} {'cubes run':>11s} "
+              f"{'seconds':>8s} {'simulate':>8s} {'network':>8s} {'paper s':>7s}")
+        for label, device, bf16, channels_last in runs:
+            generator = MapGenerator(weights, device=device, batch_size=args.batch_size, skip_empty=args.skip_empty,
+                                     bf16=bf16, channels_last=channels_last, progress=False)
+            table = time_generation(generator, structures)
+            for row in table.itertuples():
+                paper = PAPER_SECONDS.get(row.residues)
+                print(f"{label:22s} {row.residues:8d} {row.atoms:7d} {row.grid:>13s} "
+                      f"{f'{row.cubes_run}/{row.cubes}':>11s} {row.seconds:8.2f} {row.simulate_s:8.2f} "
+                      f"{row.network_s:8.2f} {'' if paper is None else f'{paper:.0f}':>7s}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

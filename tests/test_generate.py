@@ -1,0 +1,175 @@
+"""Tests of s2mlib.generate: cube tiling and reassembly through the whole pipeline, empty-cube skipping, the output
+grid, the network input, the memory guard, weights loading and the ``s2m generate`` command (real models)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import pair
+from s2mlib.cli import main
+from s2mlib.errors import S2MError
+from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator, network_input, refine
+from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.model import Generator
+from s2mlib.simulate import molmap
+from s2mlib.train import export_generator
+
+ENTRY = "2566_3J6B"  # 2,865 atoms: a 43 x 67 x 60 input grid, 36 cubes of which 6 are all zero
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Identity(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+
+class AddBias(torch.nn.Module):
+    """x + 0.5: maps an all-zero cube to 0.5, so skipping it shows."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.5
+
+
+@pytest.fixture(scope="module")
+def structure():
+    return read_structure(pair(ENTRY)["model_path"])
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A random width-2 generator exported as a shipped-weights file would be."""
+    torch.manual_seed(3)
+    return export_generator(Generator(width=2), tmp_path_factory.mktemp("weights") / "tiny.pt")
+
+
+def with_network(weights, network: torch.nn.Module, **kwargs) -> MapGenerator:
+    gen = MapGenerator(weights, device="cpu", progress=False, **kwargs)
+    gen.network = network
+    return gen
+
+
+def test_network_input_is_minmax_of_molmap_at_2A(structure):
+    inp = network_input(structure)
+    lo, hi = structure.xyz.min(axis=0), structure.xyz.max(axis=0)
+    # the grid by hand: bounding box - 3 A, 1 A voxels, ceil((max - min + 6) / 1) voxels per axis
+    np.testing.assert_allclose(inp.origin, lo - 3.0)
+    np.testing.assert_allclose(inp.voxel_size, 1.0)
+    assert inp.shape_xyz == tuple(int(math.ceil(h - l + 6.0)) for l, h in zip(lo, hi))
+    sim = molmap(structure, 2.0, ref_map=DensityMap(np.zeros(inp.data.shape), lo - 3.0, 1.0)).data.astype(np.float64)
+    np.testing.assert_allclose(inp.data, (sim - sim.min()) / (sim.max() - sim.min()), atol=1e-6)
+    assert inp.data.min() == 0.0 and inp.data.max() == pytest.approx(1.0)
+
+
+def test_identity_network_reproduces_the_input_exactly(structure, tiny_weights):
+    expected = network_input(structure)
+    for skip in (True, False):  # the identity maps zeros to zeros: skipping empty cubes changes nothing
+        result = with_network(tiny_weights, Identity(), skip_empty=skip)(structure)
+        assert np.array_equal(result.data, expected.data)
+        np.testing.assert_array_equal(result.origin, expected.origin)
+        np.testing.assert_array_equal(result.voxel_size, [1.0, 1.0, 1.0])
+
+
+def test_identity_refine_on_odd_shapes():
+    rng = np.random.default_rng(0)
+    for shape in ((1, 1, 1), (19, 21, 40), (41, 7, 33)):
+        array = rng.random(shape, dtype=np.float32)
+        assert np.array_equal(refine(Identity(), array, batch_size=5), array)
+
+
+def test_skip_empty_differs_only_in_empty_cubes(structure, tiny_weights):
+    inp = network_input(structure).data
+    skipped = with_network(tiny_weights, AddBias(), skip_empty=True)(structure).data
+    every = with_network(tiny_weights, AddBias(), skip_empty=False)(structure).data
+    np.testing.assert_allclose(every, inp + 0.5, atol=1e-6)
+    # oracle: voxel v belongs to the cube whose centre holds it, cube k = v // 20 per axis, whose input is the
+    # map region [20 k - 6, 20 k + 26) per axis; that cube is empty when this region holds only zeros
+    empty_voxels = np.zeros(inp.shape, dtype=bool)
+    n_empty = 0
+    for k in np.ndindex(*(math.ceil(n / 20) for n in inp.shape)):
+        region = tuple(slice(max(20 * a - 6, 0), 20 * a + 26) for a in k)
+        if not inp[region].any():
+            n_empty += 1
+            empty_voxels[tuple(slice(20 * a, 20 * a + 20) for a in k)] = True
+    assert n_empty == 6
+    assert np.all(skipped[empty_voxels] == 0.0)
+    np.testing.assert_array_equal(skipped[~empty_voxels], every[~empty_voxels])
+
+
+def test_result_lies_on_the_reference_grid(structure, tiny_weights):
+    from scipy.ndimage import map_coordinates
+
+    ref = read_map(pair(ENTRY)["map_path"])  # 1.34 A voxels, its own origin
+    result = with_network(tiny_weights, Identity())(structure, ref_map=ref)
+    assert result.data.shape == ref.data.shape
+    np.testing.assert_allclose(result.origin, ref.origin)
+    np.testing.assert_allclose(result.voxel_size, ref.voxel_size)
+    inp = network_input(structure)
+    zyx = np.stack(np.meshgrid(*[np.arange(n) for n in ref.data.shape], indexing="ij"), axis=0).reshape(3, -1)
+    world = ref.origin[::-1, None] + zyx * ref.voxel_size[::-1, None]  # z, y, x in A
+    frac = (world - inp.origin[::-1, None]) / inp.voxel_size[::-1, None]
+    expected = map_coordinates(inp.data, frac, order=1, mode="constant", cval=0.0).reshape(ref.data.shape)
+    np.testing.assert_allclose(result.data, expected, atol=1e-5)
+    assert result.data.max() > 0.5
+
+
+def test_batch_size_does_not_change_the_map(structure, tiny_weights):
+    one = MapGenerator(tiny_weights, device="cpu", batch_size=1, progress=False)(structure).data
+    seven = MapGenerator(tiny_weights, device="cpu", batch_size=7, progress=False)(structure).data
+    np.testing.assert_allclose(one, seven, rtol=0, atol=1e-6)
+    assert np.ptp(one) > 0
+
+
+def test_memory_guard_names_the_file(structure, monkeypatch):
+    monkeypatch.setattr("s2mlib.generate.available_memory", lambda: 1000)
+    with pytest.raises(S2MError, match=str(structure.path).replace(".", r"\.")) as err:
+        network_input(structure)
+    assert "GiB" in str(err.value)
+
+
+def test_bad_weights_files(tmp_path):
+    missing = tmp_path / "absent.pt"
+    with pytest.raises(S2MError, match="absent.pt"):
+        MapGenerator(missing, device="cpu")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(np.random.default_rng(1).bytes(4096))
+    with pytest.raises(S2MError, match="corrupt.pt"):
+        MapGenerator(corrupt, device="cpu")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(S2MError, match="not a struc2map generator"):
+        MapGenerator(foreign, device="cpu")
+    with pytest.raises(ValueError, match="batch size"):
+        MapGenerator(missing, device="cpu", batch_size=0)
+
+
+def test_s2m_generate_writes_a_readable_map(tmp_path, tiny_weights, structure, capsys):
+    out = tmp_path / "generated.mrc"
+    rc = main(["generate", str(pair(ENTRY)["model_path"]), "-o", str(out), "--weights", str(tiny_weights),
+               "--device", "cpu", "--batch-size", "8"])
+    assert rc == 0
+    density = read_map(out)
+    expected = MapGenerator(tiny_weights, device="cpu", progress=False)(structure)
+    assert density.data.shape == expected.data.shape
+    np.testing.assert_allclose(density.origin, expected.origin, atol=1e-4)
+    np.testing.assert_allclose(density.data, expected.data, atol=1e-6)
+    assert str(out) in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped weights not trained yet")
+def test_default_generator_loads_the_shipped_weights():
+    gen = MapGenerator(device="cpu", progress=False)
+    assert gen.weights == DEFAULT_WEIGHTS
+    assert isinstance(gen.network, Generator) and not gen.network.training
+    inp = network_input(read_structure(pair("20353_6PJ6")["model_path"])).data  # 8 cubes
+    out = gen.refine(inp)
+    assert out.shape == inp.shape and np.all(np.isfinite(out)) and np.ptp(out) > 0
