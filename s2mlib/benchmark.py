@@ -27,10 +27,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .curate import _file_stamp, _safe_name
+from .curate import file_stamp, safe_name
 from .errors import ManifestError
 from .generate import MapGenerator
-from .io import Structure, _structure_from_gemmi, atomic_write, read_map, read_structure, write_map
+from .io import Structure, structure_from_gemmi, atomic_write, read_map, read_structure, write_map
 from .metrics import evaluate
 from .patches import cube_corners
 from .simulate import simulate
@@ -107,18 +107,18 @@ def simulate_baselines(entries: pd.DataFrame, out_dir: str | os.PathLike, *, met
     out_dir = Path(out_dir)
     records = []
     for entry, row in tqdm(rows.items(), desc="baselines", unit="entry", disable=not progress):
-        folder = out_dir / _safe_name(entry)
+        folder = out_dir / safe_name(entry)
         sidecar = folder / TIMINGS
         try:
             timings = json.loads(sidecar.read_text())
         except (OSError, ValueError):
             timings = {}
-        stamps = [_file_stamp(row["exp_map"]), _file_stamp(row["model"])]
+        stamps = [file_stamp(row["exp_map"]), file_stamp(row["model"])]
         structure = reference = None
         for name in names:
             method, resolution = BASELINES[name]
             resolution = _resolution(row["resolution"], default_resolution) if resolution is None else resolution
-            path = folder / f"{_safe_name(name)}.mrc"
+            path = folder / f"{safe_name(name)}.mrc"
             stamp = {"method": name, "sim_method": method, "resolution": resolution, "inputs": stamps}
             record = timings.get(name, {})
             cached = path.is_file() and {k: record.get(k) for k in stamp} == json.loads(json.dumps(stamp))
@@ -353,7 +353,7 @@ def tile_structure(structure: Structure, copies: int, spacing: float | None = No
             for strand in st.sheets[-1].strands:
                 for address in (strand.start, strand.end):
                     address.chain_name = f"{address.chain_name}_{k}"
-    return _structure_from_gemmi(st, structure.path)
+    return structure_from_gemmi(st, structure.path)
 
 
 def structure_of_size(structure: Structure, *, residues: int | None = None, atoms: int | None = None,
@@ -384,7 +384,7 @@ def structure_of_size(structure: Structure, *, residues: int | None = None, atom
     st.remove_empty_chains()
     if count == 0:
         raise ValueError(f"{structure.path}: no whole residue fits in {want} atoms")
-    return _structure_from_gemmi(st, structure.path)
+    return structure_from_gemmi(st, structure.path)
 
 
 def time_generation(generator: MapGenerator, structures: Mapping[str, Structure], *,

@@ -256,12 +256,14 @@ def assign_splits(emdb_ids: pd.Series, preset: pd.Series, *, val_fraction: float
 
 # ------------------------------------------------------------------------------------------ manifest
 
-def _file_stamp(path: str) -> list:
+def file_stamp(path: str) -> list:
+    """[path, size, mtime_ns]: what a cache record compares to notice a changed input file."""
     stat = os.stat(path)
     return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
-def _safe_name(entry: str) -> str:
+def safe_name(entry: str) -> str:
+    """``entry`` with every character outside [A-Za-z0-9_.-] replaced by '_', for file names."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", entry)
 
 
@@ -365,9 +367,9 @@ def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike, *, ma
         rows = tqdm(rows, desc="curate", unit="entry")
     records = []
     for row in rows:
-        name = _safe_name(str(row["entry"]))
+        name = safe_name(str(row["entry"]))
         record_path = out_dir / f"{name}.json"
-        stamp = {"inputs": [_file_stamp(row["map"]), _file_stamp(row["model"])], "params": params,
+        stamp = {"inputs": [file_stamp(row["map"]), file_stamp(row["model"])], "params": params,
                  "version": __version__}
         result = _cached(record_path, stamp)
         if result is None:
@@ -409,7 +411,7 @@ def make_raw_targets(table: pd.DataFrame, out_dir: str | os.PathLike, *, spacing
     raw = table[table["kept"]].copy()
     paths = []
     for row in raw.itertuples():
-        path = out_dir / f"{_safe_name(str(row.entry))}_raw.mrc"
+        path = out_dir / f"{safe_name(str(row.entry))}_raw.mrc"
         if not path.exists():
             write_map(curate_exp_map(read_map(row.map), read_structure(row.model), mask_radius=None,
                                      spacing=spacing, cushion=cushion), path)

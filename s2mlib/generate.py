@@ -29,7 +29,7 @@ from .curate import minmax
 from .errors import S2MError
 from .io import DensityMap, Structure, read_map, read_structure, write_map
 from .model import place, resolve_device
-from .patches import CUBE, cube_corners, cut_cube, reassemble
+from .patches import CUBE, STRIDE, cube_corners, cut_cube, reassemble
 from .simulate import bounding_grid, molmap
 from .train import export_generator, load_generator
 
@@ -70,13 +70,13 @@ def network_input(structure: Structure) -> DensityMap:
 
 @torch.inference_mode()
 def refine(network: torch.nn.Module, array: np.ndarray, *, device: torch.device | str = "cpu", batch_size: int = 32,
-           skip_empty: bool = True, bf16: bool = False, channels_last: bool = False,
+           skip_empty: bool = True, bf16: bool = False, channels_last: bool = False, stride: int = STRIDE,
            progress: bool = False) -> np.ndarray:
     """``network`` applied to a whole [z, y, x] array: 32^3 cubes at stride 20 (after 32 voxels of zero padding),
     in batches, the central 20^3 of each output written back; cubes with all-zero input are skipped (left 0)
-    when ``skip_empty``."""
+    when ``skip_empty``. A larger even ``stride`` keeps a larger centre (fewer cubes; the paper's is 20)."""
     device = torch.device(device)
-    corners = cube_corners(array.shape)
+    corners = cube_corners(array.shape, stride)
     run = [i for i, c in enumerate(corners) if not skip_empty or cut_cube(array, c).any()]
     outputs = np.zeros((len(corners), CUBE, CUBE, CUBE), np.float32)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
@@ -87,7 +87,7 @@ def refine(network: torch.nn.Module, array: np.ndarray, *, device: torch.device 
         with autocast:
             out = network(place(batch, device, channels_last))
         outputs[index] = out.float()[:, 0].cpu().numpy()
-    return reassemble(outputs, corners, array.shape)
+    return reassemble(outputs, corners, array.shape, stride)
 
 
 class MapGenerator:
@@ -99,7 +99,8 @@ class MapGenerator:
     """
 
     def __init__(self, weights: str | os.PathLike | None = None, *, device: str = "auto", batch_size: int = 32,
-                 skip_empty: bool = True, bf16: bool = False, channels_last: bool = False, progress: bool = True):
+                 skip_empty: bool = True, bf16: bool = False, channels_last: bool = False, stride: int = STRIDE,
+                 progress: bool = True):
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
@@ -109,14 +110,14 @@ class MapGenerator:
         except ValueError as exc:
             raise S2MError(str(exc)) from None
         self.batch_size, self.skip_empty = batch_size, skip_empty
-        self.bf16, self.channels_last, self.progress = bf16, channels_last, progress
+        self.bf16, self.channels_last, self.stride, self.progress = bf16, channels_last, stride, progress
         self.last_timing: dict[str, float] = {}
 
     def refine(self, array: np.ndarray) -> np.ndarray:
         """Run the loaded generator over a whole [z, y, x] input array (see :func:`refine`)."""
         return refine(self.network, array, device=self.device, batch_size=self.batch_size,
                       skip_empty=self.skip_empty, bf16=self.bf16, channels_last=self.channels_last,
-                      progress=self.progress)
+                      stride=self.stride, progress=self.progress)
 
     def __call__(self, structure: Structure, ref_map: DensityMap | None = None) -> DensityMap:
         """The generated map of ``structure`` on its 1 A grid, or on ``ref_map``'s grid when given."""

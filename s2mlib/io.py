@@ -244,7 +244,7 @@ class Structure:
         """A copy with every atom moved by ``shift`` (x, y, z, Angstrom)."""
         st = self.gemmi_structure.clone()
         st[0].transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*map(float, shift))))
-        return _structure_from_gemmi(st, self.path)
+        return structure_from_gemmi(st, self.path)
 
 
 def _polymer_kind(chain: gemmi.Chain) -> str:
@@ -259,7 +259,8 @@ def _polymer_kind(chain: gemmi.Chain) -> str:
     return "other"
 
 
-def _structure_from_gemmi(st: gemmi.Structure, path: Path) -> Structure:
+def structure_from_gemmi(st: gemmi.Structure, path: Path) -> Structure:
+    """A :class:`Structure` of the first model of a gemmi structure (``path``: the file it stands for)."""
     model = st[0]
     pos, element, z, b, occ, chain, resn, resi, name, het = ([] for _ in range(10))
     for ch in model:
@@ -336,7 +337,7 @@ def read_structure(
         st.remove_empty_chains()
     if st[0].count_atom_sites() == 0:
         raise StructureError(f"{path}: no atoms left after removing waters/hydrogens/hetero groups")
-    return _structure_from_gemmi(st, path)
+    return structure_from_gemmi(st, path)
 
 
 def is_map_path(path: str | os.PathLike) -> bool:

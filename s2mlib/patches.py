@@ -46,17 +46,24 @@ MARGIN = (CUBE - STRIDE) // 2  # 6: the kept centre is cube[6:26, 6:26, 6:26]
 TABLE_COLUMNS = ("entry", "split", "kept", "exp_map", "sim_map")
 
 
-def cube_corners(shape: Sequence[int]) -> np.ndarray:
+def _margin(stride: int) -> int:
+    if stride not in range(2, CUBE + 1, 2):
+        raise ValueError(f"the kept centre (stride) must be an even number of voxels up to {CUBE}, got {stride}")
+    return (CUBE - stride) // 2
+
+
+def cube_corners(shape: Sequence[int], stride: int = STRIDE) -> np.ndarray:
     """Corners (z, y, x map indices, shape (N, 3), C order) of the cubes covering a map of ``shape``.
 
-    Along an axis of length n: corners ``20 k - 6`` for ``k = 0 .. ceil(n / 20) - 1``.
+    Along an axis of length n: corners ``20 k - 6`` for ``k = 0 .. ceil(n / 20) - 1`` (the paper's tiling);
+    another even ``stride`` s keeps a larger or smaller centre: corners ``s k - (32 - s) / 2``.
 
     >>> cube_corners((45, 30, 21)).shape
     (12, 3)
     """
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"need a non-empty 3D shape, got {tuple(shape)}")
-    axes = [np.arange(math.ceil(n / STRIDE)) * STRIDE - MARGIN for n in shape]
+    axes = [np.arange(math.ceil(n / stride)) * stride - _margin(stride) for n in shape]
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
@@ -83,21 +90,23 @@ def cubes(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([cut_cube(array, c) for c in corners]), corners
 
 
-def reassemble(cubes: np.ndarray, corners: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Write the centre ``cube[6:26, 6:26, 6:26]`` of each cube back at ``corner + 6`` and crop to ``shape``."""
+def reassemble(cubes: np.ndarray, corners: np.ndarray, shape: Sequence[int], stride: int = STRIDE) -> np.ndarray:
+    """Write the centre ``cube[6:26, 6:26, 6:26]`` of each cube back at ``corner + 6`` and crop to ``shape``
+    (for another ``stride`` s, the central s^3 at ``corner + (32 - s) / 2``)."""
     cubes = np.asarray(cubes)
     corners = np.asarray(corners)
     if cubes.ndim == 5 and cubes.shape[1] == 1:  # (N, 1, 32, 32, 32) straight from the network
         cubes = cubes[:, 0]
     if cubes.shape[1:] != (CUBE,) * 3 or len(cubes) != len(corners):
         raise ValueError(f"need (N, {CUBE}, {CUBE}, {CUBE}) cubes and N corners, got {cubes.shape} and {corners.shape}")
-    span = [math.ceil(n / STRIDE) * STRIDE for n in shape]
+    margin = _margin(stride)
+    span = [math.ceil(n / stride) * stride for n in shape]
     out = np.zeros(span, dtype=np.float32)
-    centre = slice(MARGIN, MARGIN + STRIDE)
-    for cube, (z, y, x) in zip(cubes, corners + MARGIN):
-        if min(z, y, x) < 0 or z + STRIDE > span[0] or y + STRIDE > span[1] or x + STRIDE > span[2]:
-            raise ValueError(f"corner {(z - MARGIN, y - MARGIN, x - MARGIN)} is not on the cube grid of shape {tuple(shape)}")
-        out[z:z + STRIDE, y:y + STRIDE, x:x + STRIDE] = cube[centre, centre, centre]
+    centre = slice(margin, margin + stride)
+    for cube, (z, y, x) in zip(cubes, corners + margin):
+        if min(z, y, x) < 0 or z + stride > span[0] or y + stride > span[1] or x + stride > span[2]:
+            raise ValueError(f"corner {(z - margin, y - margin, x - margin)} is not on the cube grid of shape {tuple(shape)}")
+        out[z:z + stride, y:y + stride, x:x + stride] = cube[centre, centre, centre]
     return out[: shape[0], : shape[1], : shape[2]]
 
 

@@ -179,3 +179,16 @@ def test_table_errors(table, tmp_path):
     bad["sim_map"] = "missing.mrc"
     with pytest.raises(MapError, match="missing.mrc"):
         load_pairs(bad, "train", root=tmp_path)
+
+
+@pytest.mark.parametrize("stride", [24, 28, 32])
+def test_larger_kept_centre_round_trips_exactly(stride):
+    """Inference option: a larger even centre (fewer cubes) still covers every voxel exactly once."""
+    rng = np.random.default_rng(stride)
+    data = rng.random((45, 61, 33)).astype(np.float32)
+    corners = cube_corners(data.shape, stride)
+    assert len(corners) == np.prod([-(-n // stride) for n in data.shape])
+    blocks = np.stack([cut_cube(data, c) for c in corners])
+    assert np.array_equal(reassemble(blocks, corners, data.shape, stride), data)
+    with pytest.raises(ValueError, match="even number"):
+        cube_corners(data.shape, 21)
