@@ -45,6 +45,8 @@ BASELINES: dict[str, tuple[str, float | None]] = {
 }
 TABLE1_METRICS = ("ssim", "correlation", "correlation_about_mean", "pcc")
 MASKED_METRICS = tuple(f"masked_{m}" for m in TABLE1_METRICS)
+# Whole-pipeline generation time reported by the paper (section 4.5; 32-core AMD Threadripper 2950X, CPU only)
+PAPER_GENERATION_SECONDS = {644: 14.0, 2501: 20.0, 12868: 53.0}
 TIMINGS = "timings.json"  # per-entry sidecar of simulate_baselines: what each cached map was made with, and its time
 SS_COLOURS = {"helix": "hotpink", "strand": "tab:blue", "coil": "0.55"}  # Figure 4: helices pink, sheets blue
 CHAIN_BREAK = 4.2  # A: consecutive CAs farther apart than this are not bonded
