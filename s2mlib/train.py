@@ -197,18 +197,24 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """A training checkpoint, read with ``torch.load(weights_only=True)`` onto the CPU."""
+def _load(path: str | os.PathLike, file_format: str, what: str) -> dict:
+    """A dict saved by this module, read with ``torch.load(weights_only=True)`` onto the CPU; ValueError naming
+    the file when it is missing, unreadable, or not of ``file_format``."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: checkpoint file not found")
+        raise ValueError(f"{path}: {what} file not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or truncated files
-        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a struc2map training checkpoint")
-    return ckpt
+        raise ValueError(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != file_format:
+        raise ValueError(f"{path}: not a struc2map {what} file")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A training checkpoint, read with ``torch.load(weights_only=True)`` onto the CPU."""
+    return _load(path, CHECKPOINT_FORMAT, "training checkpoint")
 
 
 def _save_checkpoint(run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict]) -> None:
@@ -325,15 +331,7 @@ def export_generator(source: Generator | str | os.PathLike, path: str | os.PathL
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
     """A float32 :class:`Generator` in eval mode from :func:`export_generator`'s file (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: generator weights file not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for foreign or truncated files
-        raise ValueError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != GENERATOR_FORMAT:
-        raise ValueError(f"{path}: not a struc2map generator weights file")
+    payload = _load(path, GENERATOR_FORMAT, "generator weights")
     generator = Generator(int(payload["width"]))
     try:
         generator.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})

@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -46,3 +47,13 @@ def pair_ids() -> list[str]:
 
 def pair(entry: str) -> dict:
     return next(row for row in shared_pairs() if row["entry"] == entry)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small 3D convolutions run faster on one thread than on two contended ones; restored afterwards.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

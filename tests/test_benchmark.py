@@ -27,12 +27,7 @@ from s2mlib.train import export_generator
 PAPER_CSV = SHARED_DATA.parent / "paper" / "table1_paper.csv"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,7 @@ from s2mlib.train import export_generator
 ENTRY = "2566_3J6B"  # 2,865 atoms: a 43 x 67 x 60 input grid, 36 cubes of which 6 are all zero
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Identity(torch.nn.Module):

@@ -19,13 +19,7 @@ from s2mlib.train import (CHECKPOINT, HISTORY, GAN, TrainConfig, discriminator_l
 TINY = dict(batch_size=2, width=2, max_patches_per_epoch=4, max_val_patches=2, progress=False, seed=7)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small 3D convolutions run faster on one thread than on two contended ones; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
