@@ -59,8 +59,23 @@ def check_data(params: dict) -> list[dict]:
     return planned_downloads(load_manifest(params["manifest"]))
 
 
+def remote_size(url: str, timeout: float = 10.0) -> int | None:
+    """Content-Length of ``url`` from a HEAD request, or None when it cannot be had."""
+    from urllib.request import Request, urlopen
+
+    try:
+        with urlopen(Request(url, method="HEAD"), timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            return int(length) if length else None
+    except (OSError, ValueError):
+        return None
+
+
 def dry_run(params: dict, selected: list[Path]) -> None:
     plan = check_data(params)
+    if plan and reachable():
+        for item in plan:
+            item["size"] = item.get("size") or remote_size(item["url"])
     print(f"profile {params['profile']}: {params.get('description', '')}")
     print(f"manifest: {params['manifest']}")
     if plan:

@@ -65,3 +65,31 @@ def test_dry_run_lists_downloads_and_steps(notebook_dir, monkeypatch, capsys):
     assert runner.main(["--profile", "paper", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "emd_" in out and ".cif.gz" in out and "01_ok.ipynb" in out
+
+
+def test_dry_run_sizes_from_head_requests(notebook_dir, monkeypatch, capsys, tmp_path):
+    """Online, the dry run asks each download's size with a HEAD request (here: a local server)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Head(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2500000")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Head)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/emd_1.map.gz"
+        monkeypatch.setattr(runner, "check_data", lambda params: [{"url": url, "size": None}])
+        monkeypatch.setattr(runner, "reachable", lambda *a, **k: True)
+        write_notebook(notebook_dir / "01_ok.ipynb", "pass")
+        assert runner.main(["--dry-run"]) == 0
+    finally:
+        server.shutdown()
+    out = capsys.readouterr().out
+    assert "2.5 MB" in out and "downloads: 1 files, 2 MB known" in out
