@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import warnings
 
@@ -104,6 +105,9 @@ def test_write_read_round_trip(tmp_path, pairs, name):
     assert np.allclose(again.origin, source.origin) and np.allclose(again.voxel_size, source.voxel_size)
     assert mrcfile.validate(str(path), print_file=open("/dev/null", "w"))
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() would create it
 
 
 def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
