@@ -28,6 +28,7 @@ CUDA_VARIANTS = (("fp32", False, False), ("bf16", True, False), ("channels_last"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", type=int, default=[644, 2501, 12868], help="residue counts")
+    parser.add_argument("--model", type=Path, default=MODEL, help="the real model to tile (default: 0093's 6gyn.pdb)")
     parser.add_argument("--weights", type=Path, help="generator weights (default: the shipped ones)")
     parser.add_argument("--width", type=int, help="time a random generator of this width instead of weights")
     cubes = parser.add_mutually_exclusive_group()
@@ -51,7 +52,7 @@ def main() -> None:
     from s2mlib.train import export_generator, load_generator
 
     torch.set_num_threads(args.threads)
-    source = read_structure(MODEL, remove_hetero=True)
+    source = read_structure(args.model, remove_hetero=True)
     structures = {f"{n} res": structure_of_size(source, residues=n) for n in args.sizes}
     with tempfile.TemporaryDirectory() as tmp:
         if args.weights is None and (args.width is not None or not DEFAULT_WEIGHTS.is_file()):
@@ -64,7 +65,7 @@ def main() -> None:
         print(f"weights {what} (width {width}); batch {args.batch_size}; "
               f"{'skip empty cubes' if args.skip_empty else 'all cubes'}; torch {torch.__version__}, "
               f"{args.threads} CPU thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-              f"model {MODEL.name} ({source.n_residues} residues) tiled")
+              f"model {args.model.name} ({source.n_residues} residues) tiled")
         runs = [("cpu", "cpu", False, False)] if "cpu" in args.devices else []
         if "cuda" in args.devices and torch.cuda.is_available():
             runs += [("cuda " + name, "cuda", bf16, cl) for name, bf16, cl in CUDA_VARIANTS]

@@ -5,7 +5,7 @@
 
 Prints: G+D training step throughput (s2mlib.train.GAN.step), generator inference throughput (no grad), the
 input pipeline's throughput (PatchDataset with the paper's augmentation, one process), and, when CUDA exists,
-the same on the GPU plus peak GPU memory of a training step at batch 128 (fp32, and bf16 + channels-last-3D).
+the same on the GPU plus peak GPU memory of a training step at batch 128 (fp32, bf16, channels-last-3D, and both).
 """
 from __future__ import annotations
 
@@ -80,22 +80,24 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU figures")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     cfg = TrainConfig(width=args.width)
     print(f"torch {torch.__version__}, {args.threads} CPU threads, width {args.width}, batch {args.batch}")
-    print(f"CPU train (G+D step): {train_rate(cfg, cpu, args.batch, args.steps):8.2f} patches/s")
-    print(f"CPU inference (G):    {inference_rate(cfg, cpu, args.batch, args.steps):8.2f} patches/s")
-    rate = pipeline_rate(200)
-    if rate is not None:
-        print(f"CPU input pipeline (cut + augment, 1 process): {rate:8.1f} patches/s")
+    if not args.gpu_only:
+        print(f"CPU train (G+D step): {train_rate(cfg, cpu, args.batch, args.steps):8.2f} patches/s")
+        print(f"CPU inference (G):    {inference_rate(cfg, cpu, args.batch, args.steps):8.2f} patches/s")
+        rate = pipeline_rate(200)
+        if rate is not None:
+            print(f"CPU input pipeline (cut + augment, 1 process): {rate:8.1f} patches/s")
     if not torch.cuda.is_available():
         print("CUDA not available: no GPU figures")
         return
     gpu = torch.device("cuda")
     print(f"GPU: {torch.cuda.get_device_name(0)}")
-    for bf16, channels_last in ((False, False), (True, True)):
+    for bf16, channels_last in ((False, False), (True, False), (False, True), (True, True)):
         c = TrainConfig(width=args.width, bf16=bf16, channels_last=channels_last)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()

@@ -45,7 +45,6 @@ from pathlib import Path
 import gemmi
 import numpy as np
 import pandas as pd
-from Bio.Align import PairwiseAligner, substitution_matrices
 
 from . import __version__
 from .errors import ManifestError, S2MError
@@ -206,7 +205,7 @@ def chain_sequences(structure: Structure) -> list[str]:
     return sequences
 
 
-_ALIGNER: PairwiseAligner | None = None
+_ALIGNER = None  # Bio.Align.PairwiseAligner, built on first use (Biopython is imported only where it is needed)
 _PARENT_LETTER = str.maketrans("UO", "CK")  # selenocysteine, pyrrolysine: letters BLOSUM62 lacks
 
 
@@ -220,6 +219,8 @@ def sequence_identity(a: str, b: str) -> float:
     """
     global _ALIGNER
     if _ALIGNER is None:
+        from Bio.Align import PairwiseAligner, substitution_matrices
+
         _ALIGNER = PairwiseAligner(mode="global", substitution_matrix=substitution_matrices.load("BLOSUM62"),
                                    open_gap_score=-10.0, extend_gap_score=-0.5, end_gap_score=0.0)
     alphabet = set(_ALIGNER.substitution_matrix.alphabet)

@@ -41,7 +41,7 @@ HISTORY = "history.csv"
 CHECKPOINT_FORMAT = "struc2map-checkpoint"
 GENERATOR_FORMAT = "struc2map-generator"
 # Config fields that may change between a run and its resumption (they do not change what is computed).
-RESUMABLE_CHANGES = ("epochs", "device", "num_workers", "progress", "checkpoint_every")
+RESUMABLE_CHANGES = ("epochs", "device", "num_workers", "progress", "checkpoint_every", "time_limit_s")
 
 
 @dataclass
@@ -53,6 +53,8 @@ class TrainConfig:
     random subset of the training patches each epoch, a fixed evenly spaced subset of the validation patches.
     ``keep_empty`` keeps cubes whose input and target are all zero (the paper kept every cube).
     ``bf16`` (autocast) and ``channels_last`` (channels-last-3D memory) are speed options, meant for CUDA.
+    ``time_limit_s`` ends training (with a checkpoint) after the first epoch that finishes past that many seconds
+    of this call, so ``epochs`` becomes a maximum: "train for as long as the time allows".
     """
 
     epochs: int = 150
@@ -74,6 +76,7 @@ class TrainConfig:
     bf16: bool = False
     channels_last: bool = False
     progress: bool = True
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "width": self.width, "lr": self.lr,
@@ -81,6 +84,8 @@ class TrainConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"TrainConfig.{name} must be positive, got {value}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ValueError(f"TrainConfig.time_limit_s must be None or positive, got {self.time_limit_s}")
         for name in ("max_patches_per_epoch", "max_val_patches"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -269,6 +274,7 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
         _set_rng_state(ckpt["rng"])
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
     n_val = len(val_ds) if config.max_val_patches is None else min(config.max_val_patches, len(val_ds))
+    started = time.perf_counter()
     val_loader = _loader(val_ds, np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)), config, device)
     for epoch in range(start, config.epochs):
         train_ds.set_epoch(epoch)
@@ -301,13 +307,16 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
                         "seconds": seconds})
         frame = pd.DataFrame(history)
         atomic_write(lambda tmp: frame.to_csv(tmp, index=False), run_dir / HISTORY)
-        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+        out_of_time = config.time_limit_s is not None and time.perf_counter() - started >= config.time_limit_s
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or out_of_time:
             _save_checkpoint(run_dir, gan, config, epoch + 1, history)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, gan.generator)
         if config.progress:
             tqdm.write(f"epoch {epoch + 1}: loss_G {train_g:.4f} loss_D {train_d:.4f} val_loss_G {val['val_loss_G']:.4f}"
                        f" val_loss_D {val['val_loss_D']:.4f} ({seen / seconds:.1f} patches/s)")
+        if out_of_time:
+            break
     return pd.DataFrame(history)
 
 

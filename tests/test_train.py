@@ -202,3 +202,21 @@ def test_on_epoch_end_gets_each_epoch_once_with_its_generator(tmp_path, data):
     for k, v in final.items():
         torch.testing.assert_close(seen[1][1][k], v, rtol=0, atol=0)  # the weights after that epoch
     assert any(not torch.equal(seen[0][1][k], v) for k, v in final.items())
+
+
+def test_time_limit_stops_after_the_epoch_that_runs_out_with_a_checkpoint(tmp_path, data, straight):
+    """A limit shorter than any epoch: one epoch of a 5-epoch run is done, checkpointed, and equals epoch 1 of the
+    straight run; resuming without the limit continues from there."""
+    history = train(TrainConfig(epochs=5, time_limit_s=1e-6, checkpoint_every=100, **TINY), *data, tmp_path)
+    assert history["epoch"].tolist() == [1]
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT)
+    assert ckpt["epoch"] == 1
+    expected = pd.read_csv(straight[0] / HISTORY).iloc[0]
+    assert history.iloc[0]["val_loss_G"] == pytest.approx(expected["val_loss_G"], rel=1e-6)
+    resumed = train(TrainConfig(epochs=2, **TINY), *data, tmp_path)
+    assert resumed["epoch"].tolist() == [1, 2]
+    final, reference = load_checkpoint(tmp_path / CHECKPOINT), load_checkpoint(straight[0] / CHECKPOINT)
+    for k, v in reference["generator"].items():
+        torch.testing.assert_close(final["generator"][k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="time_limit_s"):
+        TrainConfig(time_limit_s=0)
