@@ -5,7 +5,8 @@ The paper (section 4.4, Figure 7) reports about 14 s for 644 residues, 20 s for 
 protein only) by translated copies on a grid (:func:`s2mlib.benchmark.structure_of_size`) and timed with
 :func:`s2mlib.benchmark.time_generation` (one untimed warm-up on the smallest first). Weights: ``--weights``, else
 the shipped ones, else (or with ``--width``) a random generator of that width (the paper's is 32: same cost as
-trained weights). On a CUDA machine the fp32, bf16, channels_last and bf16 + channels_last variants are timed too.
+trained weights). On the CPU fp32 and bf16 autocast are timed; on a CUDA machine the fp32, bf16, channels_last and
+bf16 + channels_last variants.
 
     python benchmarks/bench_generate.py                              # shipped weights, CPU, 1 thread
     python benchmarks/bench_generate.py --width 32 --threads 2 --all-cubes --sizes 644 2501
@@ -29,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", type=int, default=[644, 2501, 12868], help="residue counts")
     parser.add_argument("--model", type=Path, default=MODEL, help="the real model to tile (default: 0093's 6gyn.pdb)")
-    parser.add_argument("--weights", type=Path, help="generator weights (default: the shipped ones)")
+    parser.add_argument("--weights", help="generator weights: 'shipped' (default), 'fast' or a file")
     parser.add_argument("--width", type=int, help="time a random generator of this width instead of weights")
     cubes = parser.add_mutually_exclusive_group()
     cubes.add_argument("--skip-empty", dest="skip_empty", action="store_true", default=True,
@@ -46,7 +47,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     from s2mlib.benchmark import structure_of_size, time_generation
-    from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator
+    from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator, weights_path
     from s2mlib.io import read_structure
     from s2mlib.model import Generator
     from s2mlib.train import export_generator, load_generator
@@ -60,13 +61,13 @@ def main() -> None:
             torch.manual_seed(0)
             weights, what = export_generator(Generator(width), Path(tmp) / "random.pt", half=False), "random"
         else:
-            weights = args.weights or DEFAULT_WEIGHTS
+            weights = weights_path(args.weights or "shipped")
             width, what = load_generator(weights).width, str(weights)
         print(f"weights {what} (width {width}); batch {args.batch_size}; "
               f"{'skip empty cubes' if args.skip_empty else 'all cubes'}; torch {torch.__version__}, "
               f"{args.threads} CPU thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
               f"model {args.model.name} ({source.n_residues} residues) tiled")
-        runs = [("cpu", "cpu", False, False)] if "cpu" in args.devices else []
+        runs = [("cpu", "cpu", False, False), ("cpu bf16", "cpu", True, False)] if "cpu" in args.devices else []
         if "cuda" in args.devices and torch.cuda.is_available():
             runs += [("cuda " + name, "cuda", bf16, cl) for name, bf16, cl in CUDA_VARIANTS]
             print(f"CUDA device: {torch.cuda.get_device_name()}")

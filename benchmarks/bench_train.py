@@ -97,14 +97,17 @@ def main() -> None:
         return
     gpu = torch.device("cuda")
     print(f"GPU: {torch.cuda.get_device_name(0)}")
-    for bf16, channels_last in ((False, False), (True, False), (False, True), (True, True)):
+    variants = [(False, False, False), (True, False, False), (False, True, False), (True, True, False),
+                (False, False, True), (True, False, True), (True, True, True)]
+    for bf16, channels_last, benchmark in variants:
+        torch.backends.cudnn.benchmark = benchmark
         c = TrainConfig(width=args.width, bf16=bf16, channels_last=channels_last)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         rate = train_rate(c, gpu, 128, max(args.steps, 5))
         peak = torch.cuda.max_memory_allocated() / 2**30
         infer = inference_rate(c, gpu, 128, max(args.steps, 5))
-        print(f"GPU bf16={bf16} channels_last={channels_last}: train {rate:8.1f} patches/s, "
+        print(f"GPU bf16={bf16} channels_last={channels_last} cudnn.benchmark={benchmark}: train {rate:8.1f} patches/s, "
               f"peak memory {peak:.2f} GiB at batch 128; inference {infer:8.1f} patches/s")
 
 

@@ -11,7 +11,8 @@ import torch
 from conftest import pair
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
-from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator, network_input, refine
+from s2mlib.generate import (DEFAULT_WEIGHTS, FAST_WEIGHTS, MapGenerator, network_input, refine,
+                             resolve_weights)
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
@@ -160,11 +161,20 @@ def test_s2m_generate_writes_a_readable_map(tmp_path, tiny_weights, structure, c
     assert str(out) in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped weights not trained yet")
-def test_default_generator_loads_the_shipped_weights():
-    gen = MapGenerator(device="cpu", progress=False)
-    assert gen.weights == DEFAULT_WEIGHTS
+@pytest.mark.parametrize("name, path, width", [("shipped", DEFAULT_WEIGHTS, 32), ("fast", FAST_WEIGHTS, 8)])
+def test_shipped_weights_load_by_name_and_refine_a_real_model(name, path, width):
+    """Both shipped files exist (<= 25 MB together), load by name, and give a finite, non-flat map."""
+    assert DEFAULT_WEIGHTS.stat().st_size + FAST_WEIGHTS.stat().st_size <= 25e6
+    assert resolve_weights(name, "unused") == path
+    gen = MapGenerator(name, device="cpu", progress=False)
+    assert gen.weights == path and gen.network.width == width
     assert isinstance(gen.network, Generator) and not gen.network.training
     inp = network_input(read_structure(pair("20353_6PJ6")["model_path"])).data  # 8 cubes
     out = gen.refine(inp)
     assert out.shape == inp.shape and np.all(np.isfinite(out)) and np.ptp(out) > 0
+
+
+def test_default_weights_are_the_paper_width_ones(tmp_path):
+    assert MapGenerator(device="cpu", progress=False).weights == DEFAULT_WEIGHTS
+    assert resolve_weights("run", tmp_path) == tmp_path / "train" / "generator.pt"
+    assert resolve_weights(tmp_path / "w.pt", tmp_path) == tmp_path / "w.pt"

@@ -8,7 +8,7 @@ test by the default profile are never trained on), trains on its 'train' split, 
 the last epoch's generator (fp16) to s2mlib/weights/struc2map_generator.pt, with run_dir/config.json and
 run_dir/history.csv beside the checkpoint. Interrupted runs resume from run_dir/checkpoint.pt. Then the exported
 weights generate the validation and test entries, which are scored against their ExpMaps beside molmap at 2 A, and
-s2mlib/weights/MODEL_CARD.md is written from those numbers.
+the model card (the weights' name with .md) is written from those numbers.
 
 On a machine without ../shared (a GPU machine), train from a pack of the curated train/val maps:
 
@@ -59,7 +59,9 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--remark", help="a paragraph for the model card (e.g. how these weights were chosen)")
     stage = parser.add_mutually_exclusive_group()
     stage.add_argument("--evaluate-only", action="store_true", help="no training: score --out, write the card")
     stage.add_argument("--train-only", action="store_true", help="train and export; no scoring, no card")
@@ -77,7 +79,7 @@ def main() -> None:
     if not args.evaluate_only:
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
                              seed=params["seed"], device=args.device, keep_empty=False,
-                             max_val_patches=args.max_val_patches, checkpoint_every=args.checkpoint_every, num_workers=args.num_workers,
+                             max_val_patches=args.max_val_patches, checkpoint_every=args.checkpoint_every, num_workers=args.num_workers, bf16=args.bf16,
                              time_limit_s=None if args.time_limit is None else 60 * args.time_limit)
         train_ds = PatchDataset.from_table(table, "train", root=root, augment=True, seed=config.seed, keep_empty=False)
         val_ds = PatchDataset.from_table(table, "val", root=root, augment=False, keep_empty=False)
@@ -131,7 +133,7 @@ def evaluate(args, params, table: pd.DataFrame) -> None:
 
 
 def write_card(args, params, table, config, history, scores) -> None:
-    """MODEL_CARD.md beside the weights, from the run's config.json and history.csv and the measured scores."""
+    """The model card WEIGHTS.md beside the weights, from the run's config.json and history.csv and the measured scores."""
     kept = table[table.kept]
     names = {s: ", ".join(sorted(kept.entry[kept.split == s])) for s in ("train", "val", "test")}
     columns = ["entry", "split", "method", "ssim", "correlation", "correlation_about_mean", "pcc",
@@ -165,8 +167,9 @@ def write_card(args, params, table, config, history, scores) -> None:
   each network's own validation loss; the last epoch's generator is shipped. {minutes:.1f} minutes of training on
   {config["hardware"]} ({history["patches_per_s"].median():.0f} patches/s, median over epochs).
   Final validation losses: G {history["val_loss_G"].iloc[-1]:.4f}, D {history["val_loss_D"].iloc[-1]:.4f}
-  (per epoch: `training_history.csv` beside the weights).
+  (per epoch: `{args.out.stem}_history.csv` beside the weights).
 - **Command**: `{config["command"]}`, then `tools/train_weights.py --evaluate-only` here for the scores below.
+{args.remark or ""}
 
 ## Validation: generated map vs molmap at 2 A, against the experimental map (ExpMap)
 
@@ -179,8 +182,8 @@ Per entry:
 
 {per_entry}
 """
-    history.to_csv(args.out.parent / "training_history.csv", index=False)
-    path = args.out.parent / "MODEL_CARD.md"
+    history.to_csv(args.out.with_name(args.out.stem + "_history.csv"), index=False)
+    path = args.out.with_suffix(".md")
     path.write_text(card)
     print(f"wrote {path}")
 
