@@ -23,6 +23,7 @@ FIGURE_INDEX = {
     "table_patch_counts": "patches per split, beside the paper's 403,710 / 62,635 (section 3.2)",
     "augmentation": "input augmentation preview (TorchIO, section 3.2)",
     "fig3_losses": "Figure 3: validation losses of G and D per epoch, generated snapshots",
+    "fig3_losses_shipped": "Figure 3 for the shipped paper-width weights (their training run on one H100)",
     "table_training_history": "Figure 3's data: the training history",
     "table_generation_time": "Figure 7's data: generation time per structure",
     "fig7_generation_time": "Figure 7: generation time against residue count",
@@ -181,7 +182,7 @@ def metric_boxplots(scores: pd.DataFrame, metrics: list[str], order: list[str] |
         sns.boxplot(data=scores, x="method", y=metric, order=order, ax=ax, showmeans=show_means, hue="method",
                     legend=False, meanprops={"marker": "^", "markerfacecolor": "white", "markeredgecolor": "black"})
         ax.set_xlabel(""), ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-        ax.tick_params(axis="x", rotation=30)
+        plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
     fig.tight_layout()
     return fig
 
