@@ -31,9 +31,9 @@ import torch
 
 from s2mlib.benchmark import score_maps, simulate_baselines, summary_table
 from s2mlib.config import ROOT, load_profile
-from s2mlib.curate import curate_manifest, save_curation
+from s2mlib.curate import CURATION_TABLE, curate_manifest, load_curation, save_curation
 from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator, generate_entries
-from s2mlib.io import write_map, read_map
+from s2mlib.io import read_map, write_map
 from s2mlib.manifest import load_manifest
 from s2mlib.model import resolve_device
 from s2mlib.patches import PatchDataset
@@ -69,7 +69,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     params = load_profile("default", {"manifest": args.manifest})
     if args.curation is not None:
-        table, root = pd.read_csv(args.curation, dtype={"emdb_id": str, "pdb_id": str}), args.curation.parent
+        if args.curation.name != CURATION_TABLE:
+            parser.error(f"--curation: expected a pack's {CURATION_TABLE}, got {args.curation}")
+        table, root = load_curation(args.curation.parent), args.curation.parent
     else:
         table, root = curate_manifest(load_manifest(params["manifest"]), args.run_dir / "curated",
                                       **{k: params[k] for k in CURATION_KEYS}), None
@@ -79,15 +81,18 @@ def main() -> None:
     if not args.evaluate_only:
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
                              seed=params["seed"], device=args.device, keep_empty=False,
-                             max_val_patches=args.max_val_patches, checkpoint_every=args.checkpoint_every, num_workers=args.num_workers, bf16=args.bf16,
+                             max_val_patches=args.max_val_patches, checkpoint_every=args.checkpoint_every,
+                             num_workers=args.num_workers, bf16=args.bf16,
                              time_limit_s=None if args.time_limit is None else 60 * args.time_limit)
         train_ds = PatchDataset.from_table(table, "train", root=root, augment=True, seed=config.seed, keep_empty=False)
         val_ds = PatchDataset.from_table(table, "val", root=root, augment=False, keep_empty=False)
         print(f"train entries {train_ds.names}: {len(train_ds)} patches; val entries {val_ds.names}: "
               f"{len(val_ds)} patches", flush=True)
         args.run_dir.mkdir(parents=True, exist_ok=True)
-        (args.run_dir / "config.json").write_text(json.dumps(
-            {**asdict(config), "hardware": hardware(resolve_device(config.device)), "command": shlex.join(["tools/train_weights.py", *sys.argv[1:]]), "train_patches": len(train_ds), "val_patches": len(val_ds)}, indent=1))
+        record = {**asdict(config), "hardware": hardware(resolve_device(config.device)),
+                  "command": shlex.join(["tools/train_weights.py", *sys.argv[1:]]),
+                  "train_patches": len(train_ds), "val_patches": len(val_ds)}
+        (args.run_dir / "config.json").write_text(json.dumps(record, indent=1))
         train(config, train_ds, val_ds, args.run_dir)
         export_generator(args.run_dir / "checkpoint.pt", args.out, half=True)
         print(f"wrote {args.out}")
@@ -133,7 +138,7 @@ def evaluate(args, params, table: pd.DataFrame) -> None:
 
 
 def write_card(args, params, table, config, history, scores) -> None:
-    """The model card WEIGHTS.md beside the weights, from the run's config.json and history.csv and the measured scores."""
+    """The model card (the weights' name with .md) from the run's config.json and history.csv and the scores."""
     kept = table[table.kept]
     names = {s: ", ".join(sorted(kept.entry[kept.split == s])) for s in ("train", "val", "test")}
     columns = ["entry", "split", "method", "ssim", "correlation", "correlation_about_mean", "pcc",
