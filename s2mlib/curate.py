@@ -49,7 +49,8 @@ import pandas as pd
 from . import __version__
 from .errors import ManifestError, S2MError
 from .io import DensityMap, Structure, atomic_write, read_map, read_structure, write_map
-from .metrics import atom_mask, chimerax_correlation
+from .maps import atom_mask, minmax
+from .metrics import chimerax_correlation
 from .simulate import molmap
 
 STANDARD_AMINO_ACIDS = frozenset(
@@ -60,17 +61,6 @@ MIN_IDENTITY_LENGTH = 30  # chains shorter than this are not compared (short pep
 
 
 # ---------------------------------------------------------------------------------------------- maps
-
-def minmax(data: np.ndarray) -> np.ndarray:
-    """(x - min) / (max - min) as float32; a constant array gives zeros.
-
-    >>> minmax(np.array([2.0, 4.0, 3.0])).tolist()
-    [0.0, 1.0, 0.5]
-    """
-    data = np.asarray(data, dtype=np.float64)
-    lo, hi = data.min(), data.max()
-    return ((data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)).astype(np.float32)
-
 
 def box_around_model(density: DensityMap, structure: Structure, cushion: float = 3.0) -> DensityMap:
     """The map's voxels covering the atoms' bounding box widened by ``cushion`` A (phenix.map_box).

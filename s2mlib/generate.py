@@ -25,9 +25,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .curate import minmax
 from .errors import S2MError
 from .io import DensityMap, Structure, read_map, read_structure, write_map
+from .maps import minmax
 from .model import place, resolve_device
 from .patches import CUBE, STRIDE, cube_corners, cut_cube, reassemble
 from .simulate import bounding_grid, molmap

@@ -19,7 +19,7 @@ from s2mlib.curate import (assign_splits, chain_sequences, curate_exp_map, curat
 from s2mlib.errors import ManifestError
 from s2mlib.io import read_map, read_structure
 from s2mlib.manifest import load_manifest
-from s2mlib.metrics import atom_mask
+from s2mlib.maps import atom_mask
 from s2mlib.simulate import molmap
 
 
