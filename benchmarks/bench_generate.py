@@ -2,8 +2,8 @@
 
 The paper (section 4.4, Figure 7) reports about 14 s for 644 residues, 20 s for 2,501 and 53 s for 12,868 on a
 32-core CPU. Structures of exactly those residue counts are made from a real model (../shared/data 0093_6GYN,
-protein only) by translated copies on a grid (:func:`s2mlib.benchmark.structure_of_size`) and timed with
-:func:`s2mlib.benchmark.time_generation` (one untimed warm-up on the smallest first). Weights: ``--weights``, else
+protein only) by translated copies on a grid (:func:`s2mlib.structures.structure_of_size`) and timed with
+:func:`s2mlib.study.time_generation` (one untimed warm-up on the smallest first). Weights: ``--weights``, else
 the shipped ones, else (or with ``--width``) a random generator of that width (the paper's is 32: same cost as
 trained weights). On the CPU fp32 and bf16 autocast are timed; on a CUDA machine the fp32, bf16, channels_last and
 bf16 + channels_last variants.
@@ -46,11 +46,12 @@ def main() -> None:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from s2mlib.benchmark import structure_of_size, time_generation
-    from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator, weights_path
+    from s2mlib.structures import structure_of_size
+    from s2mlib.study import time_generation
+    from s2mlib.generate import MapGenerator
     from s2mlib.io import read_structure
     from s2mlib.model import Generator
-    from s2mlib.train import export_generator, load_generator
+    from s2mlib.weights import DEFAULT_WEIGHTS, export_generator, load_generator, weights_path
 
     torch.set_num_threads(args.threads)
     source = read_structure(args.model, remove_hetero=True)

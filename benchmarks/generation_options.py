@@ -17,9 +17,10 @@ import torch
 
 from s2mlib.config import load_profile
 from s2mlib.curate import load_curation
-from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator
+from s2mlib.generate import MapGenerator
 from s2mlib.io import read_map, read_structure
 from s2mlib.metrics import evaluate
+from s2mlib.weights import DEFAULT_WEIGHTS
 
 METRICS = ["ssim", "correlation", "correlation_about_mean", "pcc"]
 OPTIONS = {

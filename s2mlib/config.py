@@ -1,20 +1,28 @@
-"""Run profiles: ``params/<profile>.yaml`` plus overrides (papermill ``-p key value``, ``S2M_MANIFEST``).
+"""Run profiles: ``params/<profile>.yaml`` plus overrides (papermill ``-p key value``, ``S2M_MANIFEST``), and the
+named paths of a run folder.
 
-Notebooks declare every parameter with ``None`` ("as the profile says") and call
-``load_profile(profile, locals())``; the result is a plain dict with paths made absolute.
+Notebooks declare every parameter with ``None`` ("as the profile says") and start with one call,
+``run = start(profile, globals())``: the profile's parameters (``run.params``, a plain dict with paths made
+absolute), the run and figure folders (created), the label that figures are recorded with, and the run folder's
+named paths (``run.paths.generator``, ``run.paths.scores`` ...), so no notebook spells a path itself.
 
 Example:
     >>> p = load_profile("default", {"epochs": 1, "unrelated": 5})
     >>> p["epochs"], p["profile"]
     (1, 'default')
+    >>> RunPaths(Path("/runs/default")).generator
+    PosixPath('/runs/default/train/generator.pt')
 """
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+import pandas as pd
 import yaml
 
 from .errors import S2MError
@@ -52,12 +60,100 @@ def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = No
     return params
 
 
-def kwargs_for(func, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of ``params`` that ``func`` (a function or class) takes as keyword arguments.
+def kwargs_for(func, params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The entries of ``params`` that ``func`` (a function or class) takes as keyword arguments; with ``prefix``,
+    a key ``prefix + name`` gives ``name`` and wins over a plain ``name`` (e.g. the profile's ``generate_bf16`` is
+    the generator's ``bf16``, while ``bf16`` is training's).
 
-    >>> def f(a, *, seed=0, width=1): ...
-    >>> kwargs_for(f, {"seed": 3, "epochs": 5})
-    {'seed': 3}
+    >>> def f(a, *, seed=0, bf16=False): ...
+    >>> kwargs_for(f, {"seed": 3, "epochs": 5, "bf16": True, "generate_bf16": False}, prefix="generate_")
+    {'seed': 3, 'bf16': False}
     """
-    accepted = inspect.signature(func).parameters
-    return {k: v for k, v in params.items() if k in accepted and k != "self"}
+    accepted = [name for name in inspect.signature(func).parameters if name != "self"]
+    out = {k: params[k] for k in accepted if k in params}
+    if prefix:
+        out.update({k: params[prefix + k] for k in accepted if prefix + k in params})
+    return out
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The named files and folders of a run folder (``runs/<profile>``), written by one notebook, read by others."""
+
+    root: Path
+
+    @property
+    def curated(self) -> Path:  # 01: ExpMaps, SimMaps and their cache records
+        return self.root / "curated"
+
+    @property
+    def train(self) -> Path:  # 04: checkpoint.pt, history.csv, generator.pt
+        return self.root / "train"
+
+    @property
+    def generator(self) -> Path:  # 04's exported generator ('weights: run')
+        return self.train / "generator.pt"
+
+    @property
+    def snapshots(self) -> Path:  # 04: the generator after each epoch (Figure 3)
+        return self.train / "snapshots"
+
+    @property
+    def baselines(self) -> Path:  # 02, 06: simulated maps per entry
+        return self.root / "baselines"
+
+    @property
+    def generated(self) -> Path:  # 05: generated maps of the test entries
+        return self.root / "generated"
+
+    @property
+    def generated_table(self) -> Path:  # 05 -> 06: which map was generated for which entry, and how fast
+        return self.generated / "generated.csv"
+
+    @property
+    def scores(self) -> Path:  # 06 -> 07: every map's scores
+        return self.root / "scores.csv"
+
+    @property
+    def ablation(self) -> Path:  # 08: the variants' runs and maps
+        return self.root / "ablation"
+
+    @property
+    def raw_targets(self) -> Path:  # 08: unmasked targets
+        return self.root / "raw_targets"
+
+    @property
+    def notebooks(self) -> Path:  # the runner: executed notebooks and their HTML
+        return self.root / "notebooks"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a notebook needs from its profile: ``params``, ``paths`` (the run folder's), ``figures`` (folder) and
+    ``label`` (recorded with every saved figure: profile and manifest)."""
+
+    params: dict[str, Any]
+    paths: RunPaths
+    figures: Path
+    label: str
+
+
+def start(profile: str = "default", overrides: Mapping[str, Any] | None = None, *, quiet: bool = False) -> Run:
+    """The one set-up call of every notebook: :func:`load_profile`, create the run and figure folders, resolve
+    ``weights: run`` to this run's generator (:attr:`RunPaths.generator`), and print what runs where.
+
+    >>> run = start("default", {"epochs": 1}, quiet=True)  # doctest: +SKIP
+    """
+    params = load_profile(profile, overrides)
+    paths = RunPaths(Path(params["run_dir"]))
+    figures = Path(params["figures_dir"])
+    paths.root.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    if str(params.get("weights")) == "run":
+        params["weights"] = str(paths.generator)
+    label = f"{params['profile']} ({Path(params['manifest']).name})"
+    pd.set_option("display.width", 200)  # notebooks show wide tables
+    if not quiet:
+        print(f"profile {params['profile']} ({params.get('description', '')}); manifest {params['manifest']}; "
+              f"run folder {paths.root}")
+    return Run(params, paths, figures, label)

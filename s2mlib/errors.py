@@ -19,3 +19,20 @@ class ManifestError(S2MError, ValueError):
 
 class DownloadError(S2MError, OSError):
     """A download failed (bad ID, HTTP error, truncated or corrupt file)."""
+
+
+class OutputError(S2MError, OSError):
+    """An output file cannot be written: a folder that is read-only or missing, a full disk, a path that is a
+    folder, or a name that is not a map file name where a map is written."""
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM (raised by the handler of :func:`s2mlib.io.sigterm_raises`), so that
+    temporary files are removed on the way out as for Ctrl-C."""
+
+
+def require_columns(table, columns, what: str) -> None:
+    """Raise :class:`ManifestError` naming ``what`` and the missing ones unless ``table`` has every column."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ManifestError(f"{what} lacks column(s) {', '.join(missing)} (has: {', '.join(map(str, table.columns))})")

@@ -29,14 +29,10 @@ from .errors import S2MError
 from .io import DensityMap, Structure, read_map, read_structure, write_map
 from .maps import minmax
 from .model import place, resolve_device
-from .patches import CUBE, STRIDE, cube_corners, cut_cube, reassemble
 from .simulate import bounding_grid, molmap
-from .train import export_generator, load_generator
+from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
+from .weights import load_generator, weights_path
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "struc2map_generator.pt"  # the paper's width 32, trained on a GPU
-FAST_WEIGHTS = WEIGHTS_DIR / "struc2map_generator_fast.pt"  # width 8, about 6x faster on a CPU
-NAMED_WEIGHTS = {"shipped": DEFAULT_WEIGHTS, "fast": FAST_WEIGHTS}
 INPUT_RESOLUTION = 2.0  # molmap resolution of the network's input (paper section 3.2)
 GRID_SPACING = 1.0  # the network works on 1 A voxels
 CUSHION = 3.0  # A around the atoms' bounding box, as the curated training maps (phenix.map_box)
@@ -134,26 +130,6 @@ class MapGenerator:
         self.last_timing = {"simulate_s": t1 - t0, "network_s": t2 - t1, "total_s": time.perf_counter() - t0}
         return density
 
-    def generate_many(self, structures: list[Structure]) -> list[DensityMap]:
-        """Maps for several structures with the one loaded network."""
-        return [self(s) for s in structures]
-
-
-def weights_path(choice: str | os.PathLike) -> Path:
-    """A shipped weights file by name ('shipped' = paper width, 'fast' = width 8), else ``choice`` as a path.
-
-    >>> weights_path("fast").name
-    'struc2map_generator_fast.pt'
-    """
-    return NAMED_WEIGHTS.get(str(choice), Path(choice))
-
-
-def resolve_weights(choice: str | os.PathLike, run_dir: str | os.PathLike) -> Path:
-    """The weights a profile asks for: 'shipped' or 'fast' (the package's), 'run' (this run's 04_train result)
-    or a path."""
-    if str(choice) == "run":
-        return Path(run_dir) / "train" / "generator.pt"
-    return weights_path(choice)
 
 
 def generate_entries(generator: MapGenerator, entries, out_dir: str | os.PathLike, *,
@@ -173,23 +149,3 @@ def generate_entries(generator: MapGenerator, entries, out_dir: str | os.PathLik
                      "atoms": structure.n_atoms, "seconds": timing["total_s"], "simulate_s": timing["simulate_s"],
                      "network_s": timing["network_s"]})
     return pd.DataFrame(rows)
-
-
-class WeightSnapshots:
-    """An ``on_epoch_end`` callback for :func:`s2mlib.train.train` saving the generator every ``every`` epochs
-    to ``folder/epoch_NNN.pt``; files survive an interrupted and resumed run."""
-
-    def __init__(self, folder: str | os.PathLike, every: int = 1):
-        self.folder, self.every = Path(folder), every
-
-    def __call__(self, epoch: int, generator: torch.nn.Module) -> None:
-        if epoch % self.every == 0:
-            export_generator(generator, self.folder / f"epoch_{epoch:03d}.pt", half=False)
-
-    def slices(self, array: np.ndarray, axis: int = 0) -> dict[int, np.ndarray]:
-        """The central slice (across ``axis``) of each saved generator's output for the input ``array``."""
-        out = {}
-        for path in sorted(self.folder.glob("epoch_*.pt")):
-            refined = refine(load_generator(path), array)
-            out[int(path.stem.split("_")[1])] = np.take(refined, refined.shape[axis] // 2, axis=axis)
-        return out

@@ -4,6 +4,7 @@ Figures are PNG, tables CSV plus Markdown, all written atomically into ``figures
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -38,6 +39,7 @@ FIGURE_INDEX = {
     "table_ablation": "Figure 8's data: mean and median per model",
 }
 
+SS_COLOURS = {"helix": "hotpink", "strand": "tab:blue", "coil": "0.55"}  # Figure 4: helices pink, sheets blue
 METRIC_LABELS = {
     "ssim": "SSIM", "correlation": "correlation", "correlation_about_mean": "correlation about mean",
     "pcc": "PCC",
@@ -214,3 +216,22 @@ def time_vs_size(timings: pd.DataFrame, x: str = "residues", y: str = "seconds",
     ax.set_xlabel("residues"), ax.set_ylabel("seconds"), ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def ca_trace(table: pd.DataFrame, colours: Mapping[str, str] = SS_COLOURS) -> list[tuple[np.ndarray, str]]:
+    """The CA trace of a :func:`s2mlib.structures.secondary_structure` table as ``[(xyz (n, 3), colour), ...]``
+    segments for :func:`isosurface_grid`. A segment ends at a chain break (a new ``run``: no line drawn across it)
+    or where the secondary structure changes; there it runs on to the next segment's first CA, so the trace stays
+    joined.
+    """
+    if table.empty:
+        return []
+    xyz = table[["x", "y", "z"]].to_numpy(dtype=float)
+    ss = table["ss"].to_numpy()
+    segments = []
+    for run in np.split(np.arange(len(table)), np.flatnonzero(np.diff(table["run"].to_numpy())) + 1):
+        change = np.flatnonzero(ss[run][1:] != ss[run][:-1]) + 1
+        for part in np.split(np.arange(len(run)), change):
+            stop = min(part[-1] + 2, len(run))  # include the next segment's first CA
+            segments.append((xyz[run[part[0]:stop]], colours[ss[run[part[0]]]]))
+    return segments

@@ -32,14 +32,16 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from .curate import require_kept
+from .generate import refine
 from .io import atomic_write
 from .model import Discriminator, Generator, place, resolve_device
 from .patches import PatchDataset
+from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
-CHECKPOINT_FORMAT = "struc2map-checkpoint"
-GENERATOR_FORMAT = "struc2map-generator"
+GENERATOR = "generator.pt"  # train_from_table's export of the last epoch's generator
 # Config fields that may change between a run and its resumption (they do not change what is computed).
 RESUMABLE_CHANGES = ("epochs", "device", "num_workers", "progress", "checkpoint_every", "time_limit_s")
 
@@ -124,7 +126,7 @@ class GAN:
     sched_d: torch.optim.lr_scheduler.ReduceLROnPlateau
 
     @classmethod
-    def build(cls, config: TrainConfig, device: str | torch.device = "cpu") -> "GAN":
+    def build(cls, config: TrainConfig, device: str | torch.device = "cpu") -> GAN:
         """Fresh networks (initialised from ``torch.manual_seed(config.seed)``) on ``device``."""
         torch.manual_seed(config.seed)
         g = place(Generator(config.width), device, config.channels_last)
@@ -202,24 +204,9 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def _load(path: str | os.PathLike, file_format: str, what: str) -> dict:
-    """A dict saved by this module, read with ``torch.load(weights_only=True)`` onto the CPU; ValueError naming
-    the file when it is missing, unreadable, or not of ``file_format``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: {what} file not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for foreign or truncated files
-        raise ValueError(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != file_format:
-        raise ValueError(f"{path}: not a struc2map {what} file")
-    return payload
-
-
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A training checkpoint, read with ``torch.load(weights_only=True)`` onto the CPU."""
-    return _load(path, CHECKPOINT_FORMAT, "training checkpoint")
+    return load_torch_file(path, CHECKPOINT_FORMAT, "training checkpoint")
 
 
 def _save_checkpoint(run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict]) -> None:
@@ -320,30 +307,43 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
     return pd.DataFrame(history)
 
 
-def export_generator(source: Generator | str | os.PathLike, path: str | os.PathLike, *, half: bool = True) -> Path:
-    """Write the generator's weights only (fp16 when ``half``), with its width, for shipping; atomic.
+def train_from_table(config: TrainConfig, table: pd.DataFrame, run_dir: str | os.PathLike, *,
+                     root: str | os.PathLike | None = None, on_epoch_end: Callable[[int, Generator], None] | None = None,
+                     half: bool = False) -> tuple[pd.DataFrame, Path]:
+    """Train on a curation table's 'train' split, validate on its 'val' split, export the generator.
 
-    ``source`` is a :class:`Generator` or a training checkpoint path.
+    The one training call of the notebooks (04, 08) and ``tools/train_weights.py``: builds the two
+    :class:`PatchDataset` (training patches augmented when ``config.augment``; ``config.keep_empty``), runs
+    :func:`train` in ``run_dir`` (resuming a checkpoint there) and writes ``run_dir/generator.pt`` (fp16 when
+    ``half``). Raises :class:`~s2mlib.errors.ManifestError` saying what to do when a split has no entries. Returns the history
+    and the generator's path.
     """
-    if isinstance(source, Generator):
-        state, width = source.state_dict(), source.width
-    else:
-        ckpt = load_checkpoint(source)
-        state, width = ckpt["generator"], int(ckpt["config"]["width"])
-    dtype = torch.float16 if half else torch.float32
-    payload = {"format": GENERATOR_FORMAT, "version": 1, "width": width, "dtype": str(dtype).removeprefix("torch."),
-               "state_dict": {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}}
-    path = Path(path)
-    atomic_write(lambda tmp: torch.save(payload, tmp), path)
-    return path
+    require_kept(table, ("train", "val"))
+    train_ds = PatchDataset.from_table(table, "train", root=root, augment=config.augment, seed=config.seed,
+                                       keep_empty=config.keep_empty)
+    val_ds = PatchDataset.from_table(table, "val", root=root, keep_empty=config.keep_empty)
+    if config.progress:
+        tqdm.write(f"train entries {', '.join(train_ds.names)}: {len(train_ds)} patches; validation entries "
+                   f"{', '.join(val_ds.names)}: {len(val_ds)} patches; torch threads {torch.get_num_threads()}")
+    history = train(config, train_ds, val_ds, run_dir, on_epoch_end=on_epoch_end)
+    return history, export_generator(Path(run_dir) / CHECKPOINT, Path(run_dir) / GENERATOR, half=half)
 
 
-def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
-    """A float32 :class:`Generator` in eval mode from :func:`export_generator`'s file (``weights_only=True``)."""
-    payload = _load(path, GENERATOR_FORMAT, "generator weights")
-    generator = Generator(int(payload["width"]))
-    try:
-        generator.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit a generator of width {payload['width']} ({exc})") from None
-    return generator.to(resolve_device(device)).eval()
+class WeightSnapshots:
+    """An ``on_epoch_end`` callback for :func:`train` saving the generator every ``every`` epochs to
+    ``folder/epoch_NNN.pt`` (float32); files survive an interrupted and resumed run."""
+
+    def __init__(self, folder: str | os.PathLike, every: int = 1):
+        self.folder, self.every = Path(folder), every
+
+    def __call__(self, epoch: int, generator: Generator) -> None:
+        if epoch % self.every == 0:
+            export_generator(generator, self.folder / f"epoch_{epoch:03d}.pt", half=False)
+
+    def slices(self, array: np.ndarray, axis: int = 0) -> dict[int, np.ndarray]:
+        """The central slice (across ``axis``) of each saved generator's output for the input ``array``."""
+        out = {}
+        for path in sorted(self.folder.glob("epoch_*.pt")):
+            refined = refine(load_generator(path), array)
+            out[int(path.stem.split("_")[1])] = np.take(refined, refined.shape[axis] // 2, axis=axis)
+        return out

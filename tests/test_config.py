@@ -1,7 +1,7 @@
 """Profiles and overrides."""
 import pytest
 
-from s2mlib.config import ROOT, load_profile
+from s2mlib.config import ROOT, RunPaths, kwargs_for, load_profile, start
 from s2mlib.errors import S2MError
 
 
@@ -29,3 +29,30 @@ def test_profiles_define_the_same_keys():
 def test_unknown_profile():
     with pytest.raises(S2MError, match="no such profile 'nope'.*default"):
         load_profile("nope")
+
+
+def test_start_makes_the_folders_and_resolves_run_weights(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("S2M_MANIFEST", str(tmp_path / "m.tsv"))
+    run = start("default", {"run_dir": str(tmp_path / "run"), "figures_dir": str(tmp_path / "fig"), "weights": "run"})
+    assert run.paths.root == tmp_path / "run" and run.paths.root.is_dir() and run.figures.is_dir()
+    assert run.params["weights"] == str(tmp_path / "run" / "train" / "generator.pt") == str(run.paths.generator)
+    assert run.label == "default (m.tsv)" and "run folder" in capsys.readouterr().out
+    assert start("default", {"run_dir": str(tmp_path / "run"), "weights": "fast"}, quiet=True).params["weights"] == "fast"
+
+
+def test_run_paths_are_named_once():
+    paths = RunPaths(ROOT / "runs" / "x")
+    assert paths.generator == paths.train / "generator.pt" and paths.generated_table.parent == paths.generated
+    named = [getattr(paths, name) for name in dir(RunPaths) if isinstance(getattr(RunPaths, name), property)]
+    assert len(set(named)) == len(named) and all(p.is_relative_to(paths.root) for p in named)
+
+
+def test_kwargs_for_with_a_prefix():
+    def generator(weights=None, *, device="auto", batch_size=32, bf16=False): ...
+
+    params = {"weights": "fast", "device": "cpu", "batch_size": 8, "generate_batch_size": 16, "bf16": False,
+              "generate_bf16": True, "epochs": 3}
+    assert kwargs_for(generator, params) == {"weights": "fast", "device": "cpu", "batch_size": 8, "bf16": False}
+    assert kwargs_for(generator, params, prefix="generate_") == {"weights": "fast", "device": "cpu", "batch_size": 16,
+                                                                 "bf16": True}
+

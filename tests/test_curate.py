@@ -6,16 +6,15 @@ import math
 import os
 import warnings
 
-import gemmi
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.interpolate import RegularGridInterpolator
 from scipy.spatial import cKDTree
 
-from conftest import SHARED_DATA, pair, pair_ids
-from s2mlib.curate import (assign_splits, chain_sequences, curate_exp_map, curate_manifest, make_sim_map,
-                           map_model_issues, sequence_identity, structure_issues)
+from conftest import SHARED_DATA, TEST_DATA, pair, pair_ids
+from s2mlib.curate import (CurationConfig, assign_splits, curate_exp_map, curate_manifest, make_raw_targets,
+                           make_sim_map, require_kept)
 from s2mlib.errors import ManifestError
 from s2mlib.io import read_map, read_structure
 from s2mlib.manifest import load_manifest
@@ -118,97 +117,7 @@ def test_sim_map_is_molmap_on_the_exp_grid_normalised():
     np.testing.assert_allclose(got / got[0], brute / brute[0], rtol=1e-4)
 
 
-# ------------------------------------------------------------------ filters on built models
-
-def write_model(path, residues) -> object:
-    """A one-chain model from (name, [(atom, element)], hetatm) tuples, atoms 1.2 A apart, residues 3.8 A."""
-    st = gemmi.Structure()
-    model, chain = gemmi.Model("1"), gemmi.Chain("A")
-    for i, (name, atoms, het) in enumerate(residues, start=1):
-        res = gemmi.Residue()
-        res.name, res.seqid, res.het_flag = name, gemmi.SeqId(i, " "), "H" if het else "A"
-        for j, (atom_name, element) in enumerate(atoms):
-            atom = gemmi.Atom()
-            atom.name, atom.element = atom_name, gemmi.Element(element)
-            atom.pos, atom.occ, atom.b_iso = gemmi.Position(3.8 * i, 1.2 * j, 0.0), 1.0, 20.0
-            res.add_atom(atom)
-        chain.add_residue(res)
-    model.add_chain(chain)
-    st.add_model(model)
-    st.setup_entities()
-    st.write_pdb(str(path))
-    return read_structure(path)
-
-
-BACKBONE = [("N", "N"), ("CA", "C"), ("C", "C"), ("O", "O")]
-ALA = ("ALA", BACKBONE + [("CB", "C")], False)
-GLY = ("GLY", BACKBONE, False)
-
-
-@pytest.mark.parametrize("residues, expected", [
-    ([ALA] * 6 + [GLY], None),
-    ([("ACE", [("C", "C"), ("O", "O"), ("CH3", "C")], True)] + [ALA] * 6, None),  # an end cap is fine
-    ([ALA] * 3 + [("HOH", [("O", "O")], True)], None),  # waters are fine
-    ([("ALA", BACKBONE, False)] * 10 + [ALA], "backbone only: 10 of 11"),
-    ([("ALA", [("CA", "C")], False)] * 8 + [GLY], "backbone only: 8 of 8"),
-    ([ALA] * 4 + [("UNK", BACKBONE, False)] * 2, "unknown residues: UNK x2"),
-    ([ALA] * 3 + [("MSE", BACKBONE + [("CB", "C"), ("CG", "C"), ("SE", "Se"), ("CE", "C")], True)] + [ALA] * 3,
-     "non-standard polymer residues: MSE x1"),
-    ([("DA", [("P", "P"), ("C1'", "C")], False)] * 3, "nucleic acids: 3 nucleotides (chains A)"),
-    ([("HOH", [("O", "O")], True)], "no amino-acid residues"),
-])
-def test_structure_issues(tmp_path, residues, expected):
-    issues = structure_issues(write_model(tmp_path / "m.pdb", residues))
-    if expected is None:
-        assert issues == []
-    else:
-        assert len(issues) == 1 and issues[0].startswith(expected), issues
-
-
-def test_real_models_flagged_for_what_they_contain():
-    assert structure_issues(read_structure(pair("20353_6PJ6")["model_path"]))[0].startswith("nucleic acids")
-    assert structure_issues(read_structure(pair("35448_8IHL")["model_path"]))[0].startswith("nucleic acids")
-    assert structure_issues(read_structure(pair("5778_3J5P")["model_path"])) == ["unknown residues: UNK x11"]
-    assert structure_issues(read_structure(pair("6272_3J9S")["model_path"])) == []  # ACE cap only
-
-
-@pytest.mark.parametrize("entry", ["6272_3J9S", "2513_4CI0", "0093_6GYN"])
-def test_misaligned_model_is_caught(entry):
-    row = pair(entry)
-    density, model = read_map(row["map_path"]), read_structure(row["model_path"])
-    issues, figures = map_model_issues(density, model)
-    assert issues == [] and figures["fit_ratio"] > 1.2
-    moved_issues, moved = map_model_issues(density, model.translated((0.0, 3.0, 0.0)))
-    assert moved_issues and moved_issues[0].startswith("misaligned") and moved["fit_ratio"] < 1.0
-
-
-def test_unmodelled_density_is_caught_in_the_unmasked_crop_only():
-    model = read_structure(pair("2513_4CI0")["model_path"])  # the same chain A model for both crops
-    masked_issues, masked = map_model_issues(read_map(pair("2513_4CI0")["map_path"]), model)
-    crop_issues, crop = map_model_issues(read_map(pair("2513_4CI0_b")["map_path"]), model)
-    assert masked_issues == [] and masked["unmodelled_fraction"] < 0.05
-    assert crop_issues[0].startswith("large unmodelled regions") and crop["unmodelled_fraction"] > 0.25
-
-
-# ------------------------------------------------------------------ sequence identity and splits
-
-def test_sequence_identity_hand_cases():
-    seq = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNL"  # 48 residues
-    assert sequence_identity(seq, seq) == 1.0
-    assert sequence_identity(seq, seq[10:40]) == 1.0  # a fragment is identical over its length
-    mutated = list(seq)
-    for i in range(0, 48, 4):  # 12 of 48 positions changed to W (never W in seq): 36 / 48 identical
-        mutated[i] = "W"
-    assert sequence_identity(seq, "".join(mutated)) == pytest.approx(0.75)
-    assert sequence_identity(seq, seq[::-1]) < 0.3
-    assert sequence_identity(seq + "U", seq + "C") == 1.0  # selenocysteine read as cysteine
-    assert sequence_identity(seq + "U", seq + "O") == pytest.approx(48 / 49)  # ... pyrrolysine as lysine
-
-
-def test_chain_sequences_of_a_real_model():
-    (seq,) = chain_sequences(read_structure(pair("5925_3J6J")["model_path"]))
-    assert len(seq) == 97 and set(seq) <= set("ACDEFGHIKLMNPQRSTVWYX")
-
+# ------------------------------------------------------------------ splits
 
 def test_assign_splits_keeps_presets_and_never_splits_an_emdb_id():
     emdb = pd.Series(["1", "1", "2", "3", "4", "5", "5", "6", "7", "8", "9", "10"])
@@ -235,7 +144,7 @@ def test_assign_splits_keeps_presets_and_never_splits_an_emdb_id():
 def curated(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("curated")
     manifest = load_manifest(shared_data / "pairs.tsv")
-    return manifest, out, curate_manifest(manifest, out, val_fraction=0.2, seed=0)
+    return manifest, out, curate_manifest(manifest, out, CurationConfig(val_fraction=0.2, seed=0))
 
 
 def test_every_shared_pair_is_curated_or_excluded_with_a_reason(curated):
@@ -263,11 +172,11 @@ def test_curation_is_cached_until_a_parameter_changes(curated):
     manifest, out, table = curated
     kept = table[table["kept"]]
     stamps = {p: os.stat(p).st_mtime_ns for p in kept["exp_map"]}
-    again = curate_manifest(manifest, out, val_fraction=0.2, seed=0)
+    again = curate_manifest(manifest, out, CurationConfig(val_fraction=0.2, seed=0))
     pd.testing.assert_frame_equal(again, table)
     assert {p: os.stat(p).st_mtime_ns for p in kept["exp_map"]} == stamps
     one = manifest[manifest["entry"] == "5925_3J6J"]
-    curate_manifest(one, out, mask_radius=2.5)
+    curate_manifest(one, out, CurationConfig(mask_radius=2.5))
     path = kept.set_index("entry").loc["5925_3J6J", "exp_map"]
     assert os.stat(path).st_mtime_ns != stamps[path]
 
@@ -298,12 +207,10 @@ def test_bad_manifests_raise_or_exclude_with_the_error(tmp_path, shared_data):
 
 def test_raw_targets_are_unmasked_on_the_simmap_grid(tmp_path):
     """The ablation's RawMap: same grid as the curated pair, density kept beyond 3 A of the atoms."""
-    from s2mlib.curate import make_raw_targets
-
     row = pair("2513_4CI0_b")  # the one truly unmasked crop: density of neighbouring chains away from the model
     manifest = load_manifest(SHARED_DATA / "pairs.tsv")
     manifest = manifest[manifest["entry"] == "2513_4CI0_b"].reset_index(drop=True)
-    table = curate_manifest(manifest, tmp_path / "curated", val_fraction=0.0, max_unmodelled=1.0)
+    table = curate_manifest(manifest, tmp_path / "curated", CurationConfig(val_fraction=0.0, max_unmodelled=1.0))
     assert table.loc[0, "kept"]
     raw = make_raw_targets(table, tmp_path / "raw")
     raw_map, sim_map = read_map(raw.loc[0, "exp_map"]), read_map(table.loc[0, "sim_map"])
@@ -316,3 +223,46 @@ def test_raw_targets_are_unmasked_on_the_simmap_grid(tmp_path):
     exp_map = read_map(table.loc[0, "exp_map"])
     assert np.ptp(raw_map.data[far]) > 0.2  # varying density where the ExpMap is masked flat
     assert np.ptp(exp_map.data[far]) == 0.0
+
+
+# ------------------------------------------------------------------ the in-repo set, settings, empty results
+
+def test_the_in_repo_set_curates_without_shared_data(tmp_path):
+    """tests/data: three protein pairs kept and split; the RNA hairpin excluded for its nucleic acids."""
+    table = curate_manifest(load_manifest(TEST_DATA / "pairs.tsv"), tmp_path,
+                            CurationConfig(clip_negative=True, val_fraction=0.34, test_fraction=0.34))
+    reasons = dict(zip(table["entry"], table["reason"]))
+    assert reasons["20353_6PJ6"].startswith("nucleic acids")
+    kept = table[table["kept"]]
+    assert sorted(kept["entry"]) == ["2566_3J6B", "5925_3J6J", "6555_3JCI"]
+    assert sorted(kept["split"]) == ["test", "train", "val"]
+    require_kept(table)
+    for row in kept.itertuples():
+        assert read_map(row.exp_map).data.min() == 0.0 and read_map(row.sim_map).data.max() == pytest.approx(1.0)
+
+
+def test_require_kept_says_what_is_wrong(tmp_path):
+    base = pd.DataFrame({"entry": ["a", "b"], "kept": [False, False], "split": ["", ""],
+                         "reason": ["nucleic acids: 3 nucleotides", "low correlation: 0.4 < 0.65"]})
+    with pytest.raises(ManifestError, match="every entry of the manifest was excluded .*a: nucleic acids"):
+        require_kept(base)
+    one = base.assign(kept=[True, False], split=["train", ""], reason=["", "x"])
+    with pytest.raises(ManifestError, match="no kept entry in split.*val, test.*kept: train 1"):
+        require_kept(one)
+    require_kept(one, ("train",))
+
+
+def test_curation_config_validates_itself():
+    assert CurationConfig().mask_radius == 3.0 and "seed" not in CurationConfig().entry_stamp()
+    assert CurationConfig.from_params({"mask_radius": 2.0, "epochs": 5}).mask_radius == 2.0
+    for bad in ({"mask_radius": 0}, {"min_correlation": 1.5}, {"val_fraction": 0.6, "test_fraction": 0.5},
+                {"cushion": -1.0}):
+        with pytest.raises(ValueError, match="CurationConfig: " + next(iter(bad))):
+            CurationConfig(**bad)
+
+
+def test_an_empty_manifest_is_a_sentence(tmp_path):
+    empty = load_manifest(TEST_DATA / "pairs.tsv").iloc[:0]
+    with pytest.raises(ManifestError, match="the manifest has no entries"):
+        curate_manifest(empty, tmp_path)
+

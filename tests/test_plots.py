@@ -1,4 +1,5 @@
-"""Figure and table writers: files appear whole, and drawn geometry lands in world coordinates."""
+"""Figure and table writers: files appear whole, drawn geometry lands in world coordinates, and the CA trace is cut
+into segments of one secondary structure without lines across chain breaks."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -6,8 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from s2mlib.io import DensityMap
-from s2mlib.plots import isosurface, metric_boxplots, save_figure, save_table, time_vs_size
+from conftest import pair
+from s2mlib.io import DensityMap, read_structure
+from s2mlib.plots import SS_COLOURS, ca_trace, isosurface, metric_boxplots, save_figure, save_table, time_vs_size
+from s2mlib.structures import secondary_structure
 
 
 def test_save_table_writes_csv_and_markdown(tmp_path):
@@ -59,3 +62,20 @@ def test_index_records_profile_and_readme(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "| [fig7_generation_time.png](fig7_generation_time.png) | Figure 7" in readme
     plt.close(fig)
+
+
+def test_ca_trace_segments(tmp_path):
+    structure = read_structure(pair("6272_3J9S")["model_path"])
+    table = secondary_structure(structure)
+    segments = ca_trace(table)
+    colour_of = {tuple(np.round(xyz, 3)): SS_COLOURS[ss]
+                 for xyz, ss in zip(table[["x", "y", "z"]].to_numpy(), table["ss"])}
+    drawn = set()
+    for xyz, colour in segments:
+        assert len(xyz) >= 1 and colour in SS_COLOURS.values()
+        if len(xyz) > 1:
+            assert np.linalg.norm(np.diff(xyz, axis=0), axis=1).max() <= 4.2  # no line across a chain break
+        points = [tuple(np.round(p, 3)) for p in xyz]
+        assert all(colour_of[p] == colour for p in points[:-1])  # the last CA may be the next segment's first
+        drawn.update(points)
+    assert drawn == set(colour_of)

@@ -1,4 +1,5 @@
-"""Tests of s2mlib.train: losses, exact resume, own-loss schedulers, atomic checkpoints, shipped generator."""
+"""Tests of s2mlib.train: losses, exact resume, own-loss schedulers, atomic checkpoints, the generator exported from a
+checkpoint, training from a curation table."""
 from __future__ import annotations
 
 import math
@@ -12,8 +13,9 @@ from scipy.ndimage import gaussian_filter
 from conftest import pair
 from s2mlib.io import read_map
 from s2mlib.model import Generator
-from s2mlib.train import (CHECKPOINT, HISTORY, GAN, TrainConfig, discriminator_loss, export_generator,
-                          generator_loss, load_checkpoint, load_generator, train)
+from s2mlib.train import (CHECKPOINT, GAN, HISTORY, TrainConfig, discriminator_loss, generator_loss, load_checkpoint,
+                          train)
+from s2mlib.weights import export_generator, load_generator
 
 # Tiny CPU runs: width 2, batch 2, 4 patches per epoch = 2 optimiser steps per epoch.
 TINY = dict(batch_size=2, width=2, max_patches_per_epoch=4, max_val_patches=2, progress=False, seed=7)
@@ -160,32 +162,17 @@ def test_step_updates_only_what_it_should():
     assert all(p.requires_grad for p in gan.discriminator.parameters())
 
 
-def test_export_and_load_generator(straight, tmp_path):
+def test_a_checkpoint_exports_its_generator(straight, tmp_path):
     run, _ = straight
     weights = load_checkpoint(run / CHECKPOINT)["generator"]
     half = export_generator(run / CHECKPOINT, tmp_path / "g16.pt")
     payload = torch.load(half, weights_only=True)
     assert payload["width"] == 2 and payload["dtype"] == "float16"
-    assert all(v.dtype == torch.float16 for v in payload["state_dict"].values())
     g = load_generator(half)
-    assert isinstance(g, Generator) and g.width == 2 and not g.training
     for k, v in g.state_dict().items():
-        assert v.dtype == torch.float32
         torch.testing.assert_close(v, weights[k], rtol=1e-3, atol=1e-5)
-    full = Generator(2)
-    full.load_state_dict(weights)
-    exact = load_generator(export_generator(full, tmp_path / "g32.pt", half=False))
-    x = torch.rand(1, 1, 32, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(exact(x), full(x), rtol=0, atol=0)
-        torch.testing.assert_close(g(x), full(x), rtol=1e-2, atol=1e-3)
     with pytest.raises(ValueError, match="not a struc2map generator"):
         load_generator(run / CHECKPOINT)
-    (tmp_path / "junk.pt").write_bytes(b"not torch")
-    with pytest.raises(ValueError, match="junk.pt: not a readable"):
-        load_generator(tmp_path / "junk.pt")
-    with pytest.raises(ValueError, match="not found"):
-        load_generator(tmp_path / "absent.pt")
 
 
 def test_on_epoch_end_gets_each_epoch_once_with_its_generator(tmp_path, data):
@@ -220,3 +207,30 @@ def test_time_limit_stops_after_the_epoch_that_runs_out_with_a_checkpoint(tmp_pa
         torch.testing.assert_close(final["generator"][k], v, rtol=0, atol=0)
     with pytest.raises(ValueError, match="time_limit_s"):
         TrainConfig(time_limit_s=0)
+
+
+def test_train_from_a_curation_table(tmp_path, data):
+    """The notebooks' one training call: the table's train/val maps, the run's checkpoint and generator.pt; a table
+    without validation entries is a sentence saying what to do."""
+    from s2mlib.curate import save_curation
+    from s2mlib.errors import ManifestError
+    from s2mlib.io import DensityMap, write_map
+    from s2mlib.train import GENERATOR, train_from_table
+
+    (inp, target), (val_inp, val_target) = data[0][0], data[1][0]
+    rows = []
+    for entry, split, (x, y) in (("a", "train", (inp, target)), ("b", "val", (val_inp, val_target))):
+        for kind, array in (("sim", x), ("exp", y)):
+            write_map(DensityMap(array, (0, 0, 0), 1.0), tmp_path / f"{entry}_{kind}.mrc")
+        rows.append({"entry": entry, "emdb_id": entry, "split": split, "kept": True, "reason": "",
+                     "exp_map": str(tmp_path / f"{entry}_exp.mrc"), "sim_map": str(tmp_path / f"{entry}_sim.mrc")})
+    table = pd.DataFrame(rows)
+    config = TrainConfig(epochs=1, keep_empty=False, **TINY)
+    history, path = train_from_table(config, table, tmp_path / "run")
+    assert path == tmp_path / "run" / GENERATOR and load_generator(path).width == 2 and len(history) == 1
+    straight = train(config, data[0], data[1], tmp_path / "straight")  # the same run from arrays
+    pd.testing.assert_frame_equal(history.drop(columns=["patches_per_s", "seconds"]),
+                                  straight.drop(columns=["patches_per_s", "seconds"]))
+    save_curation(table, tmp_path)
+    with pytest.raises(ManifestError, match="no kept entry in split.*val.*val_fraction"):
+        train_from_table(config, table.assign(split="train"), tmp_path / "run2")

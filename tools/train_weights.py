@@ -29,18 +29,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from s2mlib.benchmark import score_maps, simulate_baselines, summary_table
 from s2mlib.config import ROOT, load_profile
-from s2mlib.curate import CURATION_TABLE, curate_manifest, load_curation, save_curation
-from s2mlib.generate import DEFAULT_WEIGHTS, MapGenerator, generate_entries
+from s2mlib.curate import CURATION_TABLE, CurationConfig, curate_manifest, load_curation, save_curation
+from s2mlib.generate import MapGenerator, generate_entries
 from s2mlib.io import read_map, write_map
 from s2mlib.manifest import load_manifest
 from s2mlib.model import resolve_device
-from s2mlib.patches import PatchDataset
-from s2mlib.train import TrainConfig, export_generator, train
-
-CURATION_KEYS = ("mask_radius", "spacing", "sim_resolution", "min_correlation", "clip_negative", "max_identity",
-                 "val_fraction", "test_fraction", "seed")
+from s2mlib.patches import patch_counts
+from s2mlib.study import score_maps, simulate_baselines, summary_table
+from s2mlib.train import TrainConfig, export_generator, train_from_table
+from s2mlib.weights import DEFAULT_WEIGHTS
 
 
 def main() -> None:
@@ -74,7 +72,7 @@ def main() -> None:
         table, root = load_curation(args.curation.parent), args.curation.parent
     else:
         table, root = curate_manifest(load_manifest(params["manifest"]), args.run_dir / "curated",
-                                      **{k: params[k] for k in CURATION_KEYS}), None
+                                      CurationConfig.from_params(params)), None
     if args.pack is not None:
         pack(table, args.pack)
         return
@@ -84,16 +82,12 @@ def main() -> None:
                              max_val_patches=args.max_val_patches, checkpoint_every=args.checkpoint_every,
                              num_workers=args.num_workers, bf16=args.bf16,
                              time_limit_s=None if args.time_limit is None else 60 * args.time_limit)
-        train_ds = PatchDataset.from_table(table, "train", root=root, augment=True, seed=config.seed, keep_empty=False)
-        val_ds = PatchDataset.from_table(table, "val", root=root, augment=False, keep_empty=False)
-        print(f"train entries {train_ds.names}: {len(train_ds)} patches; val entries {val_ds.names}: "
-              f"{len(val_ds)} patches", flush=True)
         args.run_dir.mkdir(parents=True, exist_ok=True)
         record = {**asdict(config), "hardware": hardware(resolve_device(config.device)),
                   "command": shlex.join(["tools/train_weights.py", *sys.argv[1:]]),
-                  "train_patches": len(train_ds), "val_patches": len(val_ds)}
+                  **{f"{split}_patches": int(n) for split, n in patch_counts(table, root=root)["non_empty"].items()}}
         (args.run_dir / "config.json").write_text(json.dumps(record, indent=1))
-        train(config, train_ds, val_ds, args.run_dir)
+        train_from_table(config, table, args.run_dir, root=root)
         export_generator(args.run_dir / "checkpoint.pt", args.out, half=True)
         print(f"wrote {args.out}")
     if not args.train_only:
@@ -178,7 +172,7 @@ def write_card(args, params, table, config, history, scores) -> None:
 
 ## Validation: generated map vs molmap at 2 A, against the experimental map (ExpMap)
 
-Scored with `s2mlib.benchmark.score_maps` (the metrics of `s2m evaluate`). On every validation entry the generated
+Scored with `s2mlib.study.score_maps` (the metrics of `s2m evaluate`). On every validation entry the generated
 map beats molmap at 2 A on correlation about mean: **{beats["correlation_about_mean"]}**; on PCC: **{beats["pcc"]}**.
 
 {by_split}

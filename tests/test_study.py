@@ -1,30 +1,28 @@
-"""Tests of s2mlib.benchmark: baselines on the ExpMap grid and their cache, scoring, Table 1, CA traces coloured by
-secondary structure, tiled structures and generation timing (real pairs from ../shared/data)."""
+"""Tests of s2mlib.study: baselines on the ExpMap grid and their cache, scoring, Table 1, Figure 5's fits and
+generation timing (real pairs: 2566_3J6B, 5925_3J6J, 20353_6PJ6, from ../shared/data or the in-repo tests/data)."""
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import os
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from scipy.spatial import cKDTree
 
-from conftest import SHARED_DATA, pair
-from s2mlib.benchmark import (BASELINES, MASKED_METRICS, SS_COLOURS, ca_trace, resolution_fits, score_maps,
-                              secondary_structure, simulate_baselines, structure_of_size, summary_table,
-                              tile_structure, time_generation)
+from conftest import ROOT, pair
 from s2mlib.curate import curate_exp_map
 from s2mlib.errors import ManifestError
 from s2mlib.generate import MapGenerator, network_input
 from s2mlib.io import read_map, read_structure, write_map
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
-from s2mlib.train import export_generator
+from s2mlib.study import (BASELINES, MASKED_METRICS, resolution_fits, score_maps, simulate_baselines, summary_table,
+                          time_generation)
+from s2mlib.weights import export_generator
 
-PAPER_CSV = SHARED_DATA.parent / "paper" / "table1_paper.csv"
+PAPER_CSV = ROOT / "params" / "paper_table1.csv"  # the paper's Table 1 (../shared/paper/table1_paper.csv)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -79,7 +77,7 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a cached baseline was simulated again")
 
-    monkeypatch.setattr("s2mlib.benchmark.simulate", forbidden)
+    monkeypatch.setattr("s2mlib.study.simulate", forbidden)
     again = simulate_baselines(entries, out, progress=False)
     assert again["cached"].all()
     np.testing.assert_array_equal(again["seconds"], first["seconds"])  # recorded times are kept
@@ -91,7 +89,7 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
         calls.append((method, resolution))
         return molmap(structure, resolution, ref_map=ref_map)
 
-    monkeypatch.setattr("s2mlib.benchmark.simulate", counting)
+    monkeypatch.setattr("s2mlib.study.simulate", counting)
     third = simulate_baselines(entries, out, default_resolution=4.0, progress=False)
     assert calls == [("molmap", 4.0)]
     redone = third[~third["cached"]]
@@ -104,7 +102,7 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
 
 def count_residues(path) -> int:
     """Distinct (chain, number, insertion code) of the ATOM/HETATM records of a PDB file."""
-    with open(path) as fh:
+    with (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)) as fh:
         return len({(line[21], line[22:26], line[26]) for line in fh if line.startswith(("ATOM", "HETATM"))})
 
 
@@ -178,102 +176,6 @@ def test_resolution_fits_against_hand_least_squares():
         t975 = {9: 2.2621572, 10: 2.2281389}[len(x) - 2]  # Student t quantiles from a printed table
         assert fits.loc[method, "slope_ci95"] == pytest.approx(stderr * t975, rel=1e-6)
     assert fits.loc["molmap", "slope"] == pytest.approx(-0.05, abs=0.01)
-
-
-def pdb_annotations(path) -> tuple[set, set]:
-    """(chain, residue number) inside HELIX and SHEET records, read from the fixed PDB columns."""
-    helix, strand = set(), set()
-    with open(path) as fh:
-        for line in fh:
-            if line.startswith("HELIX "):
-                chain, first, last = line[19], int(line[21:25]), int(line[33:37])
-                helix |= {(chain, n) for n in range(first, last + 1)}
-            elif line.startswith("SHEET "):
-                chain, first, last = line[21], int(line[22:26]), int(line[33:37])
-                strand |= {(chain, n) for n in range(first, last + 1)}
-    return helix, strand
-
-
-def test_secondary_structure_from_helix_and_sheet_records():
-    path = pair("6272_3J9S")["model_path"]
-    helix, strand = pdb_annotations(path)
-    assert len(helix) > 100 and len(strand) > 50
-    table = secondary_structure(read_structure(path))
-    assert (table["source"] == "annotation").all()
-    for chain, number, ss in zip(table["chain"], table["residue"], table["ss"]):
-        expected = "helix" if (chain, number) in helix else "strand" if (chain, number) in strand else "coil"
-        assert ss == expected, (chain, number)
-
-
-def test_ca_trace_segments(tmp_path):
-    structure = read_structure(pair("6272_3J9S")["model_path"])
-    table = secondary_structure(structure)
-    segments = ca_trace(structure)
-    colour_of = {tuple(np.round(xyz, 3)): SS_COLOURS[ss]
-                 for xyz, ss in zip(table[["x", "y", "z"]].to_numpy(), table["ss"])}
-    drawn = set()
-    for xyz, colour in segments:
-        assert len(xyz) >= 1 and colour in SS_COLOURS.values()
-        if len(xyz) > 1:
-            assert np.linalg.norm(np.diff(xyz, axis=0), axis=1).max() <= 4.2  # no line across a chain break
-        points = [tuple(np.round(p, 3)) for p in xyz]
-        assert all(colour_of[p] == colour for p in points[:-1])  # the last CA may be the next segment's first
-        drawn.update(points)
-    assert drawn == set(colour_of)
-
-
-def ideal_model(path) -> None:
-    """CA-only chain: 14 residues of ideal alpha helix (radius 2.3 A, rise 1.5 A, 100 deg per residue), then 10 of
-    a zigzag strand (3.3 A rise per residue, +-0.9 A), then a 6 A gap and 4 more strand residues."""
-    helix = [(2.3 * math.cos(math.radians(100 * i)), 2.3 * math.sin(math.radians(100 * i)), 1.5 * i)
-             for i in range(14)]
-    x0, y0, z0 = helix[-1]
-    strand = [(x0 + 0.9 * (-1) ** i, y0 + 3.3 * (i + 1), z0) for i in range(10)]
-    x1, y1, z1 = strand[-1]
-    after = [(x1 + 0.9 * (-1) ** i, y1 + 6.0 + 3.3 * i, z1) for i in range(4)]
-    lines = [f"ATOM  {n + 1:5d}  CA  ALA A{n + 1:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00 20.00           C"
-             for n, (x, y, z) in enumerate(helix + strand + after)]
-    path.write_text("\n".join(lines + ["END"]) + "\n")
-
-
-def test_geometric_rule_on_an_ideal_helix_and_strand(tmp_path):
-    ideal_model(tmp_path / "ideal.pdb")
-    structure = read_structure(tmp_path / "ideal.pdb")
-    table = secondary_structure(structure)
-    assert (table["source"] == "geometry").all() and len(table) == 28
-    ss = dict(zip(table["residue"], table["ss"]))
-    assert all(ss[n] == "helix" for n in range(1, 13))
-    assert all(ss[n] == "strand" for n in range(17, 25))
-    assert all(ss[n] == "strand" for n in range(25, 29))  # after the break: a 4-residue run, d(i, i+3) ~ 10 A
-    segments = ca_trace(structure)
-    assert segments[0][1] == SS_COLOURS["helix"] and len(segments[0][0]) >= 13
-    assert segments[-2][1] == segments[-1][1] == SS_COLOURS["strand"]
-    last = segments[-1][0]
-    assert len(last) == 4 and np.linalg.norm(last[0] - segments[-2][0][-1]) > 6.0  # not joined across the gap
-
-
-def test_tile_structure_and_structure_of_size():
-    structure = read_structure(pair("5925_3J6J")["model_path"])
-    n = structure.n_atoms
-    big = tile_structure(structure, 5)
-    assert big.n_atoms == 5 * n and big.n_residues == 5 * structure.n_residues
-    assert len(set(big.chains)) == 5 * len(structure.chains)
-    shifts = []
-    for k in range(5):  # one chain: copies follow one another; each is a pure translation of the original
-        moved = big.xyz[k * n:(k + 1) * n] - structure.xyz
-        np.testing.assert_allclose(moved - moved[0], 0.0, atol=1e-3)
-        assert list(big.element[k * n:(k + 1) * n]) == list(structure.element)
-        shifts.append(moved[0])
-    trees = [cKDTree(big.xyz[k * n:(k + 1) * n]) for k in range(5)]
-    for a in range(5):
-        for b in range(a + 1, 5):
-            assert trees[a].query(big.xyz[b * n:(b + 1) * n])[0].min() >= 5.0 - 1e-3  # TILE_GAP apart at least
-    assert len({tuple(np.round(s, 3)) for s in shifts}) == 5
-    with pytest.raises(ValueError, match="exceed"):
-        tile_structure(structure, 2, spacing=10.0)
-    assert structure_of_size(structure, residues=250).n_residues == 250
-    cut = structure_of_size(structure, atoms=2000)
-    assert 2000 - 30 < cut.n_atoms <= 2000  # whole residues only (at most ~24 atoms each)
 
 
 def test_time_generation_counts_the_cubes_run(tmp_path):

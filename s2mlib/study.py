@@ -1,5 +1,5 @@
 """The comparison study of the paper (section 4): baseline simulators against the experimental maps (Table 1,
-Figures 5 and 6), the CA traces drawn over Figure 4's isosurfaces, and generation time against size (Figure 7).
+Figures 5 and 6) and generation time against size (Figure 7).
 
 Baselines (:data:`BASELINES`, paper section 4.1: "simulation-based maps ... with a resolution cutoff at 2 A",
 plus molmap at each entry's reported resolution for Figure 5) are simulated on the grid of each entry's curated
@@ -14,26 +14,23 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import gemmi
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .curate import file_stamp, safe_name
-from .errors import ManifestError
+from .cache import file_stamp, matches, read_record, safe_name, write_record
+from .errors import ManifestError, require_columns
 from .generate import MapGenerator
-from .io import Structure, structure_from_gemmi, atomic_write, read_map, read_structure, write_map
+from .io import Structure, read_map, read_structure, write_map
 from .metrics import evaluate
-from .patches import cube_corners
 from .simulate import simulate
+from .tiling import cube_corners
 
 # display name -> (simulate() method, resolution in A; None: the entry's reported resolution)
 BASELINES: dict[str, tuple[str, float | None]] = {
@@ -48,22 +45,11 @@ MASKED_METRICS = tuple(f"masked_{m}" for m in TABLE1_METRICS)
 # Whole-pipeline generation time reported by the paper (section 4.5; 32-core AMD Threadripper 2950X, CPU only)
 PAPER_GENERATION_SECONDS = {644: 14.0, 2501: 20.0, 12868: 53.0}
 TIMINGS = "timings.json"  # per-entry sidecar of simulate_baselines: what each cached map was made with, and its time
-SS_COLOURS = {"helix": "hotpink", "strand": "tab:blue", "coil": "0.55"}  # Figure 4: helices pink, sheets blue
-CHAIN_BREAK = 4.2  # A: consecutive CAs farther apart than this are not bonded
-HELIX_I3 = (4.5, 5.6)  # A: CA(i)-CA(i+3) in an alpha helix (ideal 5.0-5.4)
-STRAND_I3 = 9.0  # A: CA(i)-CA(i+3) beyond this is extended (ideal strand ~10)
-TILE_GAP = 5.0  # A between the bounding boxes of neighbouring copies in tile_structure
-
-
-def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ManifestError(f"{what} lacks column(s) {', '.join(missing)} (has: {', '.join(map(str, table.columns))})")
 
 
 def _entry_rows(entries: pd.DataFrame) -> dict[str, dict]:
     """entry -> its row, checking that each names an existing ExpMap and model file."""
-    _require(entries, ("entry", "resolution", "exp_map", "model"), "entries table")
+    require_columns(entries, ("entry", "resolution", "exp_map", "model"), "entries table")
     rows = {}
     for row in entries.to_dict("records"):
         name = str(row["entry"])
@@ -111,10 +97,7 @@ def simulate_baselines(entries: pd.DataFrame, out_dir: str | os.PathLike, *, met
     for entry, row in tqdm(rows.items(), desc="baselines", unit="entry", disable=not progress):
         folder = out_dir / safe_name(entry)
         sidecar = folder / TIMINGS
-        try:
-            timings = json.loads(sidecar.read_text())
-        except (OSError, ValueError):
-            timings = {}
+        timings = read_record(sidecar)
         stamps = [file_stamp(row["exp_map"]), file_stamp(row["model"])]
         structure = reference = None
         for name in names:
@@ -123,7 +106,7 @@ def simulate_baselines(entries: pd.DataFrame, out_dir: str | os.PathLike, *, met
             path = folder / f"{safe_name(name)}.mrc"
             stamp = {"method": name, "sim_method": method, "resolution": resolution, "inputs": stamps}
             record = timings.get(name, {})
-            cached = path.is_file() and {k: record.get(k) for k in stamp} == json.loads(json.dumps(stamp))
+            cached = path.is_file() and matches(record, stamp)
             if not cached:
                 if structure is None:
                     structure, reference = read_structure(row["model"]), read_map(row["exp_map"])
@@ -132,7 +115,7 @@ def simulate_baselines(entries: pd.DataFrame, out_dir: str | os.PathLike, *, met
                 seconds = time.perf_counter() - t0
                 write_map(density, path)
                 timings[name] = record = {**stamp, "seconds": seconds}
-                atomic_write(lambda tmp: tmp.write_text(json.dumps(timings, indent=1)), sidecar)
+                write_record(sidecar, timings)
             records.append({"entry": entry, "method": name, "sim_method": method, "sim_resolution": resolution,
                             "path": str(path), "seconds": float(record["seconds"]), "cached": cached})
     return pd.DataFrame(records, columns=["entry", "method", "sim_method", "sim_resolution", "path", "seconds",
@@ -148,7 +131,7 @@ def score_maps(maps: pd.DataFrame, entries: pd.DataFrame, *, contour_fraction: f
     per map: entry, method, resolution (reported; NaN when unknown), residues (``Structure.n_residues`` of the
     model file), then every key of ``evaluate``.
     """
-    _require(maps, ("entry", "method", "path"), "maps table")
+    require_columns(maps, ("entry", "method", "path"), "maps table")
     rows = _entry_rows(entries)
     unknown = sorted(set(map(str, maps["entry"])) - set(rows))
     if unknown:
@@ -178,7 +161,7 @@ def summary_table(scores: pd.DataFrame, paper_csv: str | os.PathLike | None = No
     molmap at 2 A. The paper has no masked scores.
     """
     metrics = MASKED_METRICS if masked else TABLE1_METRICS
-    _require(scores, ("entry", "method", *metrics), "scores table")
+    require_columns(scores, ("entry", "method", *metrics), "scores table")
     order = list(dict.fromkeys(scores["method"]))
     grouped = scores.groupby("method")
     table = pd.DataFrame({"method": order, "n": grouped["entry"].nunique().reindex(order).to_numpy()})
@@ -202,7 +185,7 @@ def resolution_fits(scores: pd.DataFrame, metrics: Sequence[str] = ("correlation
     """
     from scipy import stats
 
-    _require(scores, ("method", "resolution", *metrics), "scores table")
+    require_columns(scores, ("method", "resolution", *metrics), "scores table")
     rows = []
     for method in dict.fromkeys(scores["method"]):
         part = scores[scores["method"] == method]
@@ -217,177 +200,7 @@ def resolution_fits(scores: pd.DataFrame, metrics: Sequence[str] = ("correlation
     return pd.DataFrame(rows, columns=["method", "metric", "n", "slope", "slope_ci95", "intercept", "r", "p"])
 
 
-# ---------------------------------------------------------------------------------- Figure 4: CA traces
-
-def _annotated(structure: Structure) -> dict[tuple[str, int], str]:
-    """(chain name, residue index in chain) -> 'helix' / 'strand' from the file's HELIX/SHEET records
-    (mmCIF struct_conf / struct_sheet_range), through gemmi; helix wins where both apply."""
-    st = structure.gemmi_structure
-    spans = [("helix", h.start, h.end) for h in st.helices]
-    spans += [("strand", s.start, s.end) for sheet in st.sheets for s in sheet.strands]
-    chains = {}
-    for chain in st[0]:
-        chains.setdefault(chain.name, {str(res.seqid): i for i, res in enumerate(chain)})
-    marks: dict[tuple[str, int], str] = {}
-    for kind, start, end in spans:
-        index = chains.get(start.chain_name, {})
-        first, last = index.get(str(start.res_id.seqid)), index.get(str(end.res_id.seqid))
-        if first is None or last is None or start.chain_name != end.chain_name:
-            continue
-        for i in range(first, last + 1):
-            marks.setdefault((start.chain_name, i), kind)
-    return marks
-
-
-def _geometric(xyz: np.ndarray) -> np.ndarray:
-    """Secondary structure of one unbroken CA run from CA(i)-CA(i+3) distances d: d in [4.5, 5.6] A marks
-    residues i..i+3 helix; d > 9 A marks them strand (where not helix); the rest is coil."""
-    ss = np.full(len(xyz), "coil", dtype=object)
-    if len(xyz) < 4:
-        return ss
-    d = np.linalg.norm(xyz[3:] - xyz[:-3], axis=1)
-    for kind, hit in (("helix", (d >= HELIX_I3[0]) & (d <= HELIX_I3[1])), ("strand", d > STRAND_I3)):
-        for i in np.flatnonzero(hit):
-            window = ss[i:i + 4]
-            window[window == "coil"] = kind
-    return ss
-
-
-def secondary_structure(structure: Structure) -> pd.DataFrame:
-    """One row per amino-acid residue with a CA: chain, residue (number), icode, name, x, y, z (CA), ss
-    ('helix', 'strand' or 'coil'), source.
-
-    ss comes from the file's HELIX/SHEET annotations when they mark any residue of the model
-    (source 'annotation'); otherwise from CA geometry (source 'geometry', see :func:`_geometric`: CA(i)-CA(i+3)
-    of 4.5-5.6 A is helix, > 9 A strand), applied to each run of CAs without a chain break (CA-CA > 4.2 A).
-    """
-    rows = []
-    for chain in structure.gemmi_structure[0]:
-        for i, res in enumerate(chain):
-            info = gemmi.find_tabulated_residue(res.name)
-            ca = res.find_atom("CA", "*", gemmi.Element("C"))
-            if ca is not None and info is not None and info.is_amino_acid():
-                rows.append({"chain": chain.name, "index": i, "residue": res.seqid.num, "icode": res.seqid.icode,
-                             "name": res.name, "x": ca.pos.x, "y": ca.pos.y, "z": ca.pos.z})
-    table = pd.DataFrame(rows, columns=["chain", "index", "residue", "icode", "name", "x", "y", "z"])
-    marks = _annotated(structure)
-    if any((c, i) in marks for c, i in zip(table["chain"], table["index"])):
-        table["ss"] = [marks.get((c, i), "coil") for c, i in zip(table["chain"], table["index"])]
-        table["source"] = "annotation"
-    else:
-        xyz = table[["x", "y", "z"]].to_numpy(dtype=float)
-        ss = np.full(len(table), "coil", dtype=object)
-        for run in _runs(table):
-            ss[run] = _geometric(xyz[run])
-        table["ss"] = ss
-        table["source"] = "geometry"
-    return table.drop(columns="index")
-
-
-def _runs(table: pd.DataFrame) -> list[np.ndarray]:
-    """Row indices of unbroken CA runs: same chain, consecutive CAs at most CHAIN_BREAK apart."""
-    xyz = table[["x", "y", "z"]].to_numpy(dtype=float)
-    chain = table["chain"].to_numpy()
-    breaks = np.ones(len(table), dtype=bool)
-    if len(table) > 1:
-        breaks[1:] = (chain[1:] != chain[:-1]) | (np.linalg.norm(xyz[1:] - xyz[:-1], axis=1) > CHAIN_BREAK)
-    starts = np.flatnonzero(breaks)
-    return np.split(np.arange(len(table)), starts[1:])
-
-
-def ca_trace(structure: Structure, colours: Mapping[str, str] = SS_COLOURS) -> list[tuple[np.ndarray, str]]:
-    """The CA trace as ``[(xyz (n, 3), colour), ...]`` segments coloured by :func:`secondary_structure`, for
-    :func:`s2mlib.plots.isosurface_grid`. A segment ends at a chain break (no line drawn across it) or where
-    the secondary structure changes; there it runs on to the next segment's first CA, so the trace stays joined.
-    """
-    table = secondary_structure(structure)
-    if table.empty:
-        return []
-    xyz = table[["x", "y", "z"]].to_numpy(dtype=float)
-    ss = table["ss"].to_numpy()
-    segments = []
-    for run in _runs(table):
-        change = np.flatnonzero(ss[run][1:] != ss[run][:-1]) + 1
-        for part in np.split(np.arange(len(run)), change):
-            stop = min(part[-1] + 2, len(run))  # include the next segment's first CA
-            segments.append((xyz[run[part[0]:stop]], colours[ss[run[part[0]]]]))
-    return segments
-
-
 # ------------------------------------------------------------------------- Figure 7: generation timing
-
-def tile_structure(structure: Structure, copies: int, spacing: float | None = None) -> Structure:
-    """``copies`` translated copies of ``structure`` on a grid: ``ceil(copies^(1/3))`` places per axis, filled
-    x first, ``spacing`` A apart (default: the model's largest bounding-box edge + 5 A, so copies never
-    overlap). Copy k > 0 renames each chain to ``<name>_<k>`` and repeats the HELIX/SHEET annotations for it.
-
-    >>> big = tile_structure(read_structure("model.pdb"), 8)   # doctest: +SKIP
-    >>> big.n_atoms == 8 * small.n_atoms                        # doctest: +SKIP
-    True
-    """
-    if int(copies) != copies or copies < 1:
-        raise ValueError(f"copies must be a positive whole number, got {copies!r}")
-    copies = int(copies)
-    lo, hi = structure.bounds()
-    extent = float((hi - lo).max())
-    step = extent + TILE_GAP if spacing is None else float(spacing)
-    if not step > extent:
-        raise ValueError(f"{structure.path}: spacing {step:g} A must exceed the model's extent {extent:.1f} A, "
-                         "else copies overlap")
-    per_axis = max(1, math.ceil(round(copies ** (1 / 3), 9)))
-    st = structure.gemmi_structure.clone()
-    model = st[0]
-    helices, sheets = structure.gemmi_structure.helices, structure.gemmi_structure.sheets
-    for k in range(1, copies):
-        shift = step * np.array([k % per_axis, (k // per_axis) % per_axis, k // per_axis ** 2], dtype=float)
-        moved = structure.gemmi_structure[0].clone()
-        moved.transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*shift)))
-        for chain in moved:
-            chain.name = f"{chain.name}_{k}"
-            model.add_chain(chain)
-        for helix in helices:
-            st.helices.append(helix)
-            for address in (st.helices[-1].start, st.helices[-1].end):
-                address.chain_name = f"{address.chain_name}_{k}"
-        for sheet in sheets:
-            st.sheets.append(sheet)
-            st.sheets[-1].name = f"{sheet.name}_{k}"
-            for strand in st.sheets[-1].strands:
-                for address in (strand.start, strand.end):
-                    address.chain_name = f"{address.chain_name}_{k}"
-    return structure_from_gemmi(st, structure.path)
-
-
-def structure_of_size(structure: Structure, *, residues: int | None = None, atoms: int | None = None,
-                      spacing: float | None = None) -> Structure:
-    """A real structure of a chosen size: :func:`tile_structure` with enough copies, cut to the first
-    ``residues`` residues, or to the most whole residues holding at most ``atoms`` atoms (chain order; the last
-    chain is partial). Give exactly one of ``residues`` / ``atoms``.
-    """
-    if (residues is None) == (atoms is None):
-        raise ValueError("give exactly one of residues / atoms")
-    want = residues if residues is not None else atoms
-    if int(want) != want or want < 1:
-        raise ValueError(f"the size must be a positive whole number, got {want!r}")
-    have = structure.n_residues if residues is not None else structure.n_atoms
-    big = tile_structure(structure, math.ceil(want / have), spacing)
-    st = big.gemmi_structure
-    count = 0
-    for chain in st[0]:
-        keep = 0
-        for res in chain:
-            size = 1 if residues is not None else len(res)
-            if count + size > want:
-                break
-            count += size
-            keep += 1
-        for i in range(len(chain) - 1, keep - 1, -1):
-            del chain[i]
-    st.remove_empty_chains()
-    if count == 0:
-        raise ValueError(f"{structure.path}: no whole residue fits in {want} atoms")
-    return structure_from_gemmi(st, structure.path)
-
 
 def time_generation(generator: MapGenerator, structures: Mapping[str, Structure], *,
                     warmup: bool = True) -> pd.DataFrame:

@@ -1,16 +1,15 @@
-"""Metrics against hand-computed cases, plain numpy formulas, skimage itself and a brute-force atom mask."""
+"""Tests of s2mlib.metrics.paper: the paper's scores against hand-computed cases, plain numpy formulas, skimage itself
+and a brute-force atom mask."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
-from scipy.spatial import cKDTree
 from skimage.metrics import structural_similarity
 
-from conftest import pair
+from conftest import brute_force_mask, pair
 from s2mlib.io import DensityMap, read_map, read_structure
-from s2mlib.metrics import (atom_mask, chimerax_correlation, contour_level, evaluate, pearson, preprocess,
-                            ssim)
+from s2mlib.metrics import chimerax_correlation, contour_level, evaluate, pearson, preprocess, ssim
 
 
 def blobs(shape=(24, 26, 28), seed=0) -> np.ndarray:
@@ -151,33 +150,6 @@ def atoms_structure(xyz):
     return SimpleNamespace(xyz=np.asarray(xyz, float), path="synthetic")
 
 
-# ------------------------------------------------------------------ atom mask
-
-def brute_force_mask(xyz, grid: DensityMap, radius: float) -> np.ndarray:
-    """Distance from every grid point to its nearest atom (KD-tree over the atoms)."""
-    nz, ny, nx = grid.data.shape
-    k, j, i = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
-    points = grid.index_to_world(np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1))
-    dist, _ = cKDTree(np.asarray(xyz, float)).query(points)
-    return (dist <= radius).reshape(grid.data.shape)
-
-
-@pytest.mark.parametrize("voxel", [1.0, (0.7, 1.3, 1.1)])
-def test_atom_mask_matches_brute_force(voxel):
-    rng = np.random.default_rng(6)
-    grid = DensityMap(np.zeros((20, 22, 24), np.float32), origin=(-3.0, 4.0, 1.5), voxel_size=voxel)
-    lo, hi = grid.bounds()
-    xyz = rng.uniform(lo - 4, hi + 4, size=(60, 3))  # some atoms outside the box, some beside its faces
-    for radius in (1.0, 3.0, 4.5):
-        np.testing.assert_array_equal(atom_mask(xyz, grid, radius), brute_force_mask(xyz, grid, radius))
-
-
-def test_atom_mask_on_a_real_model():
-    row = pair("5925_3J6J")
-    density, model = read_map(row["map_path"]), read_structure(row["model_path"])
-    np.testing.assert_array_equal(atom_mask(model, density, 3.0), brute_force_mask(model.xyz, density, 3.0))
-
-
 # ------------------------------------------------------------------ real maps
 
 def test_real_map_against_itself_on_another_grid_and_shifted():
@@ -208,5 +180,3 @@ def test_bad_inputs_raise_clear_errors():
         ssim(tiny, tiny)
     with pytest.raises(ValueError, match="within 3.0 A"):
         evaluate(ref.copy(), ref, atoms_structure([[900.0, 900.0, 900.0]]))
-    with pytest.raises(ValueError, match="mask radius"):
-        atom_mask(np.zeros((1, 3)), ref, 0.0)

@@ -1,0 +1,179 @@
+"""Structures beyond reading them: secondary structure per residue (for drawing CA traces, Figure 4) and real
+structures of a chosen size, tiled from copies of a model (for timing generation against size, Figure 7).
+
+Example:
+    >>> big = structure_of_size(read_structure("model.pdb"), residues=2501)   # doctest: +SKIP
+    >>> big.n_residues                                                         # doctest: +SKIP
+    2501
+"""
+from __future__ import annotations
+
+import math
+
+import gemmi
+import numpy as np
+import pandas as pd
+
+from .io import Structure, structure_from_gemmi
+
+CHAIN_BREAK = 4.2  # A: consecutive CAs farther apart than this are not bonded
+HELIX_I3 = (4.5, 5.6)  # A: CA(i)-CA(i+3) in an alpha helix (ideal 5.0-5.4)
+STRAND_I3 = 9.0  # A: CA(i)-CA(i+3) beyond this is extended (ideal strand ~10)
+TILE_GAP = 5.0  # A between the bounding boxes of neighbouring copies in tile_structure
+
+
+# ------------------------------------------------------------------------------------ secondary structure
+
+def _annotated(structure: Structure) -> dict[tuple[str, int], str]:
+    """(chain name, residue index in chain) -> 'helix' / 'strand' from the file's HELIX/SHEET records
+    (mmCIF struct_conf / struct_sheet_range), through gemmi; helix wins where both apply."""
+    st = structure.gemmi_structure
+    spans = [("helix", h.start, h.end) for h in st.helices]
+    spans += [("strand", s.start, s.end) for sheet in st.sheets for s in sheet.strands]
+    chains = {}
+    for chain in st[0]:
+        chains.setdefault(chain.name, {str(res.seqid): i for i, res in enumerate(chain)})
+    marks: dict[tuple[str, int], str] = {}
+    for kind, start, end in spans:
+        index = chains.get(start.chain_name, {})
+        first, last = index.get(str(start.res_id.seqid)), index.get(str(end.res_id.seqid))
+        if first is None or last is None or start.chain_name != end.chain_name:
+            continue
+        for i in range(first, last + 1):
+            marks.setdefault((start.chain_name, i), kind)
+    return marks
+
+
+def _geometric(xyz: np.ndarray) -> np.ndarray:
+    """Secondary structure of one unbroken CA run from CA(i)-CA(i+3) distances d: d in [4.5, 5.6] A marks
+    residues i..i+3 helix; d > 9 A marks them strand (where not helix); the rest is coil."""
+    ss = np.full(len(xyz), "coil", dtype=object)
+    if len(xyz) < 4:
+        return ss
+    d = np.linalg.norm(xyz[3:] - xyz[:-3], axis=1)
+    for kind, hit in (("helix", (d >= HELIX_I3[0]) & (d <= HELIX_I3[1])), ("strand", d > STRAND_I3)):
+        for i in np.flatnonzero(hit):
+            window = ss[i:i + 4]
+            window[window == "coil"] = kind
+    return ss
+
+
+def secondary_structure(structure: Structure) -> pd.DataFrame:
+    """One row per amino-acid residue with a CA: chain, residue (number), icode, name, x, y, z (CA), ss
+    ('helix', 'strand' or 'coil'), source, run (number of the unbroken CA run: a new one at every chain break).
+
+    ss comes from the file's HELIX/SHEET annotations when they mark any residue of the model
+    (source 'annotation'); otherwise from CA geometry (source 'geometry', see :func:`_geometric`: CA(i)-CA(i+3)
+    of 4.5-5.6 A is helix, > 9 A strand), applied to each run of CAs without a chain break (CA-CA > 4.2 A).
+    """
+    rows = []
+    for chain in structure.gemmi_structure[0]:
+        for i, res in enumerate(chain):
+            info = gemmi.find_tabulated_residue(res.name)
+            ca = res.find_atom("CA", "*", gemmi.Element("C"))
+            if ca is not None and info is not None and info.is_amino_acid():
+                rows.append({"chain": chain.name, "index": i, "residue": res.seqid.num, "icode": res.seqid.icode,
+                             "name": res.name, "x": ca.pos.x, "y": ca.pos.y, "z": ca.pos.z})
+    table = pd.DataFrame(rows, columns=["chain", "index", "residue", "icode", "name", "x", "y", "z"])
+    marks = _annotated(structure)
+    if any((c, i) in marks for c, i in zip(table["chain"], table["index"])):
+        table["ss"] = [marks.get((c, i), "coil") for c, i in zip(table["chain"], table["index"])]
+        table["source"] = "annotation"
+    else:
+        xyz = table[["x", "y", "z"]].to_numpy(dtype=float)
+        ss = np.full(len(table), "coil", dtype=object)
+        for run in _runs(table):
+            ss[run] = _geometric(xyz[run])
+        table["ss"] = ss
+        table["source"] = "geometry"
+    run = np.zeros(len(table), dtype=np.int64)
+    for k, rows_of_run in enumerate(_runs(table)):
+        run[rows_of_run] = k
+    table["run"] = run
+    return table.drop(columns="index")
+
+
+def _runs(table: pd.DataFrame) -> list[np.ndarray]:
+    """Row indices of unbroken CA runs: same chain, consecutive CAs at most CHAIN_BREAK apart."""
+    xyz = table[["x", "y", "z"]].to_numpy(dtype=float)
+    chain = table["chain"].to_numpy()
+    breaks = np.ones(len(table), dtype=bool)
+    if len(table) > 1:
+        breaks[1:] = (chain[1:] != chain[:-1]) | (np.linalg.norm(xyz[1:] - xyz[:-1], axis=1) > CHAIN_BREAK)
+    starts = np.flatnonzero(breaks)
+    return np.split(np.arange(len(table)), starts[1:])
+
+
+# ------------------------------------------------------------------------------ structures of a chosen size
+
+def tile_structure(structure: Structure, copies: int, spacing: float | None = None) -> Structure:
+    """``copies`` translated copies of ``structure`` on a grid: ``ceil(copies^(1/3))`` places per axis, filled
+    x first, ``spacing`` A apart (default: the model's largest bounding-box edge + 5 A, so copies never
+    overlap). Copy k > 0 renames each chain to ``<name>_<k>`` and repeats the HELIX/SHEET annotations for it.
+
+    >>> big = tile_structure(read_structure("model.pdb"), 8)   # doctest: +SKIP
+    >>> big.n_atoms == 8 * small.n_atoms                        # doctest: +SKIP
+    True
+    """
+    if int(copies) != copies or copies < 1:
+        raise ValueError(f"copies must be a positive whole number, got {copies!r}")
+    copies = int(copies)
+    lo, hi = structure.bounds()
+    extent = float((hi - lo).max())
+    step = extent + TILE_GAP if spacing is None else float(spacing)
+    if not step > extent:
+        raise ValueError(f"{structure.path}: spacing {step:g} A must exceed the model's extent {extent:.1f} A, "
+                         "else copies overlap")
+    per_axis = max(1, math.ceil(round(copies ** (1 / 3), 9)))
+    st = structure.gemmi_structure.clone()
+    model = st[0]
+    helices, sheets = structure.gemmi_structure.helices, structure.gemmi_structure.sheets
+    for k in range(1, copies):
+        shift = step * np.array([k % per_axis, (k // per_axis) % per_axis, k // per_axis ** 2], dtype=float)
+        moved = structure.gemmi_structure[0].clone()
+        moved.transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*shift)))
+        for chain in moved:
+            chain.name = f"{chain.name}_{k}"
+            model.add_chain(chain)
+        for helix in helices:
+            st.helices.append(helix)
+            for address in (st.helices[-1].start, st.helices[-1].end):
+                address.chain_name = f"{address.chain_name}_{k}"
+        for sheet in sheets:
+            st.sheets.append(sheet)
+            st.sheets[-1].name = f"{sheet.name}_{k}"
+            for strand in st.sheets[-1].strands:
+                for address in (strand.start, strand.end):
+                    address.chain_name = f"{address.chain_name}_{k}"
+    return structure_from_gemmi(st, structure.path)
+
+
+def structure_of_size(structure: Structure, *, residues: int | None = None, atoms: int | None = None,
+                      spacing: float | None = None) -> Structure:
+    """A real structure of a chosen size: :func:`tile_structure` with enough copies, cut to the first
+    ``residues`` residues, or to the most whole residues holding at most ``atoms`` atoms (chain order; the last
+    chain is partial). Give exactly one of ``residues`` / ``atoms``.
+    """
+    if (residues is None) == (atoms is None):
+        raise ValueError("give exactly one of residues / atoms")
+    want = residues if residues is not None else atoms
+    if int(want) != want or want < 1:
+        raise ValueError(f"the size must be a positive whole number, got {want!r}")
+    have = structure.n_residues if residues is not None else structure.n_atoms
+    big = tile_structure(structure, math.ceil(want / have), spacing)
+    st = big.gemmi_structure
+    count = 0
+    for chain in st[0]:
+        keep = 0
+        for res in chain:
+            size = 1 if residues is not None else len(res)
+            if count + size > want:
+                break
+            count += size
+            keep += 1
+        for i in range(len(chain) - 1, keep - 1, -1):
+            del chain[i]
+    st.remove_empty_chains()
+    if count == 0:
+        raise ValueError(f"{structure.path}: no whole residue fits in {want} atoms")
+    return structure_from_gemmi(st, structure.path)
