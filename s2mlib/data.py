@@ -11,11 +11,20 @@ A mirror (an ``http(s)://`` URL or a local folder) replaces both with ``<mirror>
 cache (``$S2M_CACHE``, else ``~/.cache/struc2map``) holds ``<cache>/emdb/...`` and ``<cache>/pdb/...``.
 
 Every file is checked before it enters the cache: its size against Content-Length (or against the mirror's file),
-a full gzip decompression for ``.gz`` files, an XML parse for headers. It is written to a temporary file beside
-its place and renamed in only when whole, so the cache never holds a partial file. Connection errors, dropped
-connections, timeouts and HTTP 5xx/408/429 are retried with exponential backoff (``backoff * 2**attempt``
-seconds), resuming with an HTTP Range request where the server allows it. HTTP 404 and a corrupt gzip are not
-retried. A file already in the cache is returned without any request.
+a full gzip decompression for ``.gz`` files, an XML parse for headers, and for maps the MRC header's declared size
+(1024 + NSYMBT + NX*NY*NZ*bytes per voxel) against the data and a full read by :func:`s2mlib.io.read_map` (so a
+map truncated *inside* a valid gzip stream is refused). It is written to a temporary file beside its place and
+renamed in only when whole, so the cache never holds a partial file. Connection errors, dropped connections,
+timeouts and HTTP 5xx/408/429 are retried with exponential backoff (``backoff * 2**attempt`` seconds), resuming
+with an HTTP Range request where the server allows it. HTTP 404 and a corrupt file are not retried.
+
+Timeouts: an attempt fails after ``timeout`` seconds without an answer (:data:`DEFAULT_TIMEOUT` = 20 s, for
+connecting and between two reads), and a file is given up after ``retries`` further attempts
+(:data:`DEFAULT_RETRIES` = 3): a stalled mirror costs at most 4 x 20 s + 1 + 2 + 4 s = 87 s per file.
+
+A file already in the cache is returned without any request after a cheap check (:func:`cached_problem`: a map's
+gzip trailer size against its header's declared size, a header's XML parse, a model's gzip signature); a cached
+file that fails it is moved aside (``NAME.bad``) with a warning and fetched again.
 
 Example (online):
     >>> entry = fetch_entry("EMD-2788", "4v1w")                # doctest: +SKIP
@@ -30,10 +39,12 @@ import math
 import os
 import re
 import shutil
+import struct
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -41,8 +52,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from .errors import DownloadError
-from .io import atomic_write
+from .errors import DownloadError, MapError
+from .io import atomic_write, read_map
 from .manifest import EMDB_ID_RE
 
 EMDB_URL = "https://ftp.ebi.ac.uk/pub/databases/emdb"
@@ -50,6 +61,10 @@ PDB_URL = "https://files.rcsb.org"
 PDB_ID_RE = re.compile(r"^[1-9][A-Za-z0-9]{3}$")
 CHUNK = 1 << 20
 _RETRY_HTTP = (408, 429)
+DEFAULT_TIMEOUT = 20.0  # seconds without an answer (connecting, or between two reads) before an attempt fails
+DEFAULT_RETRIES = 3  # further attempts per file, 1, 2, 4 s apart: at most 87 s per file on a stalled mirror
+MRC_HEADER = 1024
+_MODE_BITS = {0: 8, 1: 16, 2: 32, 3: 32, 4: 64, 6: 16, 12: 16, 101: 4}  # MRC2014 modes (3, 4: complex)
 
 
 class _Transient(Exception):
@@ -126,17 +141,103 @@ def cache_location(kind: str, ident: str, cache: str | os.PathLike | None = None
 
 # ------------------------------------------------------------------------------------------------ transfer
 
-def _check_gzip(path: Path, label: str) -> None:
-    """Decompress the whole file: raises DownloadError for a truncated or corrupt gzip stream."""
+def mrc_declared_size(header: bytes) -> int:
+    """Bytes an MRC/CCP4 file holds according to its 1024-byte header: 1024 + NSYMBT + NX*NY*NZ*bytes of MODE
+    (byte order from the machine stamp; MRC2014). Raises ``ValueError`` for bytes that are not an MRC header.
+
+    >>> import numpy as np
+    >>> h = np.zeros(256, "<i4"); h[:4] = (10, 20, 30, 2); h[52] = int.from_bytes(b"MAP ", "little")
+    >>> mrc_declared_size(h.tobytes())
+    25024
+    """
+    if len(header) < MRC_HEADER:
+        raise ValueError(f"{len(header)} bytes, shorter than an MRC header ({MRC_HEADER})")
+    if header[208:212] != b"MAP ":
+        raise ValueError("no 'MAP ' identifier at byte 208 of the header")
+    endian = ">" if header[212] == 0x11 else "<"
+    nx, ny, nz, mode = struct.unpack(endian + "4i", header[:16])
+    nsymbt = struct.unpack(endian + "i", header[92:96])[0]
+    if mode not in _MODE_BITS or min(nx, ny, nz) < 1 or nsymbt < 0:
+        raise ValueError(f"header holds NX, NY, NZ = {nx}, {ny}, {nz}, MODE {mode}, NSYMBT {nsymbt}")
+    data = (nx + 1) // 2 * ny * nz if mode == 101 else nx * ny * nz * _MODE_BITS[mode] // 8
+    return MRC_HEADER + nsymbt + data
+
+
+def _check_gzip(path: Path, label: str) -> tuple[bytes, int]:
+    """Decompress the whole file: raises DownloadError for a truncated or corrupt gzip stream. Returns the first
+    1024 decompressed bytes and the decompressed size."""
     with open(path, "rb") as fh:
         if fh.read(2) != b"\x1f\x8b":
             raise DownloadError(f"{label}: downloaded file is not gzip data")
+    head, size = b"", 0
     try:
         with gzip.open(path, "rb") as fh:
-            while fh.read(4 * CHUNK):
-                pass
+            while block := fh.read(4 * CHUNK):
+                if len(head) < MRC_HEADER:
+                    head += block[:MRC_HEADER - len(head)]
+                size += len(block)
     except (OSError, EOFError, zlib.error) as exc:
         raise DownloadError(f"{label}: corrupt or truncated gzip data ({exc})") from None
+    return head, size
+
+
+def _check_map(path: Path, label: str) -> None:
+    """A downloaded map, fully: a whole gzip stream, an MRC header whose declared size equals the data, and a map
+    that :func:`s2mlib.io.read_map` reads (finite values, valid axis order and cell)."""
+    head, size = _check_gzip(path, label)
+    try:
+        declared = mrc_declared_size(head)
+    except ValueError as exc:
+        raise DownloadError(f"{label}: not an MRC/CCP4 map ({exc})") from None
+    if size != declared:
+        raise DownloadError(f"{label}: truncated or corrupt map: its header declares {declared} bytes, the gzip "
+                            f"data holds {size}")
+    try:
+        read_map(path)
+    except MapError as exc:
+        raise DownloadError(f"{label}: not a usable map ({str(exc).split(': ', 1)[-1]})") from None
+
+
+def cached_problem(path: str | os.PathLike) -> str | None:
+    """Why a file in the cache cannot be used, from cheap checks (reading about 1 KiB), or None when it passes.
+
+    A map (``.map.gz``): gzip data whose trailer size (ISIZE, the uncompressed size mod 2^32) equals the size
+    its MRC header declares; a header (``.xml``): well-formed XML; a model (``.gz``): gzip data.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        with open(path, "rb") as fh:
+            if name.endswith(".gz") and fh.read(2) != b"\x1f\x8b":
+                return "not gzip data"
+            if name.endswith(".map.gz"):
+                fh.seek(-4, os.SEEK_END)
+                isize = struct.unpack("<I", fh.read(4))[0]
+        if name.endswith(".map.gz"):
+            with gzip.open(path, "rb") as fh:
+                declared = mrc_declared_size(fh.read(MRC_HEADER))
+            if declared % 2 ** 32 != isize:
+                return f"its header declares {declared} bytes, the gzip data holds {isize}"
+        elif name.endswith(".xml"):
+            ET.parse(path)
+    except (OSError, EOFError, zlib.error, ValueError, ET.ParseError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _usable_cached(dest: Path, label: str) -> bool:
+    """True when ``dest`` is in the cache and passes :func:`cached_problem`; a file that fails is moved aside to
+    ``NAME.bad`` (replacing an older one) with a warning, to be fetched again."""
+    if not dest.is_file():
+        return False
+    problem = cached_problem(dest)
+    if problem is None:
+        return True
+    bad = dest.with_name(dest.name + ".bad")
+    os.replace(dest, bad)
+    warnings.warn(f"{label}: the cached file {dest} failed its check ({problem}); moved to {bad.name}, fetching it "
+                  f"again", stacklevel=3)
+    return False
 
 
 def _check_xml(path: Path, label: str) -> None:
@@ -191,22 +292,24 @@ def download(
     dest: Path,
     label: str,
     *,
-    retries: int = 4,
+    retries: int = DEFAULT_RETRIES,
     backoff: float = 1.0,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_TIMEOUT,
     progress: bool = True,
 ) -> Path:
     """Fetch ``source`` (an http(s) URL or a local file) into ``dest`` atomically, with checks and retries.
 
-    Returns ``dest`` at once when it already exists. Raises :class:`DownloadError` naming ``label`` and the URL
-    for a missing file (404), a corrupt or truncated file, or a transfer that still fails after ``retries``
-    retries spaced ``backoff * 2**attempt`` seconds apart.
+    Returns ``dest`` at once when it already exists and passes :func:`cached_problem` (else it is moved aside and
+    fetched again). Raises :class:`DownloadError` naming ``label`` and the URL for a missing file (404), a corrupt
+    or truncated file, or a transfer that still fails after ``retries`` retries spaced ``backoff * 2**attempt``
+    seconds apart, each attempt failing after ``timeout`` seconds without an answer.
     """
     dest = Path(dest)
-    if dest.is_file():
+    if _usable_cached(dest, label):
         return dest
     name = dest.name.lower()
-    check = _check_gzip if name.endswith(".gz") else _check_xml if name.endswith(".xml") else None
+    check = (_check_map if name.endswith(".map.gz") else _check_gzip if name.endswith(".gz")
+             else _check_xml if name.endswith(".xml") else None)
 
     def write(tmp: Path) -> None:
         if _is_url(source):
@@ -244,7 +347,7 @@ def fetch_file(
         raise ValueError(f"kind must be 'map', 'header' or 'model', got {kind!r}")
     ident = validate_pdb_id(ident) if kind == "model" else validate_emdb_id(ident)
     dest = cache_location(kind, ident, cache)
-    if dest.is_file():
+    if _usable_cached(dest, _label(kind, ident)):
         return dest
     return download(source_location(kind, ident, mirror), dest, _label(kind, ident), **options)
 
@@ -293,7 +396,8 @@ def fetch_entry(
 
     Returns ``{"emdb_id", "pdb_id", "map": Path, "model": Path | None, "header": Path, "resolution": float,
     "contour": float | None}`` (resolution and contour from the header). Both IDs are validated before any
-    request. ``options``: ``retries`` (4), ``backoff`` (1.0 s), ``timeout`` (60 s), ``progress`` (True).
+    request. ``options``: ``retries`` (:data:`DEFAULT_RETRIES` = 3), ``backoff`` (1.0 s), ``timeout``
+    (:data:`DEFAULT_TIMEOUT` = 20 s), ``progress`` (True).
     """
     emdb = validate_emdb_id(emdb_id)
     pdb = validate_pdb_id(pdb_id) if pdb_id else None
@@ -324,7 +428,8 @@ def _needed(row: pd.Series) -> list[tuple[str, str]]:
 def planned_downloads(
     manifest: pd.DataFrame, cache: str | os.PathLike | None = None, mirror: str | os.PathLike | None = None
 ) -> list[dict]:
-    """The files a manifest still needs, i.e. not local and not in the cache; no request is made.
+    """The files a manifest still needs, i.e. not local and not in the cache (or failing
+    :func:`cached_problem`); no request is made and nothing is moved.
 
     Each item: ``{"entry", "kind" ('map', 'header', 'model'), "id", "url", "path" (in the cache), "size": None}``.
     Raises :class:`DownloadError` naming the entry for an invalid ID.
@@ -333,7 +438,7 @@ def planned_downloads(
     for _, row in manifest.iterrows():
         for kind, ident in _needed(row):
             dest = cache_location(kind, ident, cache)
-            if not dest.is_file():
+            if not dest.is_file() or cached_problem(dest) is not None:
                 plan.append({"entry": row["entry"], "kind": kind, "id": ident,
                              "url": source_location(kind, ident, mirror), "path": dest, "size": None})
     return plan

@@ -6,6 +6,7 @@ import re
 import shutil
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -13,10 +14,15 @@ import gemmi
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import pair
+
 from s2mlib.data import (
-    fetch_entry, needs_download, planned_downloads, read_emdb_header, resolve_manifest, validate_emdb_id,
+    fetch_entry,
+    needs_download,
+    planned_downloads,
+    read_emdb_header,
+    resolve_manifest,
+    validate_emdb_id,
     validate_pdb_id,
 )
 from s2mlib.errors import DownloadError
@@ -68,6 +74,7 @@ class Server:
 
     def __init__(self, root: Path, ranges: bool = True):
         self.root, self.ranges, self.log, self.faults = root, ranges, [], {}
+        self.release = threading.Event()  # ends every stall (set on close)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,6 +85,9 @@ class Server:
                 file = outer.root / self.path.lstrip("/")
                 if fault == "500":
                     self.send_error(500)
+                    return
+                if fault == "stall":  # accept the request, never answer
+                    outer.release.wait(60)
                     return
                 if not file.is_file():
                     self.send_error(404)
@@ -90,9 +100,11 @@ class Server:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if fault == "drop":  # promise the whole body, send half, close the connection
+                if fault in ("drop", "stall_body"):  # promise the whole body, send half, then close or stall
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
+                    if fault == "stall_body":
+                        outer.release.wait(60)
                     self.close_connection = True
                     return
                 self.wfile.write(body)
@@ -106,6 +118,7 @@ class Server:
         self.thread.start()
 
     def close(self):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
@@ -284,3 +297,108 @@ def test_resolve_manifest_validates_every_id_first(server, tmp_path):
     with pytest.raises(DownloadError, match=r"entry 35448_XXXX: invalid PDB ID 'XXXX'"):
         resolve_manifest(load_manifest(manifest), tmp_path, mirror=server.url, **FAST)
     assert server.log == []
+
+
+# ------------------------------------------------------------------------------- faults: bad maps, stalls
+
+def truncated_inside_gzip(source: Path) -> bytes:
+    """A valid gzip stream holding a map cut 1000 bytes short: gzip checks alone accept it."""
+    return gzip.compress(gzip.decompress(source.read_bytes())[:-1000])
+
+
+def test_map_truncated_inside_a_valid_gzip_never_enters_the_cache(mirror, tmp_path):
+    bad = tmp_path / "bad_mirror"
+    shutil.copytree(mirror, bad)
+    target = bad / "emdb/structures/EMD-2566/map/emd_2566.map.gz"
+    target.write_bytes(truncated_inside_gzip(target))
+    srv = Server(bad)
+    try:
+        with pytest.raises(DownloadError, match=r"EMD-2566 map: truncated or corrupt map: its header declares "
+                                                r"(\d+) bytes, the gzip data holds (?!\1)\d+"):
+            fetch_entry("2566", cache=tmp_path / "cache", mirror=srv.url, **FAST)
+        assert len([p for p, _ in srv.log if p == map_url("2566")]) == 1  # a corrupt file is not retried
+    finally:
+        srv.close()
+    assert [p.name for p in files_in(tmp_path / "cache")] == ["emd-2566-v30.xml"]
+
+
+def test_map_that_the_reader_refuses_never_enters_the_cache(mirror, tmp_path):
+    """Sizes agree but the map holds NaN: s2mlib's own reader refuses it, so the cache does too."""
+    bad = tmp_path / "bad_mirror"
+    shutil.copytree(mirror, bad)
+    target = bad / "emdb/structures/EMD-2566/map/emd_2566.map.gz"
+    raw = bytearray(gzip.decompress(target.read_bytes()))
+    raw[-4:] = np.array([np.nan], "<f4").tobytes()  # mode 2 (float32), little-endian
+    target.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DownloadError, match=r"EMD-2566 map: not a usable map \(map holds 1 NaN"):
+        fetch_entry("2566", cache=tmp_path / "cache", mirror=bad, **FAST)
+    assert not any(p.name.endswith(".map.gz") for p in files_in(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("damage", ["inside_gzip", "cut_gzip", "not_a_map"])
+def test_bad_cached_map_is_moved_aside_and_fetched_again(server, tmp_path, damage):
+    source = Path(pair("2566_3J6B")["map_path"])
+    first = fetch_entry("2566", cache=tmp_path, mirror=server.url, **FAST)
+    cached = first["map"]
+    blob = {"inside_gzip": truncated_inside_gzip(source), "cut_gzip": source.read_bytes()[:-5000],
+            "not_a_map": gzip.compress(b"<html>502 Bad Gateway</html>" * 50)}[damage]
+    cached.write_bytes(blob)
+    plan = planned_downloads(load_manifest_of(tmp_path, "2566"), tmp_path, mirror=server.url)
+    assert [p["kind"] for p in plan] == ["map"]  # a dry run sees it, without moving anything
+    assert cached.read_bytes() == blob
+    n = len(server.log)
+    with pytest.warns(UserWarning, match=r"EMD-2566 map: the cached file .*emd_2566\.map\.gz failed its check"):
+        again = fetch_entry("2566", cache=tmp_path, mirror=server.url, **FAST)
+    assert [p for p, _ in server.log[n:]] == [map_url("2566")]  # only the bad file is fetched again
+    assert again["map"] == cached and cached.read_bytes() == source.read_bytes()
+    assert cached.with_name("emd_2566.map.gz.bad").read_bytes() == blob
+
+
+def load_manifest_of(folder: Path, emdb: str):
+    manifest = folder / "m.csv"
+    manifest.write_text(f"emdb_id,pdb_id\n{emdb},\n")
+    return load_manifest(manifest)
+
+
+def test_good_cached_map_is_checked_cheaply(server, tmp_path, monkeypatch):
+    """A cache hit reads the header and the gzip trailer, not the whole map: no full decompression, no request."""
+    import s2mlib.data as data
+
+    fetch_entry("2566", cache=tmp_path, mirror=server.url, **FAST)
+    n = len(server.log)
+
+    def no_full_check(*args):
+        raise AssertionError("a cache hit decompressed the whole file")
+
+    monkeypatch.setattr(data, "_check_gzip", no_full_check)
+    monkeypatch.setattr(data, "read_map", no_full_check)
+    fetch_entry("2566", cache=tmp_path, mirror=server.url, **FAST)
+    assert len(server.log) == n
+
+
+@pytest.mark.parametrize("fault", ["stall", "stall_body"])
+def test_stalled_mirror_fails_within_the_timeout(server, tmp_path, fault, capsys):
+    """A mirror that stops answering (before the headers, or halfway through the body): s2m fetch --timeout 0.5
+    --retries 1 gives up after 2 attempts, in seconds, with one line and exit status 2; nothing is cached."""
+    from s2mlib.cli import main
+
+    server.faults["/emdb/structures/EMD-2566/header/emd-2566-v30.xml"] = [fault] * 5
+    start = time.monotonic()
+    status = main(["fetch", "2566", "--cache", str(tmp_path), "--mirror", server.url, "--timeout", "0.5",
+                   "--retries", "1"])
+    took = time.monotonic() - start
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("s2m fetch: error: EMD-2566 header: ") and "gave up after 2 attempts" in err
+    assert took < 10 and files_in(tmp_path) == []
+
+
+def test_fetch_timeout_and_retries_defaults_are_stated(capsys):
+    import s2mlib.data as data
+    from s2mlib.cli import main
+
+    assert (data.DEFAULT_TIMEOUT, data.DEFAULT_RETRIES) == (20.0, 3)
+    with pytest.raises(SystemExit):
+        main(["fetch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--timeout" in text and "(default 20)" in text and "--retries" in text and "(default 3)" in text
