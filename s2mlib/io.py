@@ -14,11 +14,17 @@ Example:
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import os
+import re
+import signal
 import tempfile
+import time
 import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +32,11 @@ import gemmi
 import mrcfile
 import numpy as np
 
-from .errors import MapError, StructureError
+from .errors import MapError, OutputError, S2MError, StructureError, Terminated
 
 MAP_SUFFIXES = (".mrc", ".map", ".ccp4", ".rec")
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
+STALE_PART_AGE_S = 600  # a temporary file without its writer's PID counts as stale after this long
 
 
 @dataclass
@@ -75,7 +82,7 @@ class DensityMap:
         idx = self.world_to_index(np.atleast_2d(xyz))[:, ::-1].T  # -> (z, y, x) rows
         return map_coordinates(self.data, idx, order=order, mode="constant", cval=0.0, prefilter=order > 1)
 
-    def resampled_on(self, origin, shape_zyx, voxel_size, order: int = 1) -> "DensityMap":
+    def resampled_on(self, origin, shape_zyx, voxel_size, order: int = 1) -> DensityMap:
         """This map interpolated (trilinear for ``order=1``) onto another grid; outside the box gives 0."""
         from scipy.ndimage import map_coordinates
 
@@ -87,11 +94,11 @@ class DensityMap:
         data = map_coordinates(self.data, coords, order=order, mode="constant", cval=0.0, prefilter=order > 1)
         return DensityMap(data, origin, voxel_size)
 
-    def resampled_like(self, other: "DensityMap", order: int = 1) -> "DensityMap":
+    def resampled_like(self, other: DensityMap, order: int = 1) -> DensityMap:
         """This map interpolated onto ``other``'s grid (same origin, shape and voxel size as ``other``)."""
         return self.resampled_on(other.origin, other.data.shape, other.voxel_size, order)
 
-    def copy(self, data: np.ndarray | None = None) -> "DensityMap":
+    def copy(self, data: np.ndarray | None = None) -> DensityMap:
         """A copy on the same grid, optionally with other data."""
         return DensityMap(self.data.copy() if data is None else data, self.origin, self.voxel_size)
 
@@ -108,12 +115,14 @@ def _is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def read_map(path: str | os.PathLike) -> DensityMap:
+def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this operation") -> DensityMap:
     """Read an MRC/CCP4 map (.mrc, .map, .ccp4, optionally .gz) into a :class:`DensityMap` indexed [z, y, x].
 
     Any MAPC/MAPR/MAPS axis order is transposed to x, y, z. The origin is taken from the ORIGIN fields
     when they are non-zero, else from NXSTART/NYSTART/NZSTART x voxel size (the convention of ChimeraX and
-    EMDB). Raises :class:`MapError` for a missing, non-MRC, truncated or corrupt file, or NaN/Inf values.
+    EMDB). Raises :class:`MapError` for a missing, non-MRC, truncated or corrupt file, or NaN/Inf values, and for
+    a map with fewer than ``min_size`` voxels along some axis (``purpose`` names what needs them, e.g. trilinear
+    resampling needs 2 per axis; a one-section map is a valid MRC file but not a 3D density to resample).
     """
     path = Path(path)
     _check_exists(path, "map", MapError)
@@ -161,23 +170,169 @@ def read_map(path: str | os.PathLike) -> DensityMap:
         for value, axis in zip(nstart_crs, order):  # NXSTART belongs to the column axis, etc.
             start_xyz[axis - 1] = value
         origin = start_xyz * voxel_size
-    return DensityMap(data, origin, voxel_size, axis_order=order)
+    density = DensityMap(data, origin, voxel_size, axis_order=order)
+    if min(density.shape_xyz) < min_size:
+        raise MapError(f"{path}: the map is {' x '.join(map(str, density.shape_xyz))} voxels; {purpose} needs at "
+                       f"least {min_size} voxels along every axis")
+    return density
 
 
-def atomic_write(write, path: Path) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+def _part_prefix(path: Path) -> str:
+    """Prefix of this process's temporary files for ``path``: ``.NAME.p<PID>-`` (the PID tells stale ones)."""
+    return f".{path.name}.p{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
     try:
-        write(Path(tmp))
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files ``.NAME.p<PID>-*.part`` beside ``path`` whose writer is gone (killed by SIGKILL
+    or a crash); files of live writers stay, and names without a PID (older versions) go after
+    :data:`STALE_PART_AGE_S` seconds. Returns the files removed. Called by every :func:`atomic_write`."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:p(\d+)-)?[A-Za-z0-9_]+\.part$")
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match:
+            continue
+        try:
+            if match.group(1) is not None:
+                pid = int(match.group(1))
+                stale = pid != os.getpid() and not _alive(pid)
+            else:
+                stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_PART_AGE_S
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _cannot_write(path: Path, exc: OSError) -> str:
+    """One line naming the output and why it cannot be written."""
+    if isinstance(exc, IsADirectoryError) or path.is_dir():
+        return f"{path}: cannot write: the path is a folder, not a file name"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno:
+        reason = f"[Errno {exc.errno}] {reason}"
+    other = exc.filename if exc.filename is not None and not str(exc.filename).startswith(
+        (str(path), str(path.parent / f".{path.name}."))) else None
+    return f"{path}: cannot write: {reason}" + (f" ({other})" if other else "")
+
+
+def check_output(path: str | os.PathLike, *, suffixes: tuple[str, ...] | None = MAP_SUFFIXES) -> Path:
+    """Check where an output will go before the work that makes it; returns ``path``.
+
+    Refuses (:class:`OutputError`, one line naming the path): a path that is a folder; a name not ending in one
+    of ``suffixes`` (optionally + ``.gz``; default the map extensions, ``None`` accepts any name); a folder that
+    cannot be created or written (read-only, no permission: a temporary file is created there and removed).
+    A full disk can only show when the file is written (:func:`atomic_write` reports it the same way).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: cannot write: the path is a folder, not a file name")
+    if suffixes and not path.name.lower().removesuffix(".gz").endswith(suffixes):
+        raise OutputError(f"{path}: not a map file name: maps are written as {', '.join(suffixes)} "
+                          f"(optionally + .gz)")
+    remove_stale_parts(path)
+    try:
+        _probe(path.parent, _part_prefix(path))
+    except OSError as exc:
+        raise OutputError(_cannot_write(path, exc)) from None
+    return path
+
+
+def _probe(folder: Path, prefix: str) -> None:
+    """Create ``folder`` if needed, then a temporary file in it, and remove that: raises OSError if it cannot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` (and its parents) if needed and check that files can be written in it, before the work
+    that writes them; raises :class:`OutputError` with one line naming the folder and the reason."""
+    folder = Path(folder)
+    try:
+        _probe(folder, ".write-test.")
+    except OSError as exc:
+        reason = f"[Errno {exc.errno}] {exc.strerror}" if exc.errno else str(exc)
+        raise OutputError(f"{folder}: cannot write into this folder: {reason}") from None
+    return folder
+
+
+def atomic_write(write, path: str | os.PathLike) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+
+    The temporary file is ``.NAME.p<PID>-XXXXXXXX.part``; it is removed when ``write`` raises, on Ctrl-C, and on
+    SIGTERM inside :func:`sigterm_raises`; ones left by killed writers are removed on the next write to ``path``
+    (:func:`remove_stale_parts`). Any ``OSError`` (a full disk, a read-only folder, ``path`` being a folder)
+    becomes an :class:`OutputError` with one line naming ``path``; the previous file at ``path`` is kept.
+    """
+    path = Path(path)
+    remove_stale_parts(path)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=_part_prefix(path), suffix=".part", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(_cannot_write(path, exc)) from None
+    tmp = Path(name)
+    try:
+        write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions a plain open() would
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, S2MError):
+            raise OutputError(_cannot_write(path, exc)) from exc
         raise
+
+
+_NOT_INSTALLED = object()
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`~s2mlib.errors.Terminated` (a BaseException, like Ctrl-C's
+    KeyboardInterrupt) so that :func:`atomic_write` removes its temporary file and a command can exit with one
+    line. Only the main thread can install the handler; elsewhere the block runs unchanged."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        previous = _NOT_INSTALLED
+    try:
+        yield
+    finally:
+        if previous is not _NOT_INSTALLED:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
@@ -211,9 +366,10 @@ def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
 class Structure:
     """Atoms of one model as flat arrays, plus the gemmi structure they came from.
 
-    ``xyz`` (N, 3) Angstrom; ``element`` symbols; ``atomic_number`` Z; ``b_factor``; ``occupancy``;
-    ``chain``, ``residue_name``, ``residue_number``, ``atom_name``; ``polymer_types`` maps chain -> 'protein',
-    'nucleic acid' or 'other'.
+    ``xyz`` (N, 3) Angstrom; ``element`` symbols; ``atomic_number`` Z; ``b_factor``; ``occupancy`` (as in the
+    file); ``chain``, ``residue_name``, ``residue_number``, ``atom_name``; ``polymer_types`` maps chain ->
+    'protein', 'nucleic acid' or 'other'. The arrays hold one conformer per atom (:func:`kept_conformers`);
+    ``gemmi_structure`` holds every conformer, for the simulator that weights them by occupancy (gemmi).
     """
 
     path: Path
@@ -243,7 +399,7 @@ class Structure:
         """Minimum and maximum atom coordinates (x, y, z)."""
         return self.xyz.min(axis=0), self.xyz.max(axis=0)
 
-    def translated(self, shift) -> "Structure":
+    def translated(self, shift) -> Structure:
         """A copy with every atom moved by ``shift`` (x, y, z, Angstrom)."""
         st = self.gemmi_structure.clone()
         st[0].transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*map(float, shift))))
@@ -262,13 +418,66 @@ def _polymer_kind(chain: gemmi.Chain) -> str:
     return "other"
 
 
+def kept_conformers(model: gemmi.Model) -> list[list[list[bool]]]:
+    """Which atoms of ``model`` make its one conformer: ``keep[chain][residue][atom]``.
+
+    ChimeraX's rule (``best_alt_locs`` in atomstruct; Biopython's disordered atoms likewise show one): for each
+    residue (residues sharing a sequence number, i.e. microheterogeneity, together) with alternate locations,
+    the altloc of the highest mean occupancy, then of the lowest mean B-factor, then the first by letter. Kept:
+    atoms without an altloc, atoms of that altloc, and for an atom name missing from that altloc its own copy of
+    highest occupancy (unless its residue holds only other altlocs: an alternative residue). So a model with
+    side chains at A 0.5 / B 0.5 gives the same atoms, and the same molmap, as its A conformer alone.
+    """
+    keep = []
+    for chain in model:
+        flags = [[True] * len(res) for res in chain]
+        start = 0
+        while start < len(chain):
+            seqid = (chain[start].seqid.num, chain[start].seqid.icode)
+            end = start + 1
+            while end < len(chain) and (chain[end].seqid.num, chain[end].seqid.icode) == seqid:
+                end += 1
+            stats: dict[str, list[tuple[float, float]]] = {}
+            for r in range(start, end):
+                for atom in chain[r]:
+                    if atom.has_altloc():
+                        stats.setdefault(atom.altloc, []).append((atom.occ, atom.b_iso))
+            if stats:
+                best = min(stats, key=lambda alt: (-np.mean([o for o, _ in stats[alt]]),
+                                                   np.mean([b for _, b in stats[alt]]), alt))
+                at_best = {atom.name for r in range(start, end) for atom in chain[r] if atom.altloc == best}
+                fallback: dict[str, tuple[int, int, float]] = {}
+                for r in range(start, end):
+                    res = chain[r]
+                    main = any(not a.has_altloc() or a.altloc == best for a in res)
+                    for k, atom in enumerate(res):
+                        if not atom.has_altloc() or atom.altloc == best:
+                            continue
+                        flags[r][k] = False
+                        if main and atom.name not in at_best:
+                            held = fallback.get(atom.name)
+                            if held is None or atom.occ > held[2]:
+                                fallback[atom.name] = (r, k, atom.occ)
+                for r, k, _ in fallback.values():
+                    flags[r][k] = True
+            start = end
+        keep.append(flags)
+    return keep
+
+
 def structure_from_gemmi(st: gemmi.Structure, path: Path) -> Structure:
-    """A :class:`Structure` of the first model of a gemmi structure (``path``: the file it stands for)."""
+    """A :class:`Structure` of the first model of a gemmi structure (``path``: the file it stands for), one
+    conformer per atom (:func:`kept_conformers`); ``st`` itself is kept whole as ``gemmi_structure``."""
     model = st[0]
+    keep = kept_conformers(model)
     pos, element, z, b, occ, chain, resn, resi, name, het = ([] for _ in range(10))
-    for ch in model:
-        for res in ch:
-            for atom in res:
+    n_residues = 0
+    for ch, ch_keep in zip(model, keep):
+        for res, res_keep in zip(ch, ch_keep):
+            n_residues += any(res_keep)
+            for atom, kept in zip(res, res_keep):
+                if not kept:
+                    continue
                 pos.append((atom.pos.x, atom.pos.y, atom.pos.z))
                 element.append(atom.element.name)
                 z.append(atom.element.atomic_number)
@@ -280,12 +489,12 @@ def structure_from_gemmi(st: gemmi.Structure, path: Path) -> Structure:
                 name.append(atom.name)
                 het.append(res.het_flag == "H")
     return Structure(
-        path=path, xyz=np.array(pos, dtype=np.float64).reshape(-1, 3), element=np.array(element, dtype=object), atomic_number=np.array(z, dtype=np.int64),
-        b_factor=np.array(b), occupancy=np.array(occ), chain=np.array(chain, dtype=object),
-        residue_name=np.array(resn, dtype=object), residue_number=np.array(resi, dtype=np.int64),
-        atom_name=np.array(name, dtype=object), is_hetero=np.array(het, dtype=bool),
-        polymer_types={ch.name: _polymer_kind(ch) for ch in model},
-        n_residues=sum(len(ch) for ch in model), gemmi_structure=st,
+        path=path, xyz=np.array(pos, dtype=np.float64).reshape(-1, 3), element=np.array(element, dtype=object),
+        atomic_number=np.array(z, dtype=np.int64), b_factor=np.array(b), occupancy=np.array(occ),
+        chain=np.array(chain, dtype=object), residue_name=np.array(resn, dtype=object),
+        residue_number=np.array(resi, dtype=np.int64), atom_name=np.array(name, dtype=object),
+        is_hetero=np.array(het, dtype=bool), polymer_types={ch.name: _polymer_kind(ch) for ch in model},
+        n_residues=n_residues, gemmi_structure=st,
     )
 
 
@@ -302,6 +511,11 @@ def read_structure(
     Options drop waters, hydrogens, or hetero groups (ligands and waters). Atoms whose element gemmi cannot
     determine (element 'X') are an error by default (``unknown_elements="error"``); with ``"warn"`` they are
     listed in a warning and removed. Raises :class:`StructureError` for a missing, unreadable or empty file.
+
+    Alternate conformers (altlocs): the atom arrays hold one conformer per atom, chosen as ChimeraX does
+    (:func:`kept_conformers`), so molmap, e2pdb2mrc and the StructureBlurrer count every atom once, at its full
+    weight, as ChimeraX's molmap, EMAN2 and TEMPy (through Biopython) do; occupancies stay as in the file.
+    ``gemmi_structure`` keeps every conformer: the gemmi simulator weights each by its occupancy, as gemmi does.
     """
     path = Path(path)
     _check_exists(path, "model", StructureError)

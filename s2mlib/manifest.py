@@ -80,7 +80,7 @@ def load_manifest(path: str | os.PathLike, *, default_split: str = "", check_fil
 
     ``default_split`` is given to rows without a split (e.g. ``"test"`` for the paper's test table, which has
     no split column). With ``check_files`` every local map/model path must exist. Raises
-    :class:`ManifestError` naming the file (and row) for a missing file, a missing column, a bad ID,
+    :class:`ManifestError` naming the file (and row) for a missing file, a missing column, no rows, a bad ID,
     resolution or split, or a duplicated entry name.
     """
     path = Path(path)
@@ -102,6 +102,10 @@ def load_manifest(path: str | os.PathLike, *, default_split: str = "", check_fil
         raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} (has: {', '.join(raw.columns)})")
     if len(set(raw.columns)) != len(raw.columns):
         raise ManifestError(f"{path}: duplicated column names {list(raw.columns)}")
+    if raw.empty:
+        raise ManifestError(f"{path}: the manifest has no entries (a header line and no rows): add one row per "
+                            f"map/model pair (emdb_id, pdb_id and optionally resolution, map, model, split), or "
+                            f"give another manifest (-p manifest PATH or S2M_MANIFEST)")
     default_split = _split(default_split, f"{path}: default_split")
     folder = path.parent.resolve()
     rows = []

@@ -4,6 +4,11 @@
 runs ``notebooks/NN_*.ipynb`` in order; executed notebooks and their HTML go to the profile's run folder
 (``runs/<profile>/notebooks``); figures and tables are written by the notebooks into ``figures/``. It stops at the
 first failure, naming the notebook and the failing cell.
+
+Before the first notebook it checks the manifest (:func:`s2mlib.manifest.load_manifest`: it must list entries)
+and that the run and figure folders can be written; each problem is one line and exit status 2. An output error
+while a notebook runs (a full disk) gives the usual ``FAILED: notebook`` line and status 2; Ctrl-C gives one
+line and status 130, SIGTERM status 143.
 """
 from __future__ import annotations
 
@@ -17,10 +22,14 @@ from urllib.parse import urlparse
 import yaml
 
 from .config import ROOT, load_profile
-from .errors import S2MError
+from .errors import S2MError, Terminated
+from .io import check_folder, sigterm_raises
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 EMDB_HOST = "https://ftp.ebi.ac.uk"
+# The kernel's own log: its TCP warning at every start and its traceback when stopped mid-cell (Ctrl-C) are noise;
+# a failing cell still comes back through papermill, and a dead kernel as papermill's error.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -103,11 +112,13 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
             f"{EMDB_HOST}. Offline, use a local manifest: S2M_MANIFEST=../shared/data/pairs.tsv ./run_all.sh "
             f"(or ./run_all.sh -p manifest PATH)."
         )
+    out_dir = Path(params["run_dir"]) / "notebooks"
+    for folder in (out_dir, params.get("figures_dir")):
+        if folder:
+            check_folder(folder)  # creates it; refuses a folder that cannot be written, before any notebook
     import papermill as pm
     from nbconvert import HTMLExporter
 
-    out_dir = Path(params["run_dir"]) / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
     pm_params = {"profile": profile, **overrides}
     for nb in selected:
         out = out_dir / nb.name
@@ -115,23 +126,40 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
         print(f"== {nb.name} (profile {profile})", flush=True)
         try:
             pm.execute_notebook(str(nb), str(out), parameters=pm_params, cwd=str(NOTEBOOK_DIR),
-                                kernel_name="python3", progress_bar=False, log_output=False)
+                                kernel_name="python3", progress_bar=False, log_output=False,
+                                extra_arguments=KERNEL_ARGUMENTS)
         except pm.PapermillExecutionError as exc:
             source = "\n".join("    " + line for line in exc.source.splitlines()[:12])
-            print(f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; execution count [{exc.exec_count}]):\n"
+            print(f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; "
+                  f"execution count [{exc.exec_count}]):\n"
                   f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
                   file=sys.stderr)
             _export_html(HTMLExporter, out)
             return 1
+        except OSError as exc:  # papermill writing the executed notebook: a full disk, a folder made read-only
+            where = exc.filename or out
+            print(f"\nFAILED: {nb.name}: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"\nrun_all.sh: interrupted (in {nb.name})", file=sys.stderr)
+            return 130
+        except Terminated:
+            print(f"\nrun_all.sh: terminated (in {nb.name})", file=sys.stderr)
+            return 143
         _export_html(HTMLExporter, out)
         print(f"   done in {time.time() - start:.0f} s -> {out}", flush=True)
     return 0
 
 
 def _export_html(exporter_cls, notebook: Path) -> None:
+    """The executed notebook as HTML beside it; a failure to write it is reported, not fatal."""
     if notebook.exists():
         body, _ = exporter_cls().from_filename(str(notebook))
-        notebook.with_suffix(".html").write_text(body)
+        try:
+            notebook.with_suffix(".html").write_text(body)
+        except OSError as exc:
+            print(f"run_all.sh: warning: cannot write {notebook.with_suffix('.html')}: {exc.strerror or exc}",
+                  file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,11 +171,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a profile parameter, passed to papermill (e.g. -p res_min 3)")
     args = parser.parse_args(argv)
     overrides = {key: parse_value(value) for key, value in args.parameter}
-    try:
-        return run(args.profile, args.only, overrides, args.dry_run)
-    except S2MError as exc:
-        print(f"run_all.sh: error: {exc}", file=sys.stderr)
-        return 2
+    with sigterm_raises():
+        try:
+            return run(args.profile, args.only, overrides, args.dry_run)
+        except S2MError as exc:
+            print(f"run_all.sh: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("run_all.sh: interrupted", file=sys.stderr)
+            return 130
+        except Terminated:
+            print("run_all.sh: terminated", file=sys.stderr)
+            return 143
 
 
 if __name__ == "__main__":

@@ -7,6 +7,13 @@ builds its own grid (``molmap``'s bounding grid, or EMAN2's cubic box for ``e2pd
 Reference-grid policy: atoms whose centre lies outside the reference grid raise a ``UserWarning`` (their density
 is cut off at the box edge); if no atom lies inside, a ``ValueError`` is raised (the map would be empty).
 
+Alternate conformers and occupancy (one rule for the package, each simulator as its reference): ``molmap``,
+``e2pdb2mrc`` and ``blurrer`` use the structure's atom arrays, which hold one conformer per atom (ChimeraX's
+choice, :func:`s2mlib.io.kept_conformers`) at full weight, occupancy ignored, as ChimeraX molmap, EMAN2 and
+TEMPy (whose Biopython parser keeps one conformer) do. ``gemmi`` uses every conformer of the gemmi structure,
+each weighted by its occupancy, as ``gemmi.DensityCalculatorE`` does. Either way a residue at altloc A 0.5 /
+B 0.5 carries the density of one residue, not two.
+
 Example:
     >>> from s2mlib.io import read_structure
     >>> st = read_structure("model.pdb")                      # doctest: +SKIP
@@ -160,7 +167,8 @@ def _target_grid(structure: Structure, resolution: float, ref_map: DensityMap | 
 def molmap(structure: Structure, resolution: float, *, ref_map: DensityMap | None = None,
            spacing: float | None = None, pad: float | None = None,
            sigma_factor: float = MOLMAP_SIGMA_FACTOR, cutoff_range: float = 5.0) -> DensityMap:
-    """ChimeraX ``molmap``: each atom a Gaussian of weight Z (atomic number, H and waters included when present).
+    """ChimeraX ``molmap``: each atom a Gaussian of weight Z (atomic number, H and waters included when present;
+    occupancy ignored; one conformer per atom, as ChimeraX shows one).
 
     rho(p) = sum_a Z_a (2 pi)^-1.5 sigma^-3 exp(-|p - x_a|^2 / (2 sigma^2)), sigma = resolution * sigma_factor
     (default 1 / (pi sqrt 2)), summed over the cube |p_i - x_a,i| <= cutoff_range * sigma (ChimeraX molmap.py and
@@ -247,8 +255,10 @@ def gemmi_density(structure: Structure, resolution: float, *, ref_map: DensityMa
     """Electron-scattering density from ``gemmi.DensityCalculatorE`` (ITC table 4.3.2.2 coefficients).
 
     rho(r) = sum_a occ_a sum_i a_i (4 pi / (b_i + B_a))^1.5 exp(-4 pi^2 r^2 / (b_i + B_a)), B_a = B-factor + blur
-    (anisotropic ADPs as gemmi). ``blur`` defaults to 4 * resolution^2, the B of a Gaussian with molmap's
-    sigma = resolution / (pi sqrt 2) (B = 8 pi^2 sigma^2); ``blur=0`` gives gemmi's unblurred density. Grid:
+    (anisotropic ADPs as gemmi), over every atom of ``structure.gemmi_structure``, alternate conformers
+    included, each weighted by its occupancy (gemmi's rule; the other simulators see one conformer). ``blur``
+    defaults to 4 * resolution^2, the B of a Gaussian with molmap's sigma = resolution / (pi sqrt 2)
+    (B = 8 pi^2 sigma^2); ``blur=0`` gives gemmi's unblurred density. Grid:
     ``ref_map``'s, else molmap's bounding grid. The periodic gemmi cell is the box plus an empty margin wider than
     gemmi's density radius, so nothing wraps around.
     """
@@ -271,14 +281,12 @@ def gemmi_density(structure: Structure, resolution: float, *, ref_map: DensityMa
     radius = math.sqrt(widest * math.log(1e6) / (4 * math.pi ** 2))  # generous bound on gemmi's 1e-5 cutoff
     shape = np.array(grid.shape_xyz)
     low, high = -radius, (shape - 1) * grid.voxel_size + radius
-    rel = structure.xyz - grid.origin
-    far = np.any((rel < low) | (rel > high), axis=1)
-    if far.any():  # atoms beyond the margin could wrap into the box: drop them (they add nothing to it)
-        flags = iter(far.tolist())
-        for chain in model:
-            for residue in chain:
-                drop = [i for i, _ in enumerate(residue) if next(flags)]
-                for i in reversed(drop):
+    lo, hi = [float(low)] * 3, [float(v) for v in high]
+    for chain in model:  # atoms beyond the margin could wrap into the box: drop them (they add nothing to it)
+        for residue in chain:
+            for i in range(len(residue) - 1, -1, -1):
+                p = residue[i].pos  # already moved by -origin
+                if not all(a <= v <= b for a, v, b in zip(lo, (p.x, p.y, p.z), hi)):
                     del residue[i]
 
     calc = gemmi.DensityCalculatorE()
