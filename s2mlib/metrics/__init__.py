@@ -2,6 +2,12 @@
 
 - :mod:`.paper`: the paper's scores (section 3.5): ChimeraX correlations, SSIM and PCC after the original
   preprocessing, and their variants inside a mask around the model (:func:`evaluate` gives them all).
+- :mod:`.phenix`: Phenix's CC_mask, CC_box, CC_volume, CC_peaks with mmtbx's model mask (:func:`map_model_cc`).
+- :mod:`.fsc`: FSC, map-model FSC and the resolution where a curve crosses 0.5 / 0.143; the molmap resolution
+  that best matches a map (:func:`matched_resolution`).
+- :mod:`.qscore`: mapq's Q-score per atom, per residue and over the model.
+- :mod:`.smoc`: TEMPy's SMOC per residue.
+- :mod:`.model_fit`: all of them for one map and model (:func:`field_scores`, :func:`per_residue_scores`).
 
 Example:
     >>> import numpy as np
@@ -9,7 +15,14 @@ Example:
     1.0
 """
 from ..maps import atom_mask, on_grid_of
+from .fsc import FSCCurve, fsc, fsc_resolution, map_model_fsc, matched_resolution
+from .model_fit import field_scores, per_residue_scores
 from .paper import (SSIM_PERCENTILE, chimerax_correlation, contour_level, evaluate, pearson, preprocess, ssim)
+from .phenix import map_model_cc, phenix_mask
+from .qscore import mean_qscore, qscore, residue_qscores
+from .smoc import smoc
 
-__all__ = ["SSIM_PERCENTILE", "atom_mask", "chimerax_correlation", "contour_level", "evaluate", "on_grid_of",
-           "pearson", "preprocess", "ssim"]
+__all__ = ["FSCCurve", "SSIM_PERCENTILE", "atom_mask", "chimerax_correlation", "contour_level", "evaluate",
+           "field_scores", "fsc", "fsc_resolution", "map_model_cc", "map_model_fsc", "matched_resolution",
+           "mean_qscore", "on_grid_of", "pearson", "per_residue_scores", "phenix_mask", "preprocess", "qscore",
+           "residue_qscores", "smoc", "ssim"]
