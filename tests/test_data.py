@@ -49,10 +49,14 @@ def header_xml(emdb: str, resolution: float | None, contour: float | None) -> st
 
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory) -> Path:
-    """A folder laid out like EMDB and the PDB, holding real shared pairs (models converted to gzipped mmCIF)."""
+    """A folder laid out like EMDB and the PDB, holding real pairs (models as gzipped mmCIF): 2566_3J6B (also in
+    the in-repo tiny set) and, when ../shared/data is present, 35448_8IHL."""
     root = tmp_path_factory.mktemp("mirror")
     for entry, (resolution, contour) in ENTRIES.items():
-        row = pair(entry)
+        try:
+            row = pair(entry)
+        except pytest.skip.Exception:  # 35448_8IHL is only in ../shared/data: the tests that fetch it skip
+            continue
         emdb, pdb = row["emdb_id"], row["pdb_id"]
         folder = root / "emdb" / "structures" / f"EMD-{emdb}"
         (folder / "map").mkdir(parents=True)

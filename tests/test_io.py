@@ -10,7 +10,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, pair_ids, shared_pairs
+from conftest import pair, pair_ids, shared_pairs
 from s2mlib.errors import MapError, StructureError
 from s2mlib.io import DensityMap, read_map, read_structure, write_map
 
@@ -96,8 +96,8 @@ def test_origin_from_nstart_with_unusual_axis_order(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["out.mrc", "out.map.gz"])
-def test_write_read_round_trip(tmp_path, pairs, name):
-    source = read_map(pairs[0]["map_path"])
+def test_write_read_round_trip(tmp_path, name):
+    source = read_map(pair("2566_3J6B")["map_path"])
     source.origin = np.array([12.5, -3.25, 100.0])
     path = write_map(source, tmp_path / name)
     again = read_map(path)
@@ -133,33 +133,33 @@ def test_write_refuses_nan(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_structure_fields(pairs):
-    model = read_structure(SHARED_DATA / "pairs/5925_3J6J/5925_native.pdb")
+def test_structure_fields():
+    model = read_structure(pair("5925_3J6J")["model_path"])
     assert model.n_atoms == 793 and model.n_residues == 97
     assert model.polymer_types == {"A": "protein"}
     assert set(model.element) <= {"C", "N", "O", "S", "H"}
     assert model.atomic_number[model.element == "C"].tolist() == [6] * int((model.element == "C").sum())
-    rna = read_structure(SHARED_DATA / "pairs/20353_6PJ6/6PJ6_hairpin3_2606.pdb")
+    rna = read_structure(pair("20353_6PJ6")["model_path"])
     assert set(rna.polymer_types.values()) == {"nucleic acid"}
     assert rna.n_atoms == 221
 
 
-def test_mmcif_and_gz_and_filters(tmp_path):
-    cif = SHARED_DATA / "pairs/35448_8IHL/35448_8ihl.cif"
+def test_mmcif_and_gz_and_filters(tmp_path, shared_data):
+    cif = shared_data / "pairs/35448_8IHL/35448_8ihl.cif"
     model = read_structure(cif)
     assert model.n_atoms == 14124
     gz = tmp_path / "m.cif.gz"
     with open(cif, "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
     assert np.allclose(read_structure(gz).xyz, model.xyz)
-    full = read_structure(SHARED_DATA / "pairs/20026_3AJOfit/3ajo_fitted_refined.pdb")
-    dry = read_structure(SHARED_DATA / "pairs/20026_3AJOfit/3ajo_fitted_refined.pdb", remove_waters=True)
+    full = read_structure(shared_data / "pairs/20026_3AJOfit/3ajo_fitted_refined.pdb")
+    dry = read_structure(shared_data / "pairs/20026_3AJOfit/3ajo_fitted_refined.pdb", remove_waters=True)
     assert "HOH" in set(full.residue_name) and "HOH" not in set(dry.residue_name)
     assert dry.n_atoms == full.n_atoms - int((full.residue_name == "HOH").sum())
 
 
 def test_translated_moves_every_atom():
-    model = read_structure(SHARED_DATA / "pairs/5925_3J6J/5925_native.pdb")
+    model = read_structure(pair("5925_3J6J")["model_path"])
     assert np.allclose(model.translated([4, 0, -1]).xyz, model.xyz + [4, 0, -1])
 
 
@@ -183,16 +183,16 @@ def test_not_an_mrc(tmp_path):
         read_map(empty)
 
 
-def test_truncated_gzip_map(tmp_path, pairs):
-    blob = open(pairs[0]["map_path"], "rb").read()
+def test_truncated_gzip_map(tmp_path):
+    blob = open(pair("2566_3J6B")["map_path"], "rb").read()
     path = tmp_path / "cut.mrc.gz"
     path.write_bytes(blob[: len(blob) // 2])
     with pytest.raises(MapError, match="cut.mrc.gz"):
         read_map(path)
 
 
-def test_truncated_plain_map(tmp_path, pairs):
-    plain = gzip.decompress(open(pairs[0]["map_path"], "rb").read())
+def test_truncated_plain_map(tmp_path):
+    plain = gzip.decompress(open(pair("2566_3J6B")["map_path"], "rb").read())
     path = tmp_path / "cut.mrc"
     path.write_bytes(plain[: len(plain) - 1000])
     with pytest.raises(MapError, match="cut.mrc"):
@@ -224,7 +224,8 @@ def test_garbage_model(tmp_path):
 
 
 def test_unknown_elements(tmp_path):
-    lines = open(SHARED_DATA / "pairs/5925_3J6J/5925_native.pdb").read().splitlines()
+    source = pair("5925_3J6J")["model_path"]
+    lines = (gzip.open if source.suffix == ".gz" else open)(source, "rt").read().splitlines()
     atom_lines = [i for i, line in enumerate(lines) if line.startswith("ATOM")]
     i = atom_lines[3]
     lines[i] = lines[i][:76] + "QX" + lines[i][78:]

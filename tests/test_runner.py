@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import TEST_DATA
 from s2mlib import runner
 from s2mlib.errors import S2MError
 
@@ -21,7 +21,7 @@ def notebook_dir(tmp_path, monkeypatch):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
-    monkeypatch.setenv("S2M_MANIFEST", str(SHARED_DATA / "pairs.tsv"))
+    monkeypatch.setenv("S2M_MANIFEST", str(TEST_DATA / "pairs.tsv"))  # the in-repo tiny set: local files
     return folder
 
 
