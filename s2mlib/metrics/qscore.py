@@ -15,7 +15,7 @@ dRAD 0.1, sigma 0.6) and ``documentation/AtomQScore_Pseudocode.py``. For each he
 
 Hydrogens (elements H, D) get no Q and are not among the atoms that exclude points (mapq's tree holds non-H
 atoms). Vectorised: per radius and try, all atoms still short of points are tested at once against their
-neighbours within 1.9 R (a KD-tree), and all points are sampled in one batch.
+neighbours within 1.9 R (a KD-tree; one matrix product per try), and all points are sampled in one batch.
 
 Example:
     >>> sphere_points(4).round(3).tolist()[0]
@@ -59,23 +59,26 @@ def mapq_radii(max_radius: float = 2.0, step: float = 0.1) -> list[float]:
     return radii
 
 
-def _kept_points(centres: np.ndarray, neighbours: np.ndarray, radius: float, num_points: int,
+def _kept_points(centres: np.ndarray, offsets: np.ndarray, radius: float, num_points: int,
                  max_tries: int) -> tuple[np.ndarray, np.ndarray]:
-    """For one radius: (atom index, point) of every point kept by each atom's first successful try."""
-    limit = (0.9 * radius) ** 2
+    """For one radius: (atom index, point) of every point kept by each atom's first successful try.
+
+    ``offsets`` (atoms, K, 3): neighbour minus atom. |c + R u - b| < 0.9 R  <=>  u . v > (0.19 R^2 + |v|^2) / 2R
+    with v = b - c, so each try is one matrix product of the try's unit vectors with all offsets.
+    """
+    limits = (0.19 * radius ** 2 + (offsets ** 2).sum(axis=2)) / (2 * radius)  # (atoms, K)
     atoms_out, points_out = [], []
     pending = np.arange(len(centres))
     for attempt in range(max_tries):
         if not len(pending):
             break
         unit = sphere_points(num_points + 2 * attempt)
-        chunk = max(1, (1 << 21) // (len(unit) * neighbours.shape[1] + 1))
+        chunk = max(1, (1 << 21) // (len(unit) * offsets.shape[1]))
         kept = np.empty((len(pending), len(unit)), dtype=bool)
         for start in range(0, len(pending), chunk):
             sel = pending[start:start + chunk]
-            points = centres[sel, None, :] + unit[None, :, :] * radius  # (atoms, points, 3), as mapq's ctr + v*rad
-            diff = points[:, :, None, :] - neighbours[sel, None, :, :]
-            kept[start:start + chunk] = ~((diff * diff).sum(axis=3) < limit).any(axis=2)
+            dots = (offsets[sel].reshape(-1, 3) @ unit.T).reshape(len(sel), offsets.shape[1], len(unit))
+            kept[start:start + chunk] = ~(dots > limits[sel, :, None]).any(axis=1)
         done = kept.sum(axis=1) >= num_points
         rows, cols = np.nonzero(kept[done])
         atoms_out.append(pending[done][rows])
@@ -108,10 +111,10 @@ def qscore(density: DensityMap, structure: Structure, *, sigma: float = 0.6, num
     for radius in mapq_radii(max_radius, step):
         near = pairs[(distance < 1.9 * radius + 1e-9) & (distance > 0.1 * radius - 1e-9)]  # others never exclude
         counts = np.bincount(near[:, 0], minlength=len(xyz))
-        neighbours = np.full((len(xyz), max(1, counts.max(initial=0)), 3), 1e9)
+        offsets = np.full((len(xyz), max(1, counts.max(initial=0)), 3), 1e9)  # padding: far, never excludes
         rank = np.arange(len(near)) - np.repeat(np.cumsum(counts) - counts, counts)
-        neighbours[near[:, 0], rank] = xyz[near[:, 1]]
-        atoms, points = _kept_points(xyz, neighbours, radius, num_points, max_tries)
+        offsets[near[:, 0], rank] = xyz[near[:, 1]] - xyz[near[:, 0]]
+        atoms, points = _kept_points(xyz, offsets, radius, num_points, max_tries)
         atom_parts.append(atoms)
         value_parts.append(density.interpolate(points).astype(np.float64) if len(points) else np.zeros(0))
         ref_parts.append(np.full(len(atoms), math.exp(-0.5 * (radius / sigma) ** 2)))
