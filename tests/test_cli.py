@@ -2,6 +2,7 @@
 import json
 
 from conftest import pair
+
 from s2mlib.cli import main
 
 MODEL = "5925_3J6J"  # in ../shared/data, or the in-repo tiny set without it

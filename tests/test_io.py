@@ -9,8 +9,8 @@ import warnings
 import mrcfile
 import numpy as np
 import pytest
-
 from conftest import pair, pair_ids, shared_pairs
+
 from s2mlib.errors import MapError, StructureError
 from s2mlib.io import DensityMap, read_map, read_structure, write_map
 
@@ -238,3 +238,43 @@ def test_unknown_elements(tmp_path):
         model = read_structure(path, unknown_elements="warn")
     assert any("unknown element" in str(w.message) for w in caught)
     assert model.n_atoms == 793 - 1
+
+
+ALTLOCS = """\
+ATOM      1  N   GLY A   1       0.000   0.000   0.000  1.00 10.00           N
+ATOM      2  CA  GLY A   1       1.458   0.000   0.000  1.00 10.00           C
+ATOM      3  N  ASER A   2       3.332   1.536   0.000  0.60 10.00           N
+ATOM      4  CA ASER A   2       3.970   2.845   0.000  0.60 10.00           C
+ATOM      5  OG ASER A   2       6.000   4.000   0.000  0.60 10.00           O
+ATOM      6  N  BCYS A   2       3.332   1.536   0.100  0.40 10.00           N
+ATOM      7  CA BCYS A   2       3.970   2.845   0.100  0.40 10.00           C
+ATOM      8  SG BCYS A   2       6.200   4.200   0.100  0.40 10.00           S
+ATOM      9  N   LEU A   3       3.500   4.000   0.000  1.00 10.00           N
+ATOM     10  CB ALEU A   3       5.000   5.500   1.000  0.50 30.00           C
+ATOM     11  CB BLEU A   3       5.000   5.500  -1.000  0.50 20.00           C
+ATOM     12  CG BLEU A   3       6.000   6.500  -1.000  0.50 20.00           C
+ATOM     13  CD1ALEU A   3       6.000   6.500   1.000  0.50 30.00           C
+END
+"""
+
+
+def test_one_conformer_per_atom_by_chimerax_rule(tmp_path):
+    """Microheterogeneity SER 0.6 / CYS 0.4 keeps SER; LEU's tie in occupancy goes to the lower mean B (altloc B);
+    CD1, present only in altloc A, is kept (ChimeraX's best_alt_locs; gemmi_structure keeps all 13 atoms)."""
+    path = tmp_path / "altlocs.pdb"
+    path.write_text(ALTLOCS)
+    model = read_structure(path)
+    kept = list(zip(model.residue_name, model.atom_name, model.xyz[:, 2]))
+    assert kept == [("GLY", "N", 0), ("GLY", "CA", 0), ("SER", "N", 0), ("SER", "CA", 0), ("SER", "OG", 0),
+                    ("LEU", "N", 0), ("LEU", "CB", -1), ("LEU", "CG", -1), ("LEU", "CD1", 1)]
+    assert model.n_residues == 3 and np.allclose(model.occupancy, [1, 1, 0.6, 0.6, 0.6, 1, 0.5, 0.5, 0.5])
+    assert model.gemmi_structure[0].count_atom_sites() == 13
+    assert model.translated([1, 0, 0]).n_atoms == 9
+
+
+def test_read_map_minimum_size_names_the_file_and_the_need(tmp_path):
+    path = write_map(DensityMap(np.ones((1, 4, 5))), tmp_path / "flat.mrc")
+    assert read_map(path).shape_xyz == (5, 4, 1)  # a valid MRC file
+    with pytest.raises(MapError, match=r"flat\.mrc: the map is 5 x 4 x 1 voxels; resampling needs at least 2 "
+                                       r"voxels along every axis"):
+        read_map(path, min_size=2, purpose="resampling")
