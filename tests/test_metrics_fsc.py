@@ -14,6 +14,8 @@ from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics.fsc import FSCCurve, fsc, fsc_resolution, map_model_fsc, matched_resolution
 from s2mlib.simulate import molmap
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # molmap's accumulation on one thread
+
 
 def _tempy_map(density: DensityMap, data: np.ndarray | None = None):
     from TEMPy.maps.em_map import Map

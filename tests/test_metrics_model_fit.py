@@ -13,6 +13,8 @@ from s2mlib.metrics.qscore import mean_qscore, qscore
 from s2mlib.metrics.smoc import smoc
 from s2mlib.simulate import molmap
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # molmap's accumulation on one thread
+
 
 @pytest.fixture(scope="module")
 def pair_5925():

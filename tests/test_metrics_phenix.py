@@ -16,6 +16,8 @@ from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics.phenix import map_model_cc, phenix_mask
 from s2mlib.simulate import molmap
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # molmap's accumulation on one thread
+
 ORACLE = json.loads((Path(__file__).parent / "data" / "oracles" / "phenix_five_cc.json").read_text())
 
 

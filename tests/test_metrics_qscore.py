@@ -17,6 +17,8 @@ from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics.qscore import mean_qscore, qscore, residue_qscores
 from s2mlib.simulate import gaussian_sum
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the Gaussian sums on one thread
+
 
 def _sphere_pts(ctr, rad, n):
     """mapq SpherePts, transcribed."""
