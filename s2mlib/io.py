@@ -514,8 +514,9 @@ def read_structure(
 
     Alternate conformers (altlocs): the atom arrays hold one conformer per atom, chosen as ChimeraX does
     (:func:`kept_conformers`), so molmap, e2pdb2mrc and the StructureBlurrer count every atom once, at its full
-    weight, as ChimeraX's molmap, EMAN2 and TEMPy (through Biopython) do; occupancies stay as in the file.
+    weight, as ChimeraX's molmap and TEMPy (through Biopython) do; occupancies stay as in the file.
     ``gemmi_structure`` keeps every conformer: the gemmi simulator weights each by its occupancy, as gemmi does.
+    Curation, generation and every other user of the arrays see the same single conformer.
     """
     path = Path(path)
     _check_exists(path, "model", StructureError)

@@ -7,12 +7,14 @@ builds its own grid (``molmap``'s bounding grid, or EMAN2's cubic box for ``e2pd
 Reference-grid policy: atoms whose centre lies outside the reference grid raise a ``UserWarning`` (their density
 is cut off at the box edge); if no atom lies inside, a ``ValueError`` is raised (the map would be empty).
 
-Alternate conformers and occupancy (one rule for the package, each simulator as its reference): ``molmap``,
-``e2pdb2mrc`` and ``blurrer`` use the structure's atom arrays, which hold one conformer per atom (ChimeraX's
-choice, :func:`s2mlib.io.kept_conformers`) at full weight, occupancy ignored, as ChimeraX molmap, EMAN2 and
-TEMPy (whose Biopython parser keeps one conformer) do. ``gemmi`` uses every conformer of the gemmi structure,
-each weighted by its occupancy, as ``gemmi.DensityCalculatorE`` does. Either way a residue at altloc A 0.5 /
-B 0.5 carries the density of one residue, not two.
+Alternate conformers and occupancy (one rule for the package): a residue at altloc A 0.5 / B 0.5 carries the
+density of one residue, never two. ``molmap``, ``e2pdb2mrc`` and ``blurrer`` use the structure's atom arrays,
+which hold one conformer per atom (ChimeraX's choice, :func:`s2mlib.io.kept_conformers`) at full weight,
+occupancy ignored: as ChimeraX molmap (it sums the atoms of the displayed altloc) and TEMPy (its Biopython parser
+keeps one conformer per disordered atom) do. EMAN2 differs: its PDB readers (``PointArray::read_from_pdb``,
+e2pdb2mrc.py's ``pdb_2_mrc``) take every ATOM line, so e2pdb2mrc itself counts both conformers; ours does not.
+``gemmi`` uses every conformer of the gemmi structure, each weighted by its occupancy, as
+``gemmi.DensityCalculatorE`` does.
 
 Example:
     >>> from s2mlib.io import read_structure
@@ -195,7 +197,8 @@ def e2pdb2mrc(structure: Structure, resolution: float = 2.8, *, ref_map: Density
     of ``box`` voxels with the coordinate origin (0, 0, 0) on voxel ``box // 2``; the default is EMAN2's
     ``int(1.9 * extent / apix + 2 * resolution / apix)``, enlarged when needed so that every atom's cube fits
     (EMAN2 expects a model centred at 0). Differences from EMAN2: exact exponentials instead of its 0.001-voxel
-    table, and a symmetric window (EMAN2 loops ``int(xc) - gbox .. int(xc) + gbox - 1``).
+    table, a symmetric window (EMAN2 loops ``int(xc) - gbox .. int(xc) + gbox - 1``), and one conformer per atom
+    (EMAN2's PDB readers take every ATOM line, altloc column ignored, so it counts alternate conformers twice).
     """
     resolution = _check_resolution(resolution)
     _check_structure(structure)
