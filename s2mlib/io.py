@@ -421,7 +421,7 @@ def _polymer_kind(chain: gemmi.Chain) -> str:
 def kept_conformers(model: gemmi.Model) -> list[list[list[bool]]]:
     """Which atoms of ``model`` make its one conformer: ``keep[chain][residue][atom]``.
 
-    ChimeraX's rule (``best_alt_locs`` in atomstruct; Biopython's disordered atoms likewise show one): for each
+    ChimeraX's rule (``best_alt_locs`` in its atomstruct library; Biopython's disordered atoms also show one): for each
     residue (residues sharing a sequence number, i.e. microheterogeneity, together) with alternate locations,
     the altloc of the highest mean occupancy, then of the lowest mean B-factor, then the first by letter. Kept:
     atoms without an altloc, atoms of that altloc, and for an atom name missing from that altloc its own copy of
@@ -514,7 +514,8 @@ def read_structure(
 
     Alternate conformers (altlocs): the atom arrays hold one conformer per atom, chosen as ChimeraX does
     (:func:`kept_conformers`), so molmap, e2pdb2mrc and the StructureBlurrer count every atom once, at its full
-    weight, as ChimeraX's molmap and TEMPy (through Biopython) do; occupancies stay as in the file.
+    weight, as ChimeraX's molmap does (EMAN2 and TEMPy would count both conformers; see :mod:`s2mlib.simulate`);
+    occupancies stay as in the file.
     ``gemmi_structure`` keeps every conformer: the gemmi simulator weights each by its occupancy, as gemmi does.
     Curation, generation and every other user of the arrays see the same single conformer.
     """

@@ -9,12 +9,12 @@ is cut off at the box edge); if no atom lies inside, a ``ValueError`` is raised 
 
 Alternate conformers and occupancy (one rule for the package): a residue at altloc A 0.5 / B 0.5 carries the
 density of one residue, never two. ``molmap``, ``e2pdb2mrc`` and ``blurrer`` use the structure's atom arrays,
-which hold one conformer per atom (ChimeraX's choice, :func:`s2mlib.io.kept_conformers`) at full weight,
-occupancy ignored: as ChimeraX molmap (it sums the atoms of the displayed altloc) and TEMPy (its Biopython parser
-keeps one conformer per disordered atom) do. EMAN2 differs: its PDB readers (``PointArray::read_from_pdb``,
-e2pdb2mrc.py's ``pdb_2_mrc``) take every ATOM line, so e2pdb2mrc itself counts both conformers; ours does not.
-``gemmi`` uses every conformer of the gemmi structure, each weighted by its occupancy, as
-``gemmi.DensityCalculatorE`` does.
+which hold one conformer per atom (:func:`s2mlib.io.kept_conformers`) at full weight, occupancy ignored, as
+ChimeraX molmap does (it sums the atoms of the altloc ChimeraX shows: ``best_alt_locs``). ``gemmi`` uses every
+conformer of the gemmi structure, each weighted by its occupancy, as ``gemmi.DensityCalculatorE`` does. EMAN2
+and TEMPy differ: their readers (EMAN2's ``PointArray::read_from_pdb`` and e2pdb2mrc.py's ``pdb_2_mrc``; TEMPy's
+gemmi-based ``PDBParser``) keep every ATOM record and ignore occupancy, so they count both conformers in full;
+ours deliberately do not (that double count is the error this rule prevents).
 
 Example:
     >>> from s2mlib.io import read_structure
@@ -198,7 +198,7 @@ def e2pdb2mrc(structure: Structure, resolution: float = 2.8, *, ref_map: Density
     ``int(1.9 * extent / apix + 2 * resolution / apix)``, enlarged when needed so that every atom's cube fits
     (EMAN2 expects a model centred at 0). Differences from EMAN2: exact exponentials instead of its 0.001-voxel
     table, a symmetric window (EMAN2 loops ``int(xc) - gbox .. int(xc) + gbox - 1``), and one conformer per atom
-    (EMAN2's PDB readers take every ATOM line, altloc column ignored, so it counts alternate conformers twice).
+    (EMAN2's PDB readers take every ATOM line, altloc column ignored, so EMAN2 counts alternate conformers twice).
     """
     resolution = _check_resolution(resolution)
     _check_structure(structure)
@@ -234,6 +234,7 @@ def blurrer(structure: Structure, resolution: float, *, ref_map: DensityMap | No
     nearest voxel of a ~1 A copy of the grid, applies ``scipy.ndimage.gaussian_filter`` with
     sigma = ``sigma_coeff * resolution`` (default 0.356), interpolates back onto the grid and standardises
     ((x - mean) / std). Grid: ``ref_map``'s, else molmap's bounding grid. voxcov acceleration is not used.
+    Atoms: the structure's one conformer per atom (TEMPy's own parser would keep every alternate conformer).
     """
     from TEMPy.maps.em_map import Map
     from TEMPy.protein.prot_rep_biopy import Atom, BioPy_Structure

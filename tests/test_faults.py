@@ -136,12 +136,22 @@ def test_alternate_conformers_are_read_once(tmp_path, occ_a, occ_b, kept):
 
 @pytest.mark.parametrize("simulator", [molmap, e2pdb2mrc, blurrer])
 def test_alternate_conformers_are_not_counted_twice(tmp_path, simulator):
-    """molmap (ChimeraX), e2pdb2mrc (EMAN2) and blurrer (TEMPy, via Biopython) see one conformer per atom."""
+    """molmap (as ChimeraX), e2pdb2mrc and blurrer (the package's rule, where EMAN2 and TEMPy themselves would count
+    both conformers) see one conformer per atom: A 0.3 / B 0.7 gives the map of conformer B alone."""
     models = conformer_models(tmp_path, 0.3, 0.7)
     ref = read_map(pair(ENTRY)["map_path"])
     both = simulator(read_structure(models["both"]), 3.0, ref_map=ref)
     single = simulator(read_structure(models["B"]), 3.0, ref_map=ref)
     np.testing.assert_allclose(both.data, single.data, rtol=1e-5, atol=1e-6 * float(np.abs(single.data).max()))
+
+
+def test_tempy_itself_would_count_both_conformers(tmp_path):
+    """Why the blurrer's rule is the package's and not TEMPy's: TEMPy's own parser keeps every conformer."""
+    from TEMPy.protein.structure_parser import PDBParser
+
+    models = conformer_models(tmp_path, 0.3, 0.7)
+    tempy = PDBParser.read_PDB_file("both", str(models["both"]), hetatm=True, water=True)
+    assert len(tempy.atomList) == 1198 and read_structure(models["both"]).n_atoms == 793
 
 
 def test_gemmi_weights_every_conformer_by_its_occupancy(tmp_path):
