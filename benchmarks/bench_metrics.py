@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from s2mlib.io import read_map, read_structure
-from s2mlib.metrics import (field_scores, fsc, fsc_resolution, map_model_cc, matched_resolution, mean_qscore,
-                            per_residue_scores, phenix_mask, qscore, smoc)
+from s2mlib.metrics import (atom_qscores, field_scores, fsc_curve, fsc_resolution, map_model_cc, matched_resolution,
+                            mean_qscore, per_residue_scores, phenix_mask, residue_smoc)
 from s2mlib.simulate import blurrer, molmap
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -51,11 +51,13 @@ def main() -> None:
         ("CC_mask/box/volume/peaks (map, model map)", lambda: map_model_cc(density, model, structure),
          lambda v: ", ".join(f"{k} {v[k]:.4f}" for k in ("cc_mask", "cc_box", "cc_volume", "cc_peaks"))),
         (f"model map: molmap {nyquist:.2f} A (Nyquist)", lambda: molmap(structure, nyquist, ref_map=density), None),
-        ("map-model FSC + 0.5 crossing", lambda: fsc_resolution(fsc(density, sharp), 0.5), lambda v: f"{v:.2f} A"),
-        ("Q-score (all atoms)", lambda: qscore(density, structure), lambda v: f"mean {mean_qscore(v):.4f}"),
+        ("map-model FSC + 0.5 crossing", lambda: fsc_resolution(fsc_curve(density, sharp), 0.5),
+         lambda v: f"{v:.2f} A"),
+        ("Q-score (all atoms)", lambda: atom_qscores(density, structure), lambda v: f"mean {mean_qscore(v):.4f}"),
         ("model map: TEMPy blurrer (SMOC's)",
          lambda: blurrer(structure, resolution, ref_map=density, sigma_coeff=0.225), None),
-        ("SMOC per residue (model map given)", lambda: smoc(density, structure, resolution, model_map=tempy_model),
+        ("SMOC per residue (model map given)",
+         lambda: residue_smoc(density, structure, resolution, model_map=tempy_model),
          lambda v: f"{len(v)} residues, mean {v.smoc.mean():.4f}"),
         ("matched molmap resolution", lambda: matched_resolution(density, structure),
          lambda v: f"R' {v[0]:.2f} A (CC {v[1]:.4f})"),

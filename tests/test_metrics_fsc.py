@@ -11,7 +11,7 @@ import pytest
 
 from conftest import pair
 from s2mlib.io import DensityMap, read_map, read_structure
-from s2mlib.metrics.fsc import FSCCurve, fsc, fsc_resolution, map_model_fsc, matched_resolution
+from s2mlib.metrics.fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
 from s2mlib.simulate import molmap
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # molmap's accumulation on one thread
@@ -60,7 +60,7 @@ def _low_passed_pair(size=64, keep_shells=16, noise=0.3, seed=0):
 @pytest.mark.parametrize("threshold", [0.5, 0.143])
 def test_low_passed_maps_cross_at_the_cutoff(threshold):
     a, b = _low_passed_pair()
-    curve = fsc(DensityMap(a.astype(np.float32), voxel_size=1.0), DensityMap(b.astype(np.float32), voxel_size=1.0))
+    curve = fsc_curve(DensityMap(a.astype(np.float32)), DensityMap(b.astype(np.float32)))  # 1 A voxels
     expected_fsc = 1 / (1 + 0.3 ** 2)  # signal variance 1 per coefficient, noise 0.09
     np.testing.assert_allclose(curve.fsc[2:15], expected_fsc, atol=0.03)  # shells well below the cutoff
     assert np.all(np.abs(curve.fsc[17:]) < 0.1)
@@ -72,10 +72,10 @@ def test_low_passed_maps_cross_at_the_cutoff(threshold):
 
 def test_identities():
     x = np.random.default_rng(3).normal(size=(20, 22, 24))
-    np.testing.assert_allclose(fsc(x, x).fsc, 1.0, atol=1e-12)
-    np.testing.assert_allclose(fsc(x, -x).fsc, -1.0, atol=1e-12)
-    np.testing.assert_allclose(fsc(x, 2 * x + 5).fsc[1:], 1.0, atol=1e-12)
-    curve = fsc(x, x, voxel_size=2.0)
+    np.testing.assert_allclose(fsc_curve(x, x).fsc, 1.0, atol=1e-12)
+    np.testing.assert_allclose(fsc_curve(x, -x).fsc, -1.0, atol=1e-12)
+    np.testing.assert_allclose(fsc_curve(x, 2 * x + 5).fsc[1:], 1.0, atol=1e-12)
+    curve = fsc_curve(x, x, voxel_size=2.0)
     assert curve.frequency[1] == pytest.approx(1 / (24 * 2.0))  # shells one x-voxel of Fourier space wide
     assert curve.frequency[-1] <= 0.25 + 1e-12  # up to Nyquist, 1 / (2 x 2 A)
     assert curve.n_coefficients.sum() <= x.shape[0] * x.shape[1] * (x.shape[2] // 2 + 1)
@@ -90,7 +90,7 @@ def test_resolution_rules():
 
 def test_shapes_must_agree():
     with pytest.raises(ValueError, match="one shape"):
-        fsc(np.zeros((4, 4, 4)), np.zeros((4, 4, 5)))
+        fsc_curve(np.zeros((4, 4, 4)), np.zeros((4, 4, 5)))
 
 
 @pytest.mark.parametrize("resolution", [4.0, 7.0])

@@ -9,8 +9,8 @@ from s2mlib.io import read_map, read_structure
 from s2mlib.metrics.fsc import fsc_resolution, map_model_fsc
 from s2mlib.metrics.model_fit import field_scores, per_residue_scores
 from s2mlib.metrics.phenix import map_model_cc
-from s2mlib.metrics.qscore import mean_qscore, qscore
-from s2mlib.metrics.smoc import smoc
+from s2mlib.metrics.qscore import atom_qscores, mean_qscore
+from s2mlib.metrics.smoc import residue_smoc
 from s2mlib.simulate import molmap
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # molmap's accumulation on one thread
@@ -29,7 +29,7 @@ def test_field_scores(pair_5925):
     for key, value in expected.items():
         assert scores[key] == value
     assert scores["fsc_0.5_resolution"] == fsc_resolution(map_model_fsc(density, structure))
-    assert scores["q_mean"] == pytest.approx(mean_qscore(qscore(density, structure)))
+    assert scores["q_mean"] == pytest.approx(mean_qscore(atom_qscores(density, structure)))
     assert 0.4 < scores["cc_mask"] < 1 and 0.3 < scores["q_mean"] < 1 and 2.2 <= scores["fsc_0.5_resolution"] < 10
 
 
@@ -38,5 +38,5 @@ def test_per_residue_scores(pair_5925):
     table = per_residue_scores(density, structure, 3.6)
     assert list(table.columns) == ["chain", "residue_number", "insertion_code", "residue_name", "q", "smoc"]
     assert len(table) == structure.n_residues
-    np.testing.assert_allclose(table.smoc, smoc(density, structure, 3.6).smoc)
+    np.testing.assert_allclose(table.smoc, residue_smoc(density, structure, 3.6).smoc)
     assert table.q.notna().all() and table.smoc.between(-1, 1).all()

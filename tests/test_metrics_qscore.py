@@ -14,7 +14,7 @@ from scipy.spatial import cKDTree
 
 from conftest import pair
 from s2mlib.io import DensityMap, read_map, read_structure
-from s2mlib.metrics.qscore import mean_qscore, qscore, residue_qscores
+from s2mlib.metrics.qscore import atom_qscores, mean_qscore, residue_qscores
 from s2mlib.simulate import gaussian_sum
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the Gaussian sums on one thread
@@ -70,7 +70,7 @@ def test_matches_per_atom_loop():
     row = pair("2513_4CI0_b")
     density = read_map(row["map_path"])
     structure = read_structure(row["model_path"])
-    q = qscore(density, structure)
+    q = atom_qscores(density, structure)
     chosen = np.arange(0, structure.n_atoms, 20)  # 150 atoms over the whole chain, buried and exposed
     expected = _qscore_loop(density, structure, chosen)
     np.testing.assert_allclose(q[chosen], expected, atol=1e-9)
@@ -83,10 +83,10 @@ def test_hydrogens_skipped_and_not_excluding():
     structure = read_structure(row["model_path"])
     hydrogen = structure.element.astype(str) == "H"
     assert hydrogen.any()
-    q = qscore(density, structure)
+    q = atom_qscores(density, structure)
     assert np.isnan(q[hydrogen]).all() and np.isfinite(q[~hydrogen]).all()
     without_h = read_structure(row["model_path"], remove_hydrogens=True)
-    np.testing.assert_allclose(q[~hydrogen], qscore(density, without_h), atol=1e-12)
+    np.testing.assert_allclose(q[~hydrogen], atom_qscores(density, without_h), atol=1e-12)
     chosen = np.flatnonzero(~hydrogen)[::40]
     np.testing.assert_allclose(q[chosen], _qscore_loop(density, structure, chosen), atol=1e-9)
 
@@ -101,7 +101,7 @@ def test_gaussians_at_the_atoms_give_q_near_one():
     structure = read_structure(pair("5925_3J6J")["model_path"])
     grid = _model_grid(structure)
     density = grid.copy(gaussian_sum(grid, structure.xyz, np.ones(structure.n_atoms), 0.6, 3.0))
-    q = qscore(density, structure)
+    q = atom_qscores(density, structure)
     assert mean_qscore(q) > 0.9  # neighbours' Gaussians overlap a little at 2 A
     assert np.median(q) > 0.93
 
@@ -111,16 +111,16 @@ def test_shuffled_map_gives_q_near_zero():
     density = read_map(row["map_path"])
     structure = read_structure(row["model_path"])
     shuffled = density.copy(np.random.default_rng(0).permutation(density.data.ravel()).reshape(density.data.shape))
-    q = qscore(shuffled, structure)
+    q = atom_qscores(shuffled, structure)
     assert abs(mean_qscore(q)) < 0.1  # not exactly 0: Pearson of skewed (masked, positive) values is biased
     assert np.mean(np.abs(q) < 0.5) > 0.85
-    assert mean_qscore(qscore(density, structure)) > 0.4
+    assert mean_qscore(atom_qscores(density, structure)) > 0.4
 
 
 def test_residue_table():
     row = pair("5925_3J6J")
     structure = read_structure(row["model_path"])
-    q = qscore(read_map(row["map_path"]), structure)
+    q = atom_qscores(read_map(row["map_path"]), structure)
     table = residue_qscores(structure, q)
     assert len(table) == structure.n_residues
     assert list(table.columns) == ["chain", "residue_number", "insertion_code", "residue_name", "q", "n_atoms"]

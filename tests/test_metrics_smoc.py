@@ -10,7 +10,7 @@ import pytest
 
 from conftest import pair
 from s2mlib.io import DensityMap, read_map, read_structure
-from s2mlib.metrics.smoc import smoc
+from s2mlib.metrics.smoc import residue_smoc
 from s2mlib.simulate import blurrer
 
 
@@ -34,7 +34,7 @@ def test_matches_tempy(entry):
     density = read_map(row["map_path"])
     structure = read_structure(row["model_path"])
     resolution = float(row["resolution_A"].rstrip("?"))
-    table = smoc(density, structure, resolution)
+    table = residue_smoc(density, structure, resolution)
     expected = _tempy(density, row["model_path"], resolution)  # TEMPy's own model map (float64)
     assert sum(len(v) for v in expected.values()) == len(table)
     reference = np.array([expected[c][r] for c, r in zip(table.chain, table.residue_number)])
@@ -47,7 +47,7 @@ def test_matches_tempy_with_one_model_map():
     density = read_map(row["map_path"])
     structure = read_structure(row["model_path"])
     model = blurrer(structure, 3.36, ref_map=density, sigma_coeff=0.225)
-    table = smoc(density, structure, 3.36, model_map=model)
+    table = residue_smoc(density, structure, 3.36, model_map=model)
     expected = _tempy(density, row["model_path"], 3.36, model_map=model)
     np.testing.assert_allclose(table.smoc, [expected["A"][r] for r in table.residue_number], atol=1e-12)
     assert list(table.columns) == ["chain", "residue_number", "residue_name", "smoc"]
@@ -58,7 +58,7 @@ def test_hand_made_maps():
     density = read_map(row["map_path"])
     structure = read_structure(row["model_path"])
     model = blurrer(structure, 3.6, ref_map=density, sigma_coeff=0.225)
-    same = smoc(model.copy(2.0 * model.data), structure, 3.6, model_map=model)
+    same = residue_smoc(model.copy(2.0 * model.data), structure, 3.6, model_map=model)
     np.testing.assert_allclose(same.smoc, 1.0, atol=1e-6)  # a scaled copy overlaps completely
-    empty = smoc(density, structure, 3.6, model_map=model.copy(np.zeros_like(model.data)))
+    empty = residue_smoc(density, structure, 3.6, model_map=model.copy(np.zeros_like(model.data)))
     assert (empty.smoc == 0).all()  # MOC undefined everywhere: TEMPy's fallback gives 0

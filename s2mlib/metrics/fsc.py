@@ -1,7 +1,7 @@
 """Fourier shell correlation (FSC) between two maps, map-model FSC, and the model-map resolution that best
 matches a map.
 
-- :func:`fsc`: FSC(k) = sum Re(F1 F2*) / sqrt(sum |F1|^2 sum |F2|^2) over the Fourier coefficients of shell k,
+- :func:`fsc_curve`: FSC(k) = sum Re(F1 F2*) / sqrt(sum |F1|^2 sum |F2|^2) over the Fourier coefficients of shell k,
   shells one Fourier voxel wide, exactly as TEMPy ``TEMPy.math.fourier.calculate_fsc`` (BioTEMPy 2.1.2): the
   half-spectrum of ``numpy.fft.rfftn``, |q| in cycles per voxel, shell width = the x axis' Fourier voxel
   (1 / nx; for a cubic box the usual one-voxel shell), shell k = [k, k + 1) / nx, reported up to Nyquist.
@@ -13,7 +13,7 @@ matches a map.
 Example:
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(size=(16, 16, 16))
-    >>> curve = fsc(x, 3 * x + 1)
+    >>> curve = fsc_curve(x, 3 * x + 1)
     >>> bool(np.allclose(curve.fsc[1:], 1.0))
     True
 """
@@ -60,7 +60,7 @@ def _shells(shape_zyx: tuple[int, int, int], voxel_size: np.ndarray) -> tuple[np
     return edges, np.searchsorted(edges, qr, "right") - 1
 
 
-def fsc(map1: DensityMap | np.ndarray, map2: DensityMap | np.ndarray,
+def fsc_curve(map1: DensityMap | np.ndarray, map2: DensityMap | np.ndarray,
         voxel_size: float | np.ndarray | None = None) -> FSCCurve:
     """Fourier shell correlation of two maps on one grid, shells up to Nyquist (see the module docstring).
 
@@ -130,7 +130,7 @@ def map_model_fsc(density: DensityMap, structure: Structure | None = None, *, mo
 
         resolution = 2.0 * float(density.voxel_size.max()) if model_resolution is None else model_resolution
         model_map = molmap(structure, resolution, ref_map=density)
-    return fsc(density, model_map)
+    return fsc_curve(density, model_map)
 
 
 def matched_resolution(density: DensityMap, structure: Structure, *, low: float = 2.0, high: float = 12.0,

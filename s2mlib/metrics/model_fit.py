@@ -18,8 +18,8 @@ import pandas as pd
 from ..io import DensityMap, Structure
 from .fsc import fsc_resolution, map_model_fsc
 from .phenix import map_model_cc
-from .qscore import mean_qscore, qscore, residue_qscores
-from .smoc import smoc
+from .qscore import atom_qscores, mean_qscore, residue_qscores
+from .smoc import residue_smoc
 
 
 def field_scores(density: DensityMap, structure: Structure, resolution: float, *,
@@ -36,7 +36,7 @@ def field_scores(density: DensityMap, structure: Structure, resolution: float, *
         model_map = molmap(structure, resolution, ref_map=density)
     scores: dict[str, float] = dict(map_model_cc(density, model_map, structure))
     scores["fsc_0.5_resolution"] = fsc_resolution(map_model_fsc(density, structure), 0.5)
-    scores["q_mean"] = mean_qscore(qscore(density, structure))
+    scores["q_mean"] = mean_qscore(atom_qscores(density, structure))
     return scores
 
 
@@ -44,8 +44,8 @@ def per_residue_scores(density: DensityMap, structure: Structure, resolution: fl
     """Q-score and SMOC of every residue: chain, residue_number, insertion_code, residue_name, q, smoc.
 
     Q: mean over the residue's heavy atoms (:func:`.qscore.residue_qscores`); SMOC: TEMPy's, at ``resolution``
-    (:func:`.smoc.smoc`), which merges insertion codes, so residues that differ only in insertion code share one.
+    (:func:`.smoc.residue_smoc`), which merges insertion codes, so residues that differ only in insertion code share one.
     """
-    table = residue_qscores(structure, qscore(density, structure)).drop(columns="n_atoms")
-    smoc_table = smoc(density, structure, resolution).drop(columns="residue_name")
+    table = residue_qscores(structure, atom_qscores(density, structure)).drop(columns="n_atoms")
+    smoc_table = residue_smoc(density, structure, resolution).drop(columns="residue_name")
     return table.merge(smoc_table, on=["chain", "residue_number"], how="left", sort=False)

@@ -89,13 +89,13 @@ def _kept_points(centres: np.ndarray, offsets: np.ndarray, radius: float, num_po
     return np.concatenate(atoms_out), np.concatenate(points_out)
 
 
-def qscore(density: DensityMap, structure: Structure, *, sigma: float = 0.6, num_points: int = 8,
+def atom_qscores(density: DensityMap, structure: Structure, *, sigma: float = 0.6, num_points: int = 8,
            max_radius: float = 2.0, step: float = 0.1, max_tries: int = 50) -> np.ndarray:
     """Per-atom Q-score (mapq ``Qscore``; see the module docstring); NaN for hydrogens, and for an atom whose
     values do not vary.
 
     >>> from s2mlib.io import read_map, read_structure
-    >>> q = qscore(read_map("emd.map"), read_structure("model.pdb"))   # doctest: +SKIP
+    >>> q = atom_qscores(read_map("emd.map"), read_structure("model.pdb"))   # doctest: +SKIP
     """
     heavy = ~np.isin(structure.element.astype(str), HYDROGENS)
     xyz = structure.xyz[heavy]

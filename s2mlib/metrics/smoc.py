@@ -19,7 +19,7 @@ its atoms lies outside the box (here such an atom only adds no voxels).
 
 Example:
     >>> from s2mlib.io import read_map, read_structure
-    >>> table = smoc(read_map("emd.map"), read_structure("model.pdb"), 3.4)   # doctest: +SKIP
+    >>> table = residue_smoc(read_map("emd.map"), read_structure("model.pdb"), 3.4)   # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _atom_voxels(density: DensityMap, xyz: np.ndarray, radius: float) -> tuple[n
     return np.concatenate(atom_out), np.concatenate(voxel_out)
 
 
-def smoc(density: DensityMap, structure: Structure, resolution: float, *, model_map: DensityMap | None = None,
+def residue_smoc(density: DensityMap, structure: Structure, resolution: float, *, model_map: DensityMap | None = None,
          window: int = 11, sigma_coeff: float = TEMPY_SMOC_SIGMA, sigma_threshold: float = 2.5) -> pd.DataFrame:
     """SMOC of every residue (TEMPy ``ScoringFunctions.SMOC``; see the module docstring).
 
