@@ -102,8 +102,8 @@ def test_gaussians_at_the_atoms_give_q_near_one():
     grid = _model_grid(structure)
     density = grid.copy(gaussian_sum(grid, structure.xyz, np.ones(structure.n_atoms), 0.6, 3.0))
     q = atom_qscores(density, structure)
-    assert mean_qscore(q) > 0.9  # neighbours' Gaussians overlap a little at 2 A
-    assert np.median(q) > 0.93
+    assert mean_qscore(q) > 0.95  # not 1: neighbours' Gaussians add a little density at 1.5-2 A
+    assert q.min() > 0.9
 
 
 def test_shuffled_map_gives_q_near_zero():
