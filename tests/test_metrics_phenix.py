@@ -78,7 +78,9 @@ def test_volume_and_peaks_selections_by_hand():
     assert scores["cc_box"] == pytest.approx(np.corrcoef(m32, c32)[0, 1], abs=1e-12)
 
 
-def test_grids_must_agree():
+def test_bad_input():
     grid = DensityMap(np.ones((4, 4, 4), np.float32))
     with pytest.raises(ValueError, match="one grid"):
         map_model_cc(grid, DensityMap(np.ones((4, 4, 5), np.float32)), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="one element per atom"):
+        phenix_mask(np.zeros((2, 3)), grid)

@@ -76,7 +76,9 @@ def phenix_mask(atoms: Structure | np.ndarray, grid: DensityMap, *, elements: li
     raise ``KeyError`` (as mmtbx raises for atoms without a van der Waals radius).
     """
     xyz = np.asarray(getattr(atoms, "xyz", atoms), dtype=np.float64).reshape(-1, 3)
-    elements = np.asarray(getattr(atoms, "element", elements) if elements is None else elements)
+    elements = getattr(atoms, "element", None) if elements is None else elements
+    if elements is None or len(elements) != len(xyz):
+        raise ValueError(f"phenix_mask needs one element per atom ({len(xyz)} coordinates)")
     radii = np.array([VDW_RADII[e if e in VDW_RADII else e.capitalize()] for e in elements])
     size = int(np.prod(grid.shape_xyz))
     macromolecule = np.zeros(size, dtype=bool)
