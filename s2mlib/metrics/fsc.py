@@ -61,7 +61,7 @@ def _shells(shape_zyx: tuple[int, int, int], voxel_size: np.ndarray) -> tuple[np
 
 
 def fsc_curve(map1: DensityMap | np.ndarray, map2: DensityMap | np.ndarray,
-        voxel_size: float | np.ndarray | None = None) -> FSCCurve:
+              voxel_size: float | np.ndarray | None = None) -> FSCCurve:
     """Fourier shell correlation of two maps on one grid, shells up to Nyquist (see the module docstring).
 
     FSC(k) = sum_k Re(F1 conj(F2)) / sqrt(sum_k |F1|^2 sum_k |F2|^2), NaN where a shell has no power in a map
@@ -72,12 +72,14 @@ def fsc_curve(map1: DensityMap | np.ndarray, map2: DensityMap | np.ndarray,
     b = np.asarray(getattr(map2, "data", map2), dtype=np.float64)
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"FSC needs two 3D maps of one shape, got {a.shape} and {b.shape}")
+    if all(isinstance(m, DensityMap) for m in (map1, map2)) and not np.allclose(map1.voxel_size, map2.voxel_size):
+        raise ValueError(f"the maps' voxel sizes differ: {map1.voxel_size} and {map2.voxel_size} A")
     if voxel_size is None:
         voxel_size = grid.voxel_size if grid is not None else 1.0
     voxel = np.broadcast_to(np.asarray(voxel_size, dtype=np.float64), (3,))
     edges, labels = _shells(a.shape, voxel)
     f1, f2 = np.fft.rfftn(a), np.fft.rfftn(b)
-    index = np.arange(labels.max() + 1)
+    index = np.arange(len(edges))
     num = ndimage.sum(np.real(f1 * np.conj(f2)), labels=labels, index=index)
     den = np.sqrt(ndimage.sum(np.abs(f1) ** 2, labels=labels, index=index)
                   * ndimage.sum(np.abs(f2) ** 2, labels=labels, index=index))

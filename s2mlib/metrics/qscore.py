@@ -90,7 +90,7 @@ def _kept_points(centres: np.ndarray, offsets: np.ndarray, radius: float, num_po
 
 
 def atom_qscores(density: DensityMap, structure: Structure, *, sigma: float = 0.6, num_points: int = 8,
-           max_radius: float = 2.0, step: float = 0.1, max_tries: int = 50) -> np.ndarray:
+                 max_radius: float = 2.0, step: float = 0.1, max_tries: int = 50) -> np.ndarray:
     """Per-atom Q-score (mapq ``Qscore``; see the module docstring); NaN for hydrogens, and for an atom whose
     values do not vary.
 
@@ -105,9 +105,10 @@ def atom_qscores(density: DensityMap, structure: Structure, *, sigma: float = 0.
     pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
     distance = np.linalg.norm(xyz[pairs[:, 0]] - xyz[pairs[:, 1]], axis=1)
 
-    atom_parts, value_parts, ref_parts = [np.arange(len(xyz))], [density.interpolate(xyz).astype(np.float64)], [
-        np.ones(len(xyz))]
-    weights = [np.full(len(xyz), float(num_points))]  # the value at the atom, repeated num_points times
+    atom_parts = [np.arange(len(xyz))]  # first the value at each atom, repeated num_points times (a weight)
+    value_parts = [density.interpolate(xyz).astype(np.float64)]
+    ref_parts = [np.ones(len(xyz))]
+    weights = [np.full(len(xyz), float(num_points))]
     for radius in mapq_radii(max_radius, step):
         near = pairs[(distance < 1.9 * radius + 1e-9) & (distance > 0.1 * radius - 1e-9)]  # others never exclude
         counts = np.bincount(near[:, 0], minlength=len(xyz))
