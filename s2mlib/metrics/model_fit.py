@@ -44,7 +44,7 @@ def per_residue_scores(density: DensityMap, structure: Structure, resolution: fl
     """Q-score and SMOC of every residue: chain, residue_number, insertion_code, residue_name, q, smoc.
 
     Q: mean over the residue's heavy atoms (:func:`.qscore.residue_qscores`); SMOC: TEMPy's, at ``resolution``
-    (:func:`.smoc.residue_smoc`), which merges insertion codes, so residues that differ only in insertion code share one.
+    (:func:`.smoc.residue_smoc`), which merges insertion codes: residues differing only in insertion code share one.
     """
     table = residue_qscores(structure, atom_qscores(density, structure)).drop(columns="n_atoms")
     smoc_table = residue_smoc(density, structure, resolution).drop(columns="residue_name")
