@@ -14,8 +14,18 @@ from pathlib import Path
 import numpy as np
 
 from s2mlib.io import read_map, read_structure
-from s2mlib.metrics import (atom_qscores, field_scores, fsc_curve, fsc_resolution, map_model_cc, matched_resolution,
-                            mean_qscore, per_residue_scores, phenix_mask, residue_smoc)
+from s2mlib.metrics import (
+    atom_qscores,
+    field_scores,
+    fsc_curve,
+    fsc_resolution,
+    map_model_cc,
+    matched_resolution,
+    mean_qscore,
+    per_residue_scores,
+    phenix_mask,
+    residue_smoc,
+)
 from s2mlib.simulate import blurrer, molmap
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -68,7 +78,7 @@ def main() -> None:
     ]
     print(f"entry {args.entry}: map {density.shape_xyz} at {density.voxel_size[0]:.3f} A, {structure.n_atoms} atoms, "
           f"resolution {resolution} A; best of {args.repeat}")
-    print(f"| step | seconds | result |\n| --- | ---: | --- |")
+    print("| step | seconds | result |\n| --- | ---: | --- |")
     for name, fn, describe in steps:
         seconds, value = best_of(args.repeat, fn)
         print(f"| {name} | {seconds:.2f} | {describe(value) if describe else ''} |", flush=True)

@@ -66,9 +66,10 @@ def _flex_map(data_zyx: np.ndarray):
 
 def oracle(work: Path, out: Path) -> None:
     """five_cc on each prepared pair; results, versions and the command to a JSON file."""
+    from importlib.metadata import version
+
     import iotbx.pdb
     from cctbx import crystal
-    from importlib.metadata import version
     from mmtbx.maps.correlation import five_cc
 
     results = {}

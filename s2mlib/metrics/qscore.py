@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ from ..io import DensityMap, Structure
 HYDROGENS = ("H", "D")
 
 
-@lru_cache(maxsize=None)
+@cache
 def sphere_points(n: int) -> np.ndarray:
     """mapq ``SpherePts``: n unit vectors on a spiral (h_k = -1 + 2 (k-1)/(n-1), phi = acos h, theta steps of
     3.6 / sqrt(n (1 - h^2)) mod 2 pi, 0 at both poles), as an (n, 3) array (read-only, cached)."""
