@@ -140,12 +140,14 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     check_output(args.output)
     generator = MapGenerator(args.weights, device=args.device, batch_size=args.batch_size,
-                             skip_empty=not args.all_cubes, bf16=args.bf16)
+                             skip_empty=not args.all_cubes, bf16=args.bf16, resolution=args.resolution,
+                             b_factors=args.b_factors)
     ref = _ref_map(args.ref_map)
     density = generator(read_structure(args.model), ref_map=ref)
     write_map(density, args.output)
+    at = "" if generator.last_resolution is None else f" at {generator.last_resolution:g} A"
     print(f"{args.output}: grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
-          f"origin {density.origin.round(2).tolist()} in {generator.last_timing['total_s']:.1f} s "
+          f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "
           f"on {generator.device}")
 
 
@@ -214,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--all-cubes", action="store_true", help="run every cube, empty ones too (the paper's tiling)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (for GPUs)")
+    p.add_argument("--resolution", type=float, default=None,
+                   help="target resolution in A (resolution-conditioned weights only; default 3.5)")
+    p.add_argument("--b-factors", default="auto", choices=["auto", "b", "plddt", "none"],
+                   help="what the model's B-factor column holds, for weights with the B-factor input (default: auto, "
+                        "pLDDT recognised in AlphaFold-style files)")
     p.set_defaults(func=cmd_generate)
     return parser
 

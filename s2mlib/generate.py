@@ -1,10 +1,11 @@
 """Structure -> experimental-like map with a trained generator (paper section 3.4, "Inference").
 
-The input is made exactly as in training (:mod:`s2mlib.curate`): molmap at 2 A on a 1 A grid covering the atoms'
-bounding box plus a 3 A cushion, min-max to [0, 1]. It is cut into 32^3 cubes at stride 20 after 32 voxels of zero
-padding (:mod:`s2mlib.patches`), each cube goes through the generator in batches, and the central 20^3 of every
-output cube is written back (Si et al.); the result keeps the input grid's origin and 1 A voxels, or is resampled
-onto a reference map's grid.
+The input is made exactly as in training (:mod:`s2mlib.inputs`: molmap at 2 A, or the B-factor-aware map at the
+target resolution, as the weights were trained) on a 1 A grid covering the atoms' bounding box plus a 3 A cushion,
+min-max to [0, 1]. It is cut into 32^3 cubes at stride 20 after 32 voxels of zero padding (:mod:`s2mlib.tiling`),
+each cube goes through the generator in batches (with the target resolution, for a conditioned generator), and the
+central 20^3 of every output cube is written back (Si et al.); the result keeps the input grid's origin and 1 A
+voxels, or is resampled onto a reference map's grid.
 
 ``skip_empty=True`` (the default) does not run cubes whose input is all zero and leaves their centre 0; the
 paper-faithful tiling (``skip_empty=False``) runs every cube.
@@ -12,7 +13,7 @@ paper-faithful tiling (``skip_empty=False``) runs every cube.
 Example:
     >>> from s2mlib.io import read_structure
     >>> gen = MapGenerator(device="cpu")                                  # doctest: +SKIP
-    >>> density = gen(read_structure("model.cif"))                        # doctest: +SKIP
+    >>> density = gen(read_structure("model.cif"), resolution=6.0)        # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -27,13 +28,13 @@ from tqdm.auto import tqdm
 
 from .errors import S2MError
 from .io import DensityMap, Structure, read_map, read_structure, write_map
-from .maps import minmax
+from .inputs import DEFAULT_RESOLUTION, known_resolution
+from .inputs import network_input as make_input
 from .model import place, resolve_device
-from .simulate import bounding_grid, molmap
+from .simulate import bounding_grid
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
-from .weights import load_generator, weights_path
+from .weights import DEFAULT_NAME, load_generator, weights_path
 
-INPUT_RESOLUTION = 2.0  # molmap resolution of the network's input (paper section 3.2)
 GRID_SPACING = 1.0  # the network works on 1 A voxels
 CUSHION = 3.0  # A around the atoms' bounding box, as the curated training maps (phenix.map_box)
 BYTES_PER_VOXEL = 4 * 6  # float32 grid copies alive at once (molmap, input, padded cubes, output, resample)
@@ -51,8 +52,10 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def network_input(structure: Structure) -> DensityMap:
-    """The generator's input for ``structure``: molmap at 2 A on a 1 A grid (bounding box + 3 A), min-max [0, 1].
+def network_input(structure: Structure, kind: str = "molmap", resolution: float | None = None, *,
+                  b_factors: str = "auto") -> DensityMap:
+    """The generator's input for ``structure`` on a 1 A grid (bounding box + 3 A), exactly as in training
+    (:func:`s2mlib.inputs.network_input`): molmap at 2 A, or the B-factor-aware map at ``resolution``; min-max [0, 1].
 
     Raises :class:`S2MError` when the grid would not fit in the memory available.
     """
@@ -62,17 +65,20 @@ def network_input(structure: Structure) -> DensityMap:
         raise S2MError(f"{structure.path}: a {'x'.join(map(str, grid.shape_xyz))} grid at 1 A needs about "
                        f"{need / 2**30:.1f} GiB, more than the {available_memory() / 2**30:.1f} GiB available; "
                        f"split the structure (e.g. by chain) and generate the parts separately")
-    density = molmap(structure, INPUT_RESOLUTION, ref_map=grid)
-    return density.copy(minmax(density.data))
+    return make_input(structure, grid, kind, resolution, b_factors=b_factors)
 
 
 @torch.inference_mode()
 def refine(network: torch.nn.Module, array: np.ndarray, *, device: torch.device | str = "cpu", batch_size: int = 32,
            skip_empty: bool = True, bf16: bool = False, channels_last: bool = False, stride: int = STRIDE,
-           progress: bool = False) -> np.ndarray:
+           progress: bool = False, resolution: float | None = None) -> np.ndarray:
     """``network`` applied to a whole [z, y, x] array: 32^3 cubes at stride 20 (after 32 voxels of zero padding),
     in batches, the central 20^3 of each output written back; cubes with all-zero input are skipped (left 0)
-    when ``skip_empty``. A larger even ``stride`` keeps a larger centre (fewer cubes; the paper's is 20)."""
+    when ``skip_empty``. A larger even ``stride`` keeps a larger centre (fewer cubes; the paper's is 20).
+    A resolution-conditioned network gets ``resolution`` (A) with every cube."""
+    conditioned = getattr(network, "conditioned", False)
+    if conditioned and resolution is None:
+        raise ValueError("a resolution-conditioned generator needs the target resolution")
     device = torch.device(device)
     corners = cube_corners(array.shape, stride)
     run = [i for i, c in enumerate(corners) if not skip_empty or cut_cube(array, c).any()]
@@ -83,7 +89,10 @@ def refine(network: torch.nn.Module, array: np.ndarray, *, device: torch.device 
         index = run[start:start + batch_size]
         batch = torch.from_numpy(np.stack([cut_cube(array, corners[i]) for i in index]))[:, None]
         with autocast:
-            out = network(place(batch, device, channels_last))
+            if conditioned:
+                out = network(place(batch, device, channels_last), torch.full((len(index),), float(resolution)))
+            else:
+                out = network(place(batch, device, channels_last))
         outputs[index] = out.float()[:, 0].cpu().numpy()
     return reassemble(outputs, corners, array.shape, stride)
 
@@ -91,18 +100,22 @@ def refine(network: torch.nn.Module, array: np.ndarray, *, device: torch.device 
 class MapGenerator:
     """A loaded generator that turns structures into maps; reuse one instance for many structures.
 
-    ``weights``: a file written by :func:`s2mlib.train.export_generator`, or a shipped set by name: 'shipped'
-    (the default: paper width) or 'fast' (width 8, for CPUs); each has a model card ``s2mlib/weights/<name>.md``.
-    ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'. ``bf16`` autocast and ``channels_last`` are CUDA
-    speed options (they also run on the CPU).
+    ``weights``: a file written by :func:`s2mlib.weights.export_generator`, or shipped weights by name (see
+    :mod:`s2mlib.weights`; each has a model card ``s2mlib/weights/<name>.md``). ``device``: 'auto' (CUDA when
+    present), 'cpu' or 'cuda'. ``bf16`` autocast and ``channels_last`` are speed options (they also run on the CPU).
+    ``resolution`` (A): the target resolution of every map, for weights that use one (resolution-conditioned, or
+    trained on an input made at the target resolution); None means each call's, else :data:`DEFAULT_RESOLUTION`.
+    Asking a resolution of the paper's weights (unconditioned, molmap input) is an error. ``b_factors``: how to
+    read the model's B-factor column for the 'bfactor' input ('auto', 'b', 'plddt', 'none';
+    :func:`s2mlib.structures.effective_b_factors`).
     """
 
     def __init__(self, weights: str | os.PathLike | None = None, *, device: str = "auto", batch_size: int = 32,
                  skip_empty: bool = True, bf16: bool = False, channels_last: bool = False, stride: int = STRIDE,
-                 progress: bool = True):
+                 progress: bool = True, resolution: float | None = None, b_factors: str = "auto"):
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
-        self.weights = weights_path(weights if weights is not None else "shipped")
+        self.weights = weights_path(weights if weights is not None else DEFAULT_NAME)
         self.device = resolve_device(device)
         try:
             self.network = place(load_generator(self.weights, self.device), self.device, channels_last)
@@ -110,42 +123,74 @@ class MapGenerator:
             raise S2MError(str(exc)) from None
         self.batch_size, self.skip_empty = batch_size, skip_empty
         self.bf16, self.channels_last, self.stride, self.progress = bf16, channels_last, stride, progress
+        self.b_factors = b_factors
+        self.conditioned, self.input_kind = self.network.conditioned, self.network.input_kind
+        self.resolution = self._checked(resolution)
         self.last_timing: dict[str, float] = {}
+        self.last_resolution: float | None = None
 
-    def refine(self, array: np.ndarray) -> np.ndarray:
+    @property
+    def uses_resolution(self) -> bool:
+        """True when the weights make maps at a chosen resolution (conditioned, or an input made at R)."""
+        return self.conditioned or self.input_kind != "molmap"
+
+    def _checked(self, resolution: float | None) -> float | None:
+        if resolution is None:
+            return None
+        if not self.uses_resolution:
+            raise S2MError(f"{self.weights}: these weights are not resolution-conditioned (the paper's generator: "
+                           f"molmap 2 A in, one look out), so a resolution cannot be asked of them; use conditioned "
+                           f"weights such as --weights fast")
+        resolution = float(resolution)
+        if not (np.isfinite(resolution) and 0 < resolution <= 50):
+            raise S2MError(f"resolution must be a number of Angstrom in (0, 50], got {resolution}")
+        return resolution
+
+    def refine(self, array: np.ndarray, resolution: float | None = None) -> np.ndarray:
         """Run the loaded generator over a whole [z, y, x] input array (see :func:`refine`)."""
         return refine(self.network, array, device=self.device, batch_size=self.batch_size,
                       skip_empty=self.skip_empty, bf16=self.bf16, channels_last=self.channels_last,
-                      stride=self.stride, progress=self.progress)
+                      stride=self.stride, progress=self.progress, resolution=resolution)
 
-    def __call__(self, structure: Structure, ref_map: DensityMap | None = None) -> DensityMap:
-        """The generated map of ``structure`` on its 1 A grid, or on ``ref_map``'s grid when given."""
+    def __call__(self, structure: Structure, ref_map: DensityMap | None = None,
+                 resolution: float | None = None) -> DensityMap:
+        """The generated map of ``structure`` (at ``resolution``, else the instance's, else
+        :data:`DEFAULT_RESOLUTION`, for weights that use one) on its 1 A grid, or on ``ref_map``'s grid."""
+        chosen = self._checked(resolution) or self.resolution
+        r = (chosen or DEFAULT_RESOLUTION) if self.uses_resolution else None
         t0 = time.perf_counter()
-        source = network_input(structure)
+        source = network_input(structure, self.input_kind, r, b_factors=self.b_factors)
         t1 = time.perf_counter()
-        density = source.copy(self.refine(source.data))
+        density = source.copy(self.refine(source.data, r if self.conditioned else None))
         t2 = time.perf_counter()
         if ref_map is not None:
             density = density.resampled_like(ref_map)
         self.last_timing = {"simulate_s": t1 - t0, "network_s": t2 - t1, "total_s": time.perf_counter() - t0}
+        self.last_resolution = r
         return density
 
 
+def generate_entries(generator: MapGenerator, entries, out_dir: str | os.PathLike, *, method: str = "struc2mapGAN",
+                     resolution: float | None = None, default_resolution: float = DEFAULT_RESOLUTION) -> pd.DataFrame:
+    """Generate a map for every row of a curation table (columns entry, model, exp_map[, resolution]) on its ExpMap's
+    grid; weights that use a resolution make each map at ``resolution``, else at the entry's reported resolution
+    (``default_resolution`` when unknown).
 
-def generate_entries(generator: MapGenerator, entries, out_dir: str | os.PathLike, *,
-                     method: str = "struc2mapGAN") -> pd.DataFrame:
-    """Generate a map for every row of a curation table (columns entry, model, exp_map) on its ExpMap's grid.
-
-    Writes ``out_dir/<entry>.mrc`` and returns a table: entry, method, path, residues, atoms, seconds (whole
-    pipeline, structure -> map), simulate_s, network_s.
+    Writes ``out_dir/<entry>.mrc`` and returns a table: entry, method, path, resolution (the target resolution
+    asked for; NaN for the paper's weights), residues, atoms, seconds (whole pipeline, structure -> map),
+    simulate_s, network_s.
     """
     rows = []
     for row in tqdm(list(entries.itertuples()), desc=method, unit="entry", disable=not generator.progress):
         structure = read_structure(row.model)
-        density = generator(structure, ref_map=read_map(row.exp_map))
+        wanted = None
+        if generator.uses_resolution:
+            wanted = resolution or known_resolution(getattr(row, "resolution", None), default_resolution)
+        density = generator(structure, ref_map=read_map(row.exp_map), resolution=wanted)
         path = write_map(density, Path(out_dir) / f"{row.entry}.mrc")
         timing = generator.last_timing
-        rows.append({"entry": row.entry, "method": method, "path": str(path), "residues": structure.n_residues,
+        rows.append({"entry": row.entry, "method": method, "path": str(path),
+                     "resolution": np.nan if wanted is None else wanted, "residues": structure.n_residues,
                      "atoms": structure.n_atoms, "seconds": timing["total_s"], "simulate_s": timing["simulate_s"],
                      "network_s": timing["network_s"]})
     return pd.DataFrame(rows)

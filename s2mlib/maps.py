@@ -73,3 +73,38 @@ def atom_mask(atoms: Structure | np.ndarray, grid: DensityMap, radius: float = 3
         rows, cols = np.nonzero(hit)
         mask[iz[rows, cols], iy[rows], ix[rows]] = True
     return mask
+
+
+def spatial_frequency(shape_zyx: tuple[int, ...], voxel_size) -> np.ndarray:
+    """|k| (1/A) of every coefficient of ``numpy.fft.rfftn`` of a [z, y, x] array with ``voxel_size`` (x, y, z) A."""
+    vz, vy, vx = np.broadcast_to(np.asarray(voxel_size, dtype=np.float64), (3,))[::-1]
+    kz = np.fft.fftfreq(shape_zyx[0], vz)[:, None, None]
+    ky = np.fft.fftfreq(shape_zyx[1], vy)[None, :, None]
+    kx = np.fft.rfftfreq(shape_zyx[2], vx)[None, None, :]
+    return np.sqrt(kz**2 + ky**2 + kx**2)
+
+
+def lowpass(density: DensityMap, resolution: float, edge: float = 0.1) -> DensityMap:
+    """The map low-pass filtered in Fourier space to ``resolution`` A with a raised-cosine (soft) edge.
+
+    With k = |spatial frequency| and k_c = 1 / resolution, each Fourier coefficient is multiplied by
+    w(k) = 1 for k <= (1 - edge) k_c, 0.5 (1 + cos(pi (k - (1 - edge) k_c) / (edge k_c))) up to k_c, and 0 beyond:
+    nothing finer than ``resolution`` is left, and the taper over the last ``edge`` (10 %) of the band avoids the
+    ringing of a hard cut (as RELION's and EMAN2's cosine-edged low-pass filters). The mean (k = 0) is kept.
+
+    >>> import numpy as np
+    >>> m = DensityMap(np.random.default_rng(0).random((16, 16, 16)).astype(np.float32))
+    >>> bool(np.isclose(lowpass(m, 4.0).data.mean(), m.data.mean(), atol=1e-6))
+    True
+    """
+    if not (np.isfinite(resolution) and resolution > 0):
+        raise ValueError(f"low-pass resolution must be a positive number of Angstrom, got {resolution!r}")
+    if not 0 < edge <= 1:
+        raise ValueError(f"edge must be a fraction in (0, 1], got {edge!r}")
+    k = spatial_frequency(density.data.shape, density.voxel_size)
+    cut = 1.0 / resolution
+    start = (1.0 - edge) * cut
+    weight = np.where(k <= start, 1.0, 0.5 * (1.0 + np.cos(np.pi * np.clip((k - start) / (cut - start), 0, 1))))
+    weight[k >= cut] = 0.0
+    spectrum = np.fft.rfftn(density.data.astype(np.float64)) * weight
+    return density.copy(np.fft.irfftn(spectrum, s=density.data.shape).astype(np.float32))

@@ -1,5 +1,6 @@
-"""Structures beyond reading them: secondary structure per residue (for drawing CA traces, Figure 4) and real
-structures of a chosen size, tiled from copies of a model (for timing generation against size, Figure 7).
+"""Structures beyond reading them: what the B-factor column means (B-factors, AlphaFold-style pLDDT, or nothing),
+secondary structure per residue (for drawing CA traces, Figure 4) and real structures of a chosen size, tiled from
+copies of a model (for timing generation against size, Figure 7).
 
 Example:
     >>> big = structure_of_size(read_structure("model.pdb"), residues=2501)   # doctest: +SKIP
@@ -8,7 +9,9 @@ Example:
 """
 from __future__ import annotations
 
+import gzip
 import math
+import re
 
 import gemmi
 import numpy as np
@@ -20,6 +23,82 @@ CHAIN_BREAK = 4.2  # A: consecutive CAs farther apart than this are not bonded
 HELIX_I3 = (4.5, 5.6)  # A: CA(i)-CA(i+3) in an alpha helix (ideal 5.0-5.4)
 STRAND_I3 = 9.0  # A: CA(i)-CA(i+3) beyond this is extended (ideal strand ~10)
 TILE_GAP = 5.0  # A between the bounding boxes of neighbouring copies in tile_structure
+# Words in a model file (its first 64 kB) or name that mark a predicted model whose B-factor column holds pLDDT
+PLDDT_HINTS = ("alphafold", "plddt", "_ma_qa_metric", "colabfold", "esmfold", "openfold")
+PLDDT_NAME = re.compile(r"(^|[^a-z])af-[a-z0-9]+-f\d+", re.IGNORECASE)  # AlphaFold DB: AF-P12345-F1-model_v4
+B_KINDS = ("auto", "b", "plddt", "none")
+
+
+# ------------------------------------------------------------------------------------------------ B-factors
+
+def _file_head(path) -> str:
+    try:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rt", errors="replace") as fh:
+            return fh.read(65536).lower()
+    except OSError:
+        return ""
+
+
+def b_factor_kind(structure: Structure) -> str:
+    """What the model's B-factor column holds: 'plddt' (a predicted model: every value in 0-100 and the file or its
+    name says AlphaFold / ColabFold / ESMFold / OpenFold / pLDDT / ModelCIF's ``_ma_qa_metric``), 'none' (every value
+    zero or missing) or 'b' (B-factors)."""
+    b = np.asarray(structure.b_factor, dtype=np.float64)
+    if b.size == 0 or np.all(b <= 0):
+        return "none"
+    if np.all((b >= 0) & (b <= 100)):
+        name = str(getattr(structure, "path", ""))
+        if PLDDT_NAME.search(name.rsplit("/", 1)[-1]) or any(h in _file_head(name) for h in PLDDT_HINTS):
+            return "plddt"
+    return "b"
+
+
+def plddt_to_b(plddt: np.ndarray) -> np.ndarray:
+    """B-factor (A^2) from pLDDT: rmsd = 1.5 exp(4 (0.7 - pLDDT / 100)) A, B = 8 pi^2 rmsd^2 / 3 (Oeffner et al.
+    2022, Acta D 78:1303; Phenix ``process_predicted_model``).
+
+    >>> plddt_to_b(np.array([90.0, 50.0])).round(1).tolist()
+    [12.0, 293.3]
+    """
+    rmsd = 1.5 * np.exp(4.0 * (0.7 - np.asarray(plddt, dtype=np.float64) / 100.0))
+    return 8.0 * math.pi**2 * rmsd**2 / 3.0
+
+
+def _as_b(kind: str):
+    """B (A^2) from a B-factor column holding ``kind`` (elementwise on an array)."""
+    return {"plddt": plddt_to_b, "none": np.zeros_like, "b": lambda b: np.maximum(b, 0.0)}[kind]
+
+
+def effective_b_factors(structure: Structure, kind: str = "auto") -> tuple[np.ndarray, str]:
+    """Per-atom B-factors (A^2) to blur a model's density with, and the kind the column was read as
+    (:func:`b_factor_kind` when ``kind='auto'``): B-factors as they are (negative ones as 0); pLDDT converted by
+    :func:`plddt_to_b`; zeros when the column is empty ('none', every atom equally sharp)."""
+    if kind not in B_KINDS:
+        raise ValueError(f"B-factor kind must be one of {', '.join(B_KINDS)}, got {kind!r}")
+    kind = b_factor_kind(structure) if kind == "auto" else kind
+    return _as_b(kind)(np.asarray(structure.b_factor, dtype=np.float64)), kind
+
+
+def with_effective_b_factors(structure: Structure, kind: str = "auto") -> tuple[Structure, str]:
+    """A copy of ``structure`` whose every atom (every alternate conformer too, as gemmi's density sees them) carries
+    its :func:`effective_b_factors` value, isotropic (anisotropic ADPs dropped); and the kind read."""
+    _, kind = effective_b_factors(structure, kind)
+    return with_b_factors(structure, _as_b(kind)), kind
+
+
+def with_b_factors(structure: Structure, convert) -> Structure:
+    """A copy of ``structure`` whose every atom's B-factor ``b`` becomes ``convert(b)`` (a function of an array of B,
+    elementwise), isotropic; anisotropic ADPs are dropped."""
+    st = structure.gemmi_structure.clone()
+    atoms = [atom for chain in st[0] for residue in chain for atom in residue]
+    values = np.asarray(convert(np.array([a.b_iso for a in atoms], dtype=np.float64)), dtype=np.float64)
+    if values.shape != (len(atoms),):
+        raise ValueError(f"the B-factor conversion gave {values.shape} values for {len(atoms)} atoms")
+    for atom, b in zip(atoms, values.tolist()):
+        atom.b_iso = b
+        atom.aniso = gemmi.SMat33f(0, 0, 0, 0, 0, 0)
+    return structure_from_gemmi(st, structure.path)
 
 
 # ------------------------------------------------------------------------------------ secondary structure

@@ -34,9 +34,10 @@ from tqdm.auto import tqdm
 
 from .curate import require_kept
 from .generate import refine
+from .inputs import DEFAULT_RESOLUTION, INPUT_KINDS
 from .io import atomic_write
 from .model import Discriminator, Generator, place, resolve_device
-from .patches import PatchDataset
+from .patches import PatchDataset, load_levels
 from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
 
 CHECKPOINT = "checkpoint.pt"
@@ -57,6 +58,12 @@ class TrainConfig:
     ``bf16`` (autocast) and ``channels_last`` (channels-last-3D memory) are speed options, meant for CUDA.
     ``time_limit_s`` ends training (with a checkpoint) after the first epoch that finishes past that many seconds
     of this call, so ``epochs`` becomes a maximum: "train for as long as the time allows".
+
+    Beyond the paper: ``conditioned`` trains resolution-conditioned networks (FiLM generator, conditional
+    discriminator, :mod:`s2mlib.model`); ``input_kind`` 'molmap' is the paper's input, 'bfactor' the B-factor-aware
+    one (:mod:`s2mlib.inputs`). Either beyond-paper choice trains on targets at many resolutions R
+    (:func:`s2mlib.patches.load_levels`: the reported resolution, or ``default_resolution`` when unknown, up to
+    ``max_resolution`` every ``resolution_step`` A), R drawn per patch.
     """
 
     epochs: int = 150
@@ -79,8 +86,23 @@ class TrainConfig:
     channels_last: bool = False
     progress: bool = True
     time_limit_s: float | None = None
+    conditioned: bool = False
+    input_kind: str = "molmap"
+    max_resolution: float = 10.0
+    resolution_step: float = 0.5
+    default_resolution: float = DEFAULT_RESOLUTION
+
+    @property
+    def multi_resolution(self) -> bool:
+        """True when the targets come at many resolutions (a conditioned network or an input made at R)."""
+        return self.conditioned or self.input_kind != "molmap"
 
     def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"TrainConfig.input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
+        if not (0 < self.default_resolution <= self.max_resolution and self.resolution_step > 0):
+            raise ValueError(f"TrainConfig: need 0 < default_resolution <= max_resolution and resolution_step > 0 "
+                             f"(got {self.default_resolution}, {self.max_resolution}, {self.resolution_step})")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "width": self.width, "lr": self.lr,
                     "checkpoint_every": self.checkpoint_every}
         for name, value in positive.items():
@@ -129,8 +151,9 @@ class GAN:
     def build(cls, config: TrainConfig, device: str | torch.device = "cpu") -> GAN:
         """Fresh networks (initialised from ``torch.manual_seed(config.seed)``) on ``device``."""
         torch.manual_seed(config.seed)
-        g = place(Generator(config.width), device, config.channels_last)
-        d = place(Discriminator(config.width), device, config.channels_last)
+        g = place(Generator(config.width, conditioned=config.conditioned, input_kind=config.input_kind), device,
+                  config.channels_last)
+        d = place(Discriminator(config.width, conditioned=config.conditioned), device, config.channels_last)
         opt_g, opt_d = torch.optim.NAdam(g.parameters(), lr=config.lr), torch.optim.NAdam(d.parameters(), lr=config.lr)
 
         def plateau(opt):
@@ -138,19 +161,23 @@ class GAN:
                                                               patience=config.lr_patience)
         return cls(g, d, opt_g, opt_d, plateau(opt_g), plateau(opt_d))
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> dict[str, torch.Tensor]:
-        """One generator update then one discriminator update on a batch; returns the detached losses."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+             resolution: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One generator update then one discriminator update on a batch (with its target resolutions when the
+        networks are conditioned); returns the detached losses."""
         g, d = self.generator, self.discriminator
+        r = resolution if config.conditioned else None
+        both = None if r is None else torch.cat([r, r])
         with _autocast(x.device, config.bf16):
-            fake = g(x)
+            fake = g(x, r)
             d.requires_grad_(False)  # the adversarial term updates G only
-            loss_g, smooth, adv = generator_loss(d(fake), fake, y, config.alpha, config.l1)
+            loss_g, smooth, adv = generator_loss(d(fake, r), fake, y, config.alpha, config.l1)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         d.requires_grad_(True)
         with _autocast(x.device, config.bf16):
-            logits = d(torch.cat([y, fake.detach().to(y.dtype)]))  # per-sample norms: same as two passes
+            logits = d(torch.cat([y, fake.detach().to(y.dtype)]), both)  # per-sample norms: same as two passes
             loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -161,11 +188,11 @@ class GAN:
     def validate(self, loader: DataLoader, config: TrainConfig, device: torch.device) -> dict[str, float]:
         """Mean per-patch ``loss_G``, ``loss_D`` and SmoothL1 over a validation loader."""
         sums, n = torch.zeros(3, dtype=torch.float64, device=device), 0
-        for x, y in loader:
-            x, y = place(x, device, config.channels_last), place(y, device, config.channels_last)
+        for batch in loader:
+            x, y, r = _unpack(batch, config, device)
             with _autocast(device, config.bf16):
-                fake = self.generator(x)
-                logits = self.discriminator(torch.cat([y, fake.to(y.dtype)]))
+                fake = self.generator(x, r)
+                logits = self.discriminator(torch.cat([y, fake.to(y.dtype)]), None if r is None else torch.cat([r, r]))
                 loss_g, smooth, _ = generator_loss(logits[len(y):], fake, y, config.alpha, config.l1)
                 loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
             sums += torch.stack([loss_g, loss_d, smooth]).double() * len(y)
@@ -181,6 +208,15 @@ class GAN:
     def load_state_dict(self, state: dict) -> None:
         for name in ("generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d"):
             getattr(self, name).load_state_dict(state[name])
+
+
+def _unpack(batch, config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(x, y, R) on ``device`` from a loader batch of (x, y) or (x, y, R); R only for conditioned networks."""
+    x, y = place(batch[0], device, config.channels_last), place(batch[1], device, config.channels_last)
+    r = batch[2].to(device) if config.conditioned and len(batch) > 2 else None
+    if config.conditioned and r is None:
+        raise ValueError("a conditioned network trains on patches with target resolutions (Levels datasets)")
+    return x, y, r
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -272,9 +308,9 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
         gan.discriminator.train()
         with tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not config.progress,
                   leave=False) as bar:
-            for step, (x, y) in enumerate(bar):
-                x, y = place(x, device, config.channels_last), place(y, device, config.channels_last)
-                losses = gan.step(x, y, config)
+            for step, batch in enumerate(bar):
+                x, y, r = _unpack(batch, config, device)
+                losses = gan.step(x, y, config, r)
                 sums += torch.stack(list(losses.values())).double() * len(x)
                 seen += len(x)
                 if step % 10 == 0 or step == len(loader) - 1:
@@ -316,12 +352,22 @@ def train_from_table(config: TrainConfig, table: pd.DataFrame, run_dir: str | os
     :class:`PatchDataset` (training patches augmented when ``config.augment``; ``config.keep_empty``), runs
     :func:`train` in ``run_dir`` (resuming a checkpoint there) and writes ``run_dir/generator.pt`` (fp16 when
     ``half``). Raises :class:`~s2mlib.errors.ManifestError` saying what to do when a split has no entries. Returns the history
-    and the generator's path.
+    and the generator's path. With ``config.multi_resolution`` the datasets hold every entry at many target
+    resolutions (:func:`s2mlib.patches.load_levels`, which needs the table's ``model`` column for the 'bfactor'
+    input).
     """
     require_kept(table, ("train", "val"))
-    train_ds = PatchDataset.from_table(table, "train", root=root, augment=config.augment, seed=config.seed,
-                                       keep_empty=config.keep_empty)
-    val_ds = PatchDataset.from_table(table, "val", root=root, keep_empty=config.keep_empty)
+    if config.multi_resolution:
+        levels = {split: load_levels(table, split, kind=config.input_kind, max_resolution=config.max_resolution,
+                                     step=config.resolution_step, default_resolution=config.default_resolution,
+                                     root=root) for split in ("train", "val")}
+        train_ds = PatchDataset(levels["train"][0], names=levels["train"][1], augment=config.augment,
+                                seed=config.seed, keep_empty=config.keep_empty)
+        val_ds = PatchDataset(levels["val"][0], names=levels["val"][1], seed=config.seed, keep_empty=config.keep_empty)
+    else:
+        train_ds = PatchDataset.from_table(table, "train", root=root, augment=config.augment, seed=config.seed,
+                                           keep_empty=config.keep_empty)
+        val_ds = PatchDataset.from_table(table, "val", root=root, keep_empty=config.keep_empty)
     if config.progress:
         tqdm.write(f"train entries {', '.join(train_ds.names)}: {len(train_ds)} patches; validation entries "
                    f"{', '.join(val_ds.names)}: {len(val_ds)} patches; torch threads {torch.get_num_threads()}")
@@ -340,10 +386,11 @@ class WeightSnapshots:
         if epoch % self.every == 0:
             export_generator(generator, self.folder / f"epoch_{epoch:03d}.pt", half=False)
 
-    def slices(self, array: np.ndarray, axis: int = 0) -> dict[int, np.ndarray]:
-        """The central slice (across ``axis``) of each saved generator's output for the input ``array``."""
+    def slices(self, array: np.ndarray, axis: int = 0, resolution: float | None = None) -> dict[int, np.ndarray]:
+        """The central slice (across ``axis``) of each saved generator's output for the input ``array`` (at
+        ``resolution`` for a conditioned generator)."""
         out = {}
         for path in sorted(self.folder.glob("epoch_*.pt")):
-            refined = refine(load_generator(path), array)
+            refined = refine(load_generator(path), array, resolution=resolution)
             out[int(path.stem.split("_")[1])] = np.take(refined, refined.shape[axis] // 2, axis=axis)
         return out

@@ -1,8 +1,9 @@
 """Generator weights files: writing and reading them, and the weights that ship with the package.
 
 A weights file is a ``torch.save`` dict ``{"format": "struc2map-generator", "version": 1, "width": w,
-"dtype": "float16" | "float32", "state_dict": ...}``, read back with ``torch.load(weights_only=True)`` (no code
-runs on load). :func:`export_generator` writes one from a :class:`~s2mlib.model.Generator` or from a training
+"dtype": "float16" | "float32", "conditioned": bool, "input_kind": "molmap" | "bfactor", "state_dict": ...}``
+(files without the last two are the paper's: unconditioned, molmap input), read back with
+``torch.load(weights_only=True)`` (no code runs on load). :func:`export_generator` writes one from a :class:`~s2mlib.model.Generator` or from a training
 checkpoint; :func:`load_generator` gives a float32 generator in eval mode. Inference needs only this module, the
 model and the cube geometry: it never imports training.
 
@@ -27,6 +28,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "struc2map_generator.pt"  # the paper's width 32, trained on a GPU
 FAST_WEIGHTS = WEIGHTS_DIR / "struc2map_generator_fast.pt"  # width 8, about 6x faster on a CPU
 NAMED_WEIGHTS = {"shipped": DEFAULT_WEIGHTS, "fast": FAST_WEIGHTS}
+DEFAULT_NAME = "shipped"  # what MapGenerator and s2m generate use when no weights are named
 GENERATOR_FORMAT = "struc2map-generator"
 CHECKPOINT_FORMAT = "struc2map-checkpoint"
 
@@ -56,17 +58,21 @@ def load_torch_file(path: str | os.PathLike, file_format: str, what: str) -> dic
 
 
 def export_generator(source: Generator | str | os.PathLike, path: str | os.PathLike, *, half: bool = True) -> Path:
-    """Write the generator's weights only (fp16 when ``half``), with its width, for shipping; atomic.
+    """Write the generator's weights only (fp16 when ``half``), with what is needed to use them (width, whether it
+    is resolution-conditioned, the input it was trained on), for shipping; atomic.
 
     ``source`` is a :class:`Generator` or a training checkpoint path (:mod:`s2mlib.train`).
     """
     if isinstance(source, Generator):
-        state, width = source.state_dict(), source.width
+        state, width, conditioned, input_kind = source.state_dict(), source.width, source.conditioned, source.input_kind
     else:
         checkpoint = load_torch_file(source, CHECKPOINT_FORMAT, "training checkpoint")
-        state, width = checkpoint["generator"], int(checkpoint["config"]["width"])
+        config = checkpoint["config"]
+        state, width = checkpoint["generator"], int(config["width"])
+        conditioned, input_kind = bool(config.get("conditioned", False)), config.get("input_kind", "molmap")
     dtype = torch.float16 if half else torch.float32
     payload = {"format": GENERATOR_FORMAT, "version": 1, "width": width, "dtype": str(dtype).removeprefix("torch."),
+               "conditioned": conditioned, "input_kind": input_kind,
                "state_dict": {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}}
     path = Path(path)
     atomic_write(lambda tmp: torch.save(payload, tmp), path)
@@ -74,9 +80,11 @@ def export_generator(source: Generator | str | os.PathLike, path: str | os.PathL
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
-    """A float32 :class:`Generator` in eval mode from :func:`export_generator`'s file (``weights_only=True``)."""
+    """A float32 :class:`Generator` in eval mode from :func:`export_generator`'s file (``weights_only=True``), with
+    the input it was trained on as ``input_kind``."""
     payload = load_torch_file(path, GENERATOR_FORMAT, "generator weights")
-    generator = Generator(int(payload["width"]))
+    generator = Generator(int(payload["width"]), conditioned=bool(payload.get("conditioned", False)),
+                          input_kind=str(payload.get("input_kind", "molmap")))
     try:
         generator.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
     except RuntimeError as exc:

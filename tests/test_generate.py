@@ -11,7 +11,7 @@ import torch
 from conftest import pair
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
-from s2mlib.generate import MapGenerator, network_input, refine
+from s2mlib.generate import MapGenerator, generate_entries, network_input, refine
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
@@ -173,3 +173,76 @@ def test_shipped_weights_refine_a_real_model(name, path, width):
 
 def test_default_weights_are_the_paper_width_ones():
     assert MapGenerator(device="cpu", progress=False).weights == DEFAULT_WEIGHTS
+
+
+# ------------------------------------------------------------------ maps at a chosen resolution
+
+@pytest.fixture(scope="module")
+def conditioned_weights(tmp_path_factory):
+    """A width-2 conditioned generator whose FiLM heads are non-zero (as after training), exported."""
+    torch.manual_seed(5)
+    network = Generator(width=2, conditioned=True)
+    with torch.no_grad():
+        for block in network.nodes.values():
+            block.film.weight.normal_(0, 0.2)
+    return export_generator(network, tmp_path_factory.mktemp("weights") / "conditioned.pt")
+
+
+def test_conditioned_weights_make_a_different_map_at_each_resolution(structure, conditioned_weights):
+    gen = MapGenerator(conditioned_weights, device="cpu", progress=False)
+    assert gen.uses_resolution and gen.network.conditioned
+    at3, at8 = gen(structure, resolution=3.0), gen(structure, resolution=8.0)
+    assert gen.last_resolution == 8.0 and np.abs(at3.data - at8.data).max() > 1e-3
+    default = gen(structure)
+    assert gen.last_resolution == 3.5  # the stated default
+    fixed = MapGenerator(conditioned_weights, device="cpu", progress=False, resolution=8.0)
+    np.testing.assert_array_equal(fixed(structure).data, at8.data)
+    np.testing.assert_array_equal(default.data, gen(structure, resolution=3.5).data)
+
+
+def test_a_resolution_asked_of_the_papers_weights_is_a_clear_error(structure, tiny_weights, tmp_path, capsys):
+    with pytest.raises(S2MError, match="not resolution-conditioned"):
+        MapGenerator(tiny_weights, device="cpu", progress=False, resolution=4.0)
+    with pytest.raises(S2MError, match="not resolution-conditioned"):
+        MapGenerator(tiny_weights, device="cpu", progress=False)(structure, resolution=4.0)
+    rc = main(["generate", str(pair(ENTRY)["model_path"]), "-o", str(tmp_path / "x.mrc"), "--weights",
+               str(tiny_weights), "--resolution", "4", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not resolution-conditioned" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.mrc").exists()
+
+
+def test_s2m_generate_at_a_resolution(tmp_path, conditioned_weights, structure, capsys):
+    out = tmp_path / "g.mrc"
+    assert main(["generate", str(pair(ENTRY)["model_path"]), "-o", str(out), "--weights", str(conditioned_weights),
+                 "--resolution", "6.5", "--device", "cpu"]) == 0
+    assert "at 6.5 A" in capsys.readouterr().out
+    expected = MapGenerator(conditioned_weights, device="cpu", progress=False)(structure, resolution=6.5)
+    np.testing.assert_allclose(read_map(out).data, expected.data, atol=1e-6)
+
+
+def test_generate_entries_uses_each_entrys_reported_resolution(tmp_path, conditioned_weights):
+    import pandas as pd
+
+    from s2mlib.curate import curate_exp_map
+
+    rows = []
+    for entry, resolution in (("2566_3J6B", 3.2), ("5925_3J6J", float("nan"))):
+        p = pair(entry)
+        exp = curate_exp_map(read_map(p["map_path"]), read_structure(p["model_path"]))
+        from s2mlib.io import write_map
+
+        rows.append({"entry": entry, "resolution": resolution, "model": str(p["model_path"]),
+                     "exp_map": str(write_map(exp, tmp_path / f"{entry}_exp.mrc"))})
+    gen = MapGenerator(conditioned_weights, device="cpu", progress=False)
+    table = generate_entries(gen, pd.DataFrame(rows), tmp_path / "out", default_resolution=4.0)
+    assert table["resolution"].tolist() == [3.2, 4.0]
+    again = generate_entries(gen, pd.DataFrame(rows), tmp_path / "out6", resolution=6.0)
+    assert again["resolution"].tolist() == [6.0, 6.0]
+    plain = generate_entries(MapGenerator(network_free_weights(tmp_path), device="cpu", progress=False),
+                             pd.DataFrame(rows), tmp_path / "plain")
+    assert plain["resolution"].isna().all()
+
+
+def network_free_weights(tmp_path):
+    return export_generator(Generator(width=2), tmp_path / "plain.pt")

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import brute_force_mask, pair
 from s2mlib.io import DensityMap, read_map, read_structure
-from s2mlib.maps import atom_mask, minmax, on_grid_of
+from s2mlib.maps import atom_mask, lowpass, minmax, on_grid_of
 
 
 def test_minmax_hand_cases():
@@ -48,3 +48,48 @@ def test_on_grid_of_keeps_a_map_already_there_and_resamples_otherwise():
     with pytest.raises(ValueError, match="do not overlap"):
         on_grid_of(DensityMap(ref.data, origin=(900.0, 0.0, 0.0)), ref)
 
+
+
+def shell_fsc(a: np.ndarray, b: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Oracle FSC on a cubic grid: shells one Fourier voxel wide, sum(F G*) / sqrt(sum |F|^2 sum |G|^2) per shell
+    (full complex FFT, integer shell index = round(|k| N)); returns (shell frequency 1/A, fsc)."""
+    n = a.shape[0]
+    fa, fb = np.fft.fftn(a), np.fft.fftn(b)
+    k = np.sqrt(sum(g**2 for g in np.meshgrid(*[np.fft.fftfreq(n) * n] * 3, indexing="ij")))
+    shell = np.rint(k).astype(int).ravel()
+    num = np.bincount(shell, (fa * np.conj(fb)).real.ravel())
+    den = np.sqrt(np.bincount(shell, (np.abs(fa) ** 2).ravel()) * np.bincount(shell, (np.abs(fb) ** 2).ravel()))
+    fsc = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    keep = np.arange(len(fsc)) <= n // 2
+    return np.arange(len(fsc))[keep] / (n * voxel), fsc[keep]
+
+
+@pytest.mark.parametrize("resolution", [3.5, 5.0, 8.0])
+def test_lowpass_fsc_against_the_map_falls_through_half_within_one_shell(resolution):
+    """A real map (5925_3J6J, a 64^3 box at 1 A): the filtered map's FSC against the unfiltered one stays 1 below the taper and
+    crosses 0.5 within one Fourier shell of 1/R; nothing finer than R is left."""
+    density = read_map(pair("5925_3J6J")["map_path"])
+    box = density.resampled_on(density.origin, (64, 64, 64), 1.0)
+    filtered = lowpass(box, resolution)
+    freq, fsc = shell_fsc(filtered.data.astype(np.float64), box.data.astype(np.float64), 1.0)
+    shell_width = 1.0 / 64
+    below = freq < 0.9 / resolution - shell_width  # shells wholly inside the untouched band
+    assert np.all(fsc[below][1:] > 0.999)
+    crossing = freq[np.argmax(fsc < 0.5)]  # first shell under 0.5
+    assert abs(crossing - 1.0 / resolution) <= shell_width
+    power = np.abs(np.fft.fftn(filtered.data.astype(np.float64))) ** 2
+    k = np.sqrt(sum(g**2 for g in np.meshgrid(*[np.fft.fftfreq(64)] * 3, indexing="ij")))
+    assert power[k > 1.0 / resolution + 1e-9].sum() < 1e-9 * power.sum()
+    inner = k < 0.9 / resolution  # the pass band is untouched
+    original = np.fft.fftn(box.data.astype(np.float64))
+    np.testing.assert_allclose(np.fft.fftn(filtered.data.astype(np.float64))[inner], original[inner],
+                               atol=1e-3 * np.abs(original).max())
+
+
+def test_lowpass_checks_its_arguments():
+    m = DensityMap(np.zeros((8, 8, 8), np.float32))
+    for bad in (0.0, -2.0, float("nan")):
+        with pytest.raises(ValueError, match="positive number of Angstrom"):
+            lowpass(m, bad)
+    with pytest.raises(ValueError, match="edge"):
+        lowpass(m, 4.0, edge=0.0)

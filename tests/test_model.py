@@ -108,3 +108,53 @@ def test_bad_input_and_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+# ------------------------------------------------------------------ resolution conditioning
+
+def test_conditioned_networks_add_only_the_film_and_condition_parameters():
+    """Unconditioned counts are the paper's; conditioning adds the embedding MLP, one FiLM head per block
+    (2 x channels outputs) and one input channel of the discriminator's first convolution."""
+    w = 4
+    g, d = Generator(w, conditioned=True), Discriminator(w, conditioned=True)
+    ch = [w, 2 * w, 4 * w, 8 * w]
+    film = sum((32 + 1) * 2 * ch[i] for i in range(4) for _ in range(4 - i))
+    embed = (1 + 1) * 32 + (32 + 1) * 32
+    assert count_parameters(g) == expected_counts(w)[0] + film + embed
+    assert count_parameters(d) == expected_counts(w)[1] + 27 * w  # one more input channel, no extra bias
+    assert count_parameters(Generator(w)) == expected_counts(w)[0]
+
+
+def test_a_fresh_conditioned_generator_is_the_unconditioned_one_and_learns_to_use_r():
+    x = torch.rand(2, 1, 32, 32, 32)
+    torch.manual_seed(4)
+    plain = Generator(4)
+    torch.manual_seed(4)
+    conditioned = Generator(4, conditioned=True)
+    with torch.no_grad():
+        base = plain(x)
+        assert torch.equal(conditioned(x, torch.tensor([3.0, 9.0])), base)  # FiLM is the identity at init
+        for block in conditioned.nodes.values():  # once the heads are trained (here: set), R changes the output
+            block.film.weight.normal_(0, 0.1)
+        at3, at9 = conditioned(x, torch.tensor(3.0)), conditioned(x, torch.tensor(9.0))
+    assert (at3 - at9).abs().max() > 1e-3
+    assert torch.equal(conditioned(x, torch.tensor([3.0, 3.0]))[1], at3[1])  # a scalar R is broadcast
+
+
+def test_resolution_is_required_exactly_where_it_is_used():
+    x = torch.rand(1, 1, 32, 32, 32)
+    with pytest.raises(ValueError, match="not resolution-conditioned"):
+        Generator(2)(x, torch.tensor([3.0]))
+    with pytest.raises(ValueError, match="is resolution-conditioned"):
+        Generator(2, conditioned=True)(x)
+    with pytest.raises(ValueError, match="2 resolutions for a batch of 1"):
+        Discriminator(2, conditioned=True)(x, torch.tensor([3.0, 4.0]))
+    d = Discriminator(2, conditioned=True)
+    with torch.no_grad():
+        assert not torch.equal(d(x, torch.tensor([3.0])), d(x, torch.tensor([9.0])))  # D sees R
+
+
+def test_resolution_feature_maps_3_to_10_onto_minus_one_to_one():
+    from s2mlib.model import resolution_feature
+
+    assert resolution_feature(torch.tensor([3.0, 6.5, 10.0])).flatten().tolist() == [-1.0, 0.0, 1.0]

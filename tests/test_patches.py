@@ -124,3 +124,33 @@ def test_table_errors(table, tmp_path):
     bad["sim_map"] = "missing.mrc"
     with pytest.raises(MapError, match="missing.mrc"):
         load_pairs(bad, "train", root=tmp_path)
+
+
+def test_levels_dataset_draws_a_target_resolution_per_item(masked_pair):
+    """Maps at several resolutions: items carry R, their target is that level's, the draw is seeded and order-free,
+    and cubes empty at every level only are dropped."""
+    from s2mlib.patches import Levels
+
+    inp, target = masked_pair
+    ladder = np.array([3.6, 4.0, 6.0])
+    targets = [target, gaussian_filter(target, 1.0), gaussian_filter(target, 2.0)]
+    ds = PatchDataset([Levels([inp], targets, ladder)], seed=5, keep_empty=False)
+    assert ds.conditioned and len(ds) == len(PatchDataset([(inp, targets[2])], keep_empty=False))
+    seen = set()
+    for i in range(len(ds)):
+        x, y, r = ds[i]
+        level = int(np.flatnonzero(np.isclose(ladder, float(r)))[0])
+        seen.add(level)
+        np.testing.assert_array_equal(y[0].numpy(), padded_block(targets[level], ds.index[i, 1:]))
+        np.testing.assert_array_equal(x[0].numpy(), padded_block(inp, ds.index[i, 1:]))
+    assert seen == {0, 1, 2}
+    again = PatchDataset([Levels([inp], targets, ladder)], seed=5, keep_empty=False)
+    assert [float(again[i][2]) for i in reversed(range(len(ds)))] == [float(ds[i][2]) for i in reversed(range(len(ds)))]
+    ds.set_epoch(1)
+    assert [float(ds[i][2]) for i in range(len(ds))] != [float(again[i][2]) for i in range(len(ds))]
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    assert len(batch) == 3 and batch[2].shape == (4,)
+    with pytest.raises(ValueError, match="not a mix"):
+        PatchDataset([Levels([inp], targets, ladder), (inp, target)])
+    with pytest.raises(ValueError, match="one target per resolution"):
+        Levels([inp], targets[:2], ladder)

@@ -11,7 +11,8 @@ from scipy.spatial import cKDTree
 from conftest import pair
 from s2mlib.io import read_structure
 from s2mlib.plots import SS_COLOURS, ca_trace
-from s2mlib.structures import secondary_structure, structure_of_size, tile_structure
+from s2mlib.structures import (b_factor_kind, effective_b_factors, secondary_structure, structure_of_size,
+                               tile_structure, with_b_factors, with_effective_b_factors)
 
 
 def pdb_annotations(path) -> tuple[set, set]:
@@ -92,3 +93,66 @@ def test_tile_structure_and_structure_of_size():
     assert structure_of_size(structure, residues=250).n_residues == 250
     cut = structure_of_size(structure, atoms=2000)
     assert 2000 - 30 < cut.n_atoms <= 2000  # whole residues only (at most ~24 atoms each)
+
+
+# ------------------------------------------------------------------ the B-factor column
+
+def copy_with_b(source, path, values, remark: str = "") -> object:
+    """A real model (PDB) written to ``path`` with every atom's B-factor column replaced, an optional REMARK line."""
+    st = read_structure(source).gemmi_structure.clone()
+    it = iter(values)
+    for chain in st[0]:
+        for residue in chain:
+            for atom in residue:
+                atom.b_iso = next(it)
+    text = st.make_pdb_string()
+    path.write_text((f"REMARK   1 {remark}\n" if remark else "") + text)
+    return read_structure(path)
+
+
+def test_plddt_models_are_recognised_and_converted(tmp_path):
+    source = pair("5925_3J6J")["model_path"]
+    n = read_structure(source).n_atoms
+    plddt = np.linspace(30.0, 95.0, n)
+    by_name = copy_with_b(source, tmp_path / "AF-Q7Z434-F1-model_v4.pdb", plddt)
+    by_remark = copy_with_b(source, tmp_path / "predicted.pdb", plddt, "PREDICTED BY ALPHAFOLD, PLDDT IN B COLUMN")
+    plain = copy_with_b(source, tmp_path / "refined.pdb", plddt)  # values in 0-100 but nothing says pLDDT
+    assert b_factor_kind(by_name) == b_factor_kind(by_remark) == "plddt" and b_factor_kind(plain) == "b"
+    b, kind = effective_b_factors(by_name)
+    rmsd = 1.5 * np.exp(4 * (0.7 - by_name.b_factor / 100))  # Oeffner et al. 2022, written out again (as read back)
+    np.testing.assert_allclose(b, 8 * math.pi**2 * rmsd**2 / 3, rtol=1e-5)
+    assert kind == "plddt" and b[0] > b[-1]  # low confidence -> large B
+    assert effective_b_factors(plain, "plddt")[1] == "plddt" and effective_b_factors(by_name, "b")[1] == "b"
+
+
+def test_empty_b_columns_mean_no_blur(tmp_path):
+    source = pair("5925_3J6J")["model_path"]
+    n = read_structure(source).n_atoms
+    zero = copy_with_b(source, tmp_path / "zero.pdb", np.zeros(n))
+    assert b_factor_kind(zero) == "none"
+    b, kind = effective_b_factors(zero)
+    assert kind == "none" and not b.any()
+    real = read_structure(source)
+    assert b_factor_kind(real) == "b" and np.array_equal(effective_b_factors(real)[0], real.b_factor)
+    with pytest.raises(ValueError, match="B-factor kind"):
+        effective_b_factors(real, "guess")
+
+
+def test_with_b_factors_converts_every_atom_of_every_conformer(tmp_path):
+    real = read_structure(pair("5925_3J6J")["model_path"])
+    moved = with_b_factors(real, lambda b: 2 * b + 1)
+    np.testing.assert_allclose(moved.b_factor, 2 * real.b_factor + 1, rtol=1e-6)
+    np.testing.assert_array_equal(moved.xyz, real.xyz)
+    st = real.gemmi_structure.clone()  # give one residue two conformers: both must be converted
+    residue = st[0][0][3]
+    for atom in list(residue):
+        atom.altloc, atom.occ = "A", 0.6
+        other = atom.clone()
+        other.altloc, other.occ, other.b_iso = "B", 0.4, 77.0
+        residue.add_atom(other)
+    st.write_pdb(str(tmp_path / "alt.pdb"))
+    alt = read_structure(tmp_path / "alt.pdb")
+    converted, kind = with_effective_b_factors(alt, "none")
+    assert kind == "none" and all(a.b_iso == 0 for ch in converted.gemmi_structure[0] for r in ch for a in r)
+    with pytest.raises(ValueError, match="values for"):
+        with_b_factors(real, lambda b: np.zeros(3))

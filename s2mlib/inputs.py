@@ -1,0 +1,76 @@
+"""What the generator sees and learns: its input map for a structure, and its target at a resolution R.
+
+Inputs (``kind``), both on a given grid and min-max normalised to [0, 1]:
+
+- ``"molmap"`` (the paper's SimMap, section 3.2): ChimeraX-style molmap at 2 A whatever R; only a conditioned
+  network can then know R.
+- ``"bfactor"`` (physics-aware): gemmi's electron-scattering density of the model with its per-atom B-factors
+  (:func:`s2mlib.structures.effective_b_factors`: pLDDT of predicted models converted, empty columns as 0) plus
+  the blur of resolution R (B = 4 R^2, molmap's sigma; :func:`s2mlib.simulate.gemmi_density`): well-ordered
+  atoms sharp, mobile ones smeared, at the target resolution.
+
+Targets: the curated ExpMap (resolution r0, as reported) low-pass filtered to R >= r0 in Fourier space with a soft
+cosine edge (:func:`s2mlib.maps.lowpass`), negative values set to 0 and min-max to [0, 1] again
+(:func:`target_at`). Training samples R per patch from a ladder r0, then every ``step`` A up to ``max_resolution``
+(:func:`resolution_ladder`).
+
+Example:
+    >>> resolution_ladder(3.2, 5.0).tolist()
+    [3.2, 3.5, 4.0, 4.5, 5.0]
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .io import DensityMap, Structure
+from .maps import lowpass, minmax
+from .simulate import gemmi_density, molmap
+from .structures import with_effective_b_factors
+
+INPUT_KINDS = ("molmap", "bfactor")
+PAPER_INPUT_RESOLUTION = 2.0  # the paper's SimMap: molmap at 2 A
+DEFAULT_RESOLUTION = 3.5  # A: an entry's resolution when none is reported, and generation's when none is asked for
+
+
+def network_input(structure: Structure, grid: DensityMap, kind: str = "molmap", resolution: float | None = None,
+                  *, b_factors: str = "auto") -> DensityMap:
+    """The generator's input on ``grid``: ``kind`` 'molmap' (molmap at 2 A) or 'bfactor' (gemmi density with the
+    model's B-factors, read as ``b_factors``, at ``resolution``), min-max to [0, 1]."""
+    if kind == "molmap":
+        density = molmap(structure, PAPER_INPUT_RESOLUTION, ref_map=grid)
+    elif kind == "bfactor":
+        if resolution is None:
+            raise ValueError("the 'bfactor' input is made at a resolution: give one")
+        density = gemmi_density(with_effective_b_factors(structure, b_factors)[0], resolution, ref_map=grid)
+    else:
+        raise ValueError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+    return grid.copy(minmax(density.data))
+
+
+def target_at(exp_map: DensityMap, resolution: float, native: float) -> DensityMap:
+    """The training target at ``resolution`` R from a curated ExpMap of resolution ``native`` r0: the ExpMap itself
+    when R <= r0, else minmax(max(lowpass(ExpMap, R), 0))."""
+    if resolution <= native + 1e-6:
+        return exp_map
+    filtered = lowpass(exp_map, resolution).data
+    return exp_map.copy(minmax(np.maximum(filtered, 0.0)))
+
+
+def resolution_ladder(native: float, max_resolution: float = 10.0, step: float = 0.5) -> np.ndarray:
+    """Target resolutions for one map: ``native`` r0, then the multiples of ``step`` above it up to
+    ``max_resolution`` (just r0 when r0 >= ``max_resolution``)."""
+    if not (step > 0 and native > 0):
+        raise ValueError(f"need a positive native resolution and step, got {native!r} and {step!r}")
+    first = math.floor(native / step + 1e-9) * step + step
+    return np.array([native] + [float(r) for r in np.arange(first, max_resolution + 1e-9, step)])
+
+
+def known_resolution(value, default: float = DEFAULT_RESOLUTION) -> float:
+    """A reported resolution as a float, or ``default`` when it is unknown (None, NaN, empty, not positive)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return float(default)
+    return value if math.isfinite(value) and value > 0 else float(default)
