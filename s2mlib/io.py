@@ -563,3 +563,41 @@ def is_map_path(path: str | os.PathLike) -> bool:
     """True when the file name looks like a density map (.mrc/.map/.ccp4/.rec, optionally .gz)."""
     name = str(path).lower().removesuffix(".gz")
     return name.endswith(MAP_SUFFIXES)
+
+
+STRUCTURE_FORMATS = {".pdb": "pdb", ".ent": "pdb", ".cif": "mmcif", ".mmcif": "mmcif"}
+
+
+def structure_format(path: str | os.PathLike) -> str:
+    """``"pdb"`` or ``"mmcif"`` by the name's extension (optionally + ``.gz``); :class:`OutputError` (one line
+    naming ``path``) for any other name, so a command can refuse it before its work."""
+    path = Path(path)
+    suffix = Path(path.name.lower().removesuffix(".gz")).suffix
+    if suffix not in STRUCTURE_FORMATS:
+        raise OutputError(f"{path}: not a model file name: models are written as "
+                          f"{', '.join(STRUCTURE_FORMATS)} (optionally + .gz)")
+    return STRUCTURE_FORMATS[suffix]
+
+
+def write_structure(structure: Structure | gemmi.Structure, path: str | os.PathLike) -> Path:
+    """Write a model as PDB (.pdb, .ent) or mmCIF (.cif, .mmcif), gzipped for ``.gz``, atomically.
+
+    Text from gemmi (``Structure.make_pdb_string``, ``make_mmcif_document``); a :class:`Structure` is written
+    whole from its ``gemmi_structure`` (every conformer). A model PDB cannot hold (e.g. a chain name longer than
+    two characters) is an :class:`OutputError` naming ``path``; mmCIF holds any model.
+    """
+    path = Path(path)
+    kind = structure_format(path)
+    st = structure.gemmi_structure if isinstance(structure, Structure) else structure
+    try:
+        text = st.make_pdb_string() if kind == "pdb" else st.make_mmcif_document().as_string()
+    except (RuntimeError, ValueError) as exc:
+        raise OutputError(f"{path}: cannot write the model as {kind.upper()} ({exc}); try .cif") from None
+
+    def write(tmp: Path) -> None:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(tmp, "wt", encoding="utf-8") as fh:
+            fh.write(text)
+
+    atomic_write(write, path)
+    return path

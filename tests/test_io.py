@@ -278,3 +278,32 @@ def test_read_map_minimum_size_names_the_file_and_the_need(tmp_path):
     with pytest.raises(MapError, match=r"flat\.mrc: the map is 5 x 4 x 1 voxels; resampling needs at least 2 "
                                        r"voxels along every axis"):
         read_map(path, min_size=2, purpose="resampling")
+
+
+@pytest.mark.parametrize("name", ["model.pdb", "model.cif", "model.cif.gz"])
+def test_write_structure_round_trip_every_atom_and_b_factor(tmp_path, name):
+    """write_structure keeps every atom, its position and a changed B-factor (PDB: 2 decimals), read back
+    by gemmi; a name that is not .pdb/.ent/.cif/.mmcif(.gz) or a model PDB cannot hold is one line, no file."""
+    import gemmi
+
+    from s2mlib.errors import OutputError
+    from s2mlib.io import write_structure
+
+    model = read_structure(pair("5925_3J6J")["model_path"])
+    st = model.gemmi_structure.clone()
+    for k, atom in enumerate(a for ch in st[0] for res in ch for a in res):
+        atom.b_iso = 0.25 * (k % 7) - 0.5
+    path = write_structure(st, tmp_path / name)
+    back = gemmi.read_structure(str(path))
+    atoms = [a for ch in back[0] for res in ch for a in res]
+    assert len(atoms) == model.n_atoms and [p.name for p in tmp_path.iterdir()] == [name]
+    np.testing.assert_allclose([a.pos.tolist() for a in atoms], model.xyz, atol=1e-3)
+    np.testing.assert_allclose([a.b_iso for a in atoms], 0.25 * (np.arange(len(atoms)) % 7) - 0.5, atol=1e-6)
+    with pytest.raises(OutputError, match=r"model\.txt: not a model file name"):
+        write_structure(model, tmp_path / "model.txt")
+    long_chain = model.gemmi_structure.clone()
+    long_chain[0][0].name = "ABCDE"
+    with pytest.raises(OutputError, match=r"long\.pdb: cannot write the model as PDB .*chain name"):
+        write_structure(long_chain, tmp_path / "long.pdb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert read_structure(write_structure(long_chain, tmp_path / "long.cif")).chains == ["ABCDE"]
