@@ -1,6 +1,11 @@
-"""The s2m entry point: commands listed, info on real files, one-line errors."""
+"""The s2m entry point: commands listed, info on real files, one-line errors; evaluate --model / --per-residue,
+confidence and generate --confidence on real pairs, checked against the s2mlib.metrics calls they wrap."""
+import contextlib
+import io
 import json
 
+import numpy as np
+import pytest
 from conftest import pair
 
 from s2mlib.cli import main
@@ -59,3 +64,193 @@ def test_simulate_rejects_bad_resolution(tmp_path, capsys):
                    "--resolution", "-1"])
     assert status == 2 and "resolution" in capsys.readouterr().err
     assert not (tmp_path / "x.mrc").exists()
+
+
+# ------------------------------------------------------- evaluate --model, --per-residue; confidence
+
+PAPER_KEYS = {"ssim", "correlation", "correlation_about_mean", "pcc", "pearson_box", "contour_level",
+              "n_contour_points", "masked_correlation", "masked_correlation_about_mean", "masked_pcc", "masked_ssim",
+              "mask_voxels"}
+FIT_KEYS = ["resolution", "resolution_source", "cc_mask", "cc_box", "cc_volume", "cc_peaks", "mask_voxels",
+            "fsc_0.5_resolution", "q_mean", "smoc_mean"]
+
+
+def strict_json(text: str):
+    def refuse(name):
+        raise AssertionError(f"{name} in JSON output")
+    return json.loads(text, parse_constant=refuse)
+
+
+def one_line_error(err: str, command: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"s2m {command}: error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, one_torch_thread):
+    """s2m evaluate --model --json --per-residue (matched resolutions) of a 4 A molmap against 5925's map."""
+    from s2mlib.io import read_map, read_structure, write_map
+    from s2mlib.simulate import molmap
+
+    folder = tmp_path_factory.mktemp("evaluate")
+    row = pair(MODEL)
+    model, ref = read_structure(row["model_path"]), read_map(row["map_path"])
+    scored = write_map(molmap(model, 4.0, ref_map=ref), folder / "sim.mrc")
+    csv = folder / "residues.csv"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["evaluate", str(scored), "--ref", str(row["map_path"]), "--model", str(row["model_path"]),
+                       "--json", "--per-residue", str(csv)])
+    assert status == 0
+    return {"json": out.getvalue(), "csv": csv, "map": read_map(scored), "ref": ref, "model": model,
+            "map_path": scored, "folder": folder}
+
+
+def test_evaluate_with_model_json_has_every_key_and_is_strict(evaluated):
+    """The paper's scores as before, plus model_fit of the map and of the reference at their matched resolutions,
+    equal to s2mlib.metrics.field_scores called directly."""
+    from s2mlib.metrics import field_scores
+
+    scores = strict_json(evaluated["json"])
+    assert PAPER_KEYS <= set(scores) and "undefined" not in scores
+    fit = scores["model_fit"]
+    assert fit["model"] == str(pair(MODEL)["model_path"]) and set(fit) == {"model", "map", "ref"}
+    for name in ("map", "ref"):
+        column = fit[name]
+        assert list(column) == FIT_KEYS[:2] + ["matched_cc"] + FIT_KEYS[2:], column
+        assert column["resolution_source"] == "matched" and 2.0 <= column["resolution"] <= 12.0
+        expected = field_scores(evaluated[name], evaluated["model"], column["resolution"])
+        assert {k: column[k] for k in expected} == pytest.approx(expected, rel=1e-9)
+        assert 0.5 < column["matched_cc"] <= 1.0 and all(isinstance(column[k], float) for k in expected
+                                                         if k != "mask_voxels")
+    assert fit["map"]["cc_mask"] > fit["ref"]["cc_mask"]  # a molmap of the model fits it better than the data
+
+
+def test_per_residue_csv_is_per_residue_scores_of_map_and_ref(evaluated):
+    import pandas as pd
+
+    from s2mlib.metrics import per_residue_scores
+
+    fit = strict_json(evaluated["json"])["model_fit"]
+    table = pd.read_csv(evaluated["csv"], keep_default_na=False, na_values=[""], dtype={"insertion_code": str})
+    assert list(table.columns) == ["chain", "residue_number", "insertion_code", "residue_name", "q", "smoc",
+                                   "q_ref", "smoc_ref"]
+    assert len(table) == evaluated["model"].n_residues == 97
+    for name, suffix in (("map", ""), ("ref", "_ref")):
+        expected = per_residue_scores(evaluated[name], evaluated["model"], fit[name]["resolution"])
+        assert table["residue_number"].tolist() == expected["residue_number"].tolist()
+        assert table["residue_name"].tolist() == expected["residue_name"].tolist()
+        np.testing.assert_allclose(table["q" + suffix], expected["q"], rtol=1e-12)
+        np.testing.assert_allclose(table["smoc" + suffix], expected["smoc"], rtol=1e-12)
+        assert fit[name]["smoc_mean"] == pytest.approx(expected["smoc"].mean(), rel=1e-12)
+    assert [p.name for p in evaluated["folder"].iterdir() if p.name.startswith(".")] == []  # no temporary file
+
+
+def residue_b_factors(path) -> dict:
+    """(chain, number, name) -> the B-factors of the residue's atoms, read back with gemmi."""
+    import gemmi
+
+    st = gemmi.read_structure(str(path))
+    return {(ch.name, res.seqid.num, res.name): [a.b_iso for a in res] for ch in st[0] for res in ch}
+
+
+def test_confidence_writes_the_csv_scores_as_per_residue_b_factors(evaluated, tmp_path, capsys):
+    """Q (default) into a PDB (2 decimals), SMOC at the map's matched resolution into mmCIF: every atom of a
+    residue carries its residue's score from the per-residue CSV."""
+    import pandas as pd
+
+    table = pd.read_csv(evaluated["csv"])
+    model_path = str(pair(MODEL)["model_path"])
+    resolution = strict_json(evaluated["json"])["model_fit"]["map"]["resolution"]
+    runs = [("conf.pdb", [], "q", 0.005), ("conf.cif", ["--score", "smoc", "--resolution", str(resolution)], "smoc",
+                                           1e-5)]
+    for name, options, column, tolerance in runs:
+        out = tmp_path / name
+        assert main(["confidence", str(evaluated["map_path"]), model_path, "-o", str(out), *options]) == 0
+        printed = capsys.readouterr().out
+        assert printed.startswith(f"{out}: ") and "97 of 97 residues scored" in printed and "0 without" in printed
+        b = residue_b_factors(out)
+        assert len(b) == len(table) == 97 and all(len(set(values)) == 1 for values in b.values())
+        got = [b[("A", n, r)][0] for n, r in zip(table["residue_number"], table["residue_name"])]
+        np.testing.assert_allclose(got, table[column], atol=tolerance)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf.cif", "conf.pdb"]
+
+
+def test_scores_in_b_factors_sets_unscored_residues_to_zero():
+    import pandas as pd
+
+    from s2mlib.cli import scores_in_b_factors
+    from s2mlib.io import read_structure
+
+    model = read_structure(pair(MODEL)["model_path"])
+    table = pd.DataFrame({"chain": ["A", "A", "A"], "residue_number": [1, 2, 3], "insertion_code": ["", "", ""],
+                          "residue_name": ["MET", "ALA", "XXX"], "q": [0.5, np.nan, 0.7]})
+    st, unscored = scores_in_b_factors(model, table, "q")
+    residues = [res for res in st[0][0]]
+    assert unscored == len(residues) - 1 and {a.b_iso for a in residues[0]} == {0.5}
+    assert {a.b_iso for res in residues[1:] for a in res} == {0.0}  # NaN, a name that differs, absent rows
+    assert model.gemmi_structure[0][0][0][0].b_iso != 0.5  # the model itself is unchanged
+
+
+def test_evaluate_table_shows_map_and_ref_side_by_side(tmp_path, capsys):
+    """On 2566_3J6B at a given resolution: the paper's lines, then one line per model-fit score with a map and a
+    ref column; no NaN anywhere."""
+    row = pair("2566_3J6B")
+    assert main(["evaluate", str(row["map_path"]), "--ref", str(row["map_path"]), "--model", str(row["model_path"]),
+                 "--resolution", "3.2"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower() and "resolution: given by --resolution" in out
+    lines = {line.split(":")[0].strip(): line.split(":", 1)[1].split() for line in out.splitlines()
+             if ":" in line and not line.startswith("model fit")}
+    assert PAPER_KEYS <= set(lines) and lines["ssim"] == ["1.0000"]
+    assert [line.split() for line in out.splitlines() if line.split() == ["map", "ref"]] == [["map", "ref"]]
+    for key in FIT_KEYS:
+        assert key in lines and len(lines[key]) == 2 and lines[key][0] == lines[key][1], key  # the same map twice
+    assert lines["resolution"] == ["3.2000", "3.2000"] and lines["resolution_source"] == ["--resolution"] * 2
+
+
+@pytest.mark.parametrize("args, command, names", [
+    (["evaluate", "{map}", "--ref", "{map}", "--per-residue", "{tmp}/r.csv"], "evaluate",
+     "--per-residue needs --model"),
+    (["evaluate", "{map}", "--ref", "{map}", "--resolution", "3"], "evaluate", "--resolution needs --model"),
+    (["evaluate", "{map}", "--ref", "{map}", "--model", "{model}", "--per-residue", "{tmp}/r.tsv"], "evaluate",
+     "r.tsv: not a CSV file name"),
+    (["confidence", "{map}", "{model}", "-o", "{tmp}/c.txt"], "confidence", "c.txt: not a model file name"),
+    (["confidence", "{map}", "{model}", "-o", "{tmp}/c.pdb", "--score", "smoc", "--resolution", "-2"], "confidence",
+     "--resolution must be a positive number"),
+    (["generate", "{model}", "-o", "{tmp}/g.mrc", "--confidence", "{tmp}/c.mrc"], "generate",
+     "c.mrc: not a model file name"),
+])
+def test_model_fit_options_refused_in_one_line_before_any_work(tmp_path, capsys, args, command, names):
+    row = pair(MODEL)
+    argv = [a.format(map=row["map_path"], model=row["model_path"], tmp=tmp_path) for a in args]
+    assert main(argv) == 2
+    assert names in one_line_error(capsys.readouterr().err, command)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_confidence_scores_the_generated_map(tmp_path, capsys, one_torch_thread):
+    """s2m generate --confidence (a random width-2 generator): the model's B-factors are the residue Q-scores of
+    the map written beside it."""
+    import torch
+
+    from s2mlib.io import read_map, read_structure
+    from s2mlib.metrics import atom_qscores, residue_qscores
+    from s2mlib.model import Generator
+    from s2mlib.weights import export_generator
+
+    torch.manual_seed(3)
+    weights = export_generator(Generator(width=2), tmp_path / "tiny.pt")
+    row = pair("2566_3J6B")
+    out, confidence = tmp_path / "g.mrc", tmp_path / "g.cif"
+    assert main(["generate", str(row["model_path"]), "-o", str(out), "--weights", str(weights), "--device", "cpu",
+                 "--confidence", str(confidence)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"{out}: ") and printed[1].startswith(f"{confidence}: Q-score (mapq)")
+    model = read_structure(row["model_path"])
+    expected = residue_qscores(model, atom_qscores(read_map(out), model))
+    b = residue_b_factors(confidence)
+    assert all(len(set(values)) == 1 for values in b.values())
+    got = [b[(c, n, r)][0] for c, n, r in zip(expected["chain"], expected["residue_number"], expected["residue_name"])]
+    np.testing.assert_allclose(got, expected["q"].fillna(0.0), atol=1e-5)
