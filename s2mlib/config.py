@@ -115,6 +115,14 @@ class RunPaths:
         return self.root / "scores.csv"
 
     @property
+    def series(self) -> Path:  # 07: maps of the test entries at target resolutions
+        return self.root / "series"
+
+    @property
+    def series_table(self) -> Path:  # 07: their scores against the low-passed experimental maps
+        return self.series / "series.csv"
+
+    @property
     def ablation(self) -> Path:  # 08: the variants' runs and maps
         return self.root / "ablation"
 

@@ -37,12 +37,20 @@ FIGURE_INDEX = {
     "table_resolution_fits": "Figure 5's regression lines (slope, intercept per method and metric)",
     "fig8_ablation": "Figure 8: ablation (no SmoothL1; raw maps as targets) against the base model",
     "table_ablation": "Figure 8's data: mean and median per model",
+    "fig5_target_resolution": "Figure 5 extended: every metric against the target resolution R, GAN and simulators at R, "
+                              "against the experimental map low-passed to R (test entries)",
+    "table_target_resolution": "extended Figure 5's data: mean scores per method and target resolution",
+    "fig5_resolution_panel": "one test structure generated at 3, 4.5, 6 and 8 A beside the experimental map low-passed "
+                             "to the same R",
+    "table_resolution_check": "matched resolution R' of maps made at R (3.5, 5, 7 A) against the experimental map's",
+    "fig8_conditioning": "input x conditioning ablation on the validation entries at the reported and coarser R",
+    "table_ablation_conditioning": "input x conditioning ablation: mean validation scores per variant and target R",
 }
 
 SS_COLOURS = {"helix": "hotpink", "strand": "tab:blue", "coil": "0.55"}  # Figure 4: helices pink, sheets blue
 METRIC_LABELS = {
     "ssim": "SSIM", "correlation": "correlation", "correlation_about_mean": "correlation about mean",
-    "pcc": "PCC",
+    "pcc": "PCC", "masked_correlation_about_mean": "Pearson inside 3 Å",
 }
 
 
@@ -200,6 +208,34 @@ def metric_vs_resolution(scores: pd.DataFrame, metrics: list[str], order: list[s
                         scatter_kws={"s": 14}, line_kws={"linewidth": 1.5})
         ax.set_xlabel("reported resolution (Å)"), ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def metric_vs_target(series: pd.DataFrame, metrics: list[str], order: list[str] | None = None) -> plt.Figure:
+    """Extended Figure 5: each metric against the target resolution R (columns target, method, metrics; one row per
+    entry and map), the mean over entries per method with the range of the entries as a band."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sns.lineplot(data=series, x="target", y=metric, hue="method", hue_order=order, errorbar=("pi", 100),
+                     marker="o", markersize=4, ax=ax, legend=ax is axes[0][-1])
+        ax.set_xlabel("target resolution R (Å)"), ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def metric_points(scores: pd.DataFrame, metrics: list[str], x: str, hue: str) -> plt.Figure:
+    """One panel per metric: the mean (points, joined per ``hue`` group) and the entries' range (bars) at each ``x``
+    category, e.g. the conditioning ablation's variants at the reported and coarser resolutions."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sns.pointplot(data=scores, x=x, y=metric, hue=hue, errorbar=("pi", 100), dodge=0.3, ax=ax,
+                      markersize=4, linewidth=1.2, legend=ax is axes[0][-1])
+        ax.set_xlabel(""), ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
     fig.tight_layout()
     return fig
 

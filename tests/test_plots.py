@@ -79,3 +79,25 @@ def test_ca_trace_segments(tmp_path):
         assert all(colour_of[p] == colour for p in points[:-1])  # the last CA may be the next segment's first
         drawn.update(points)
     assert drawn == set(colour_of)
+
+
+def test_metric_vs_target_draws_the_mean_per_method():
+    from s2mlib.plots import metric_vs_target
+
+    series = pd.DataFrame({"target": [3.0, 3.0, 5.0, 5.0] * 2, "method": ["gan"] * 4 + ["molmap"] * 4,
+                           "ssim": [0.2, 0.4, 0.5, 0.7, 0.1, 0.1, 0.2, 0.2]})
+    fig = metric_vs_target(series, ["ssim"], order=["gan", "molmap"])
+    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2]
+    means = sorted(tuple(np.round(line.get_ydata(), 6)) for line in lines)
+    assert means == [(0.1, 0.2), (0.3, 0.6)]
+    plt.close(fig)
+
+
+def test_metric_points_one_panel_per_metric():
+    from s2mlib.plots import metric_points
+
+    scores = pd.DataFrame({"R": ["reported", "5 Å"] * 4, "method": ["a"] * 4 + ["b"] * 4,
+                           "pcc": np.linspace(0, 1, 8), "ssim": np.linspace(1, 0, 8)})
+    fig = metric_points(scores, ["pcc", "ssim"], x="R", hue="method")
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "SSIM"
+    plt.close(fig)

@@ -64,6 +64,7 @@ def test_baselines_lie_on_the_expmap_grid(entries, baselines):
         reported = 3.2 if row.entry == "2566_3J6B" else 3.5  # unknown -> default_resolution
         assert mine.loc["molmap (reported res.)", "sim_resolution"] == reported
         assert mine.loc["StructureBlurrer", "sim_method"] == "blurrer" and mine.loc["gemmi", "sim_resolution"] == 2.0
+        assert mine.loc["gemmi (reported res.)", "sim_resolution"] == reported
         for name, resolution in (("molmap", 2.0), ("molmap (reported res.)", reported)):
             expected = molmap(structure, resolution, ref_map=exp).data
             np.testing.assert_allclose(read_map(mine.loc[name, "path"]).data, expected, rtol=1e-5,
@@ -91,9 +92,10 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
 
     monkeypatch.setattr("s2mlib.study.simulate", counting)
     third = simulate_baselines(entries, out, default_resolution=4.0, progress=False)
-    assert calls == [("molmap", 4.0)]
+    assert calls == [("molmap", 4.0), ("gemmi", 4.0)]
     redone = third[~third["cached"]]
-    assert list(zip(redone["entry"], redone["method"])) == [("5925_3J6J", "molmap (reported res.)")]
+    assert list(zip(redone["entry"], redone["method"])) == [("5925_3J6J", "molmap (reported res.)"),
+                                                            ("5925_3J6J", "gemmi (reported res.)")]
     with pytest.raises(ValueError, match="unknown baseline"):
         simulate_baselines(entries, out, methods=["chimera"], progress=False)
     with pytest.raises(ManifestError, match="5925_3J6J: exp_map file not found"):

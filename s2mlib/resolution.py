@@ -1,0 +1,124 @@
+"""The study at chosen target resolutions (beyond the paper): maps of the entries made at a resolution R by the
+generators and by the simulators, scored against the experimental map low-passed to R; and the matched-resolution
+check that generated maps look like maps of the resolution asked for.
+
+For an entry of reported resolution r0 (``default_resolution`` when unknown) and a target R >= r0, the reference is
+:func:`s2mlib.inputs.target_at` (the curated ExpMap low-passed to R, as the conditioned generator's training targets;
+the ExpMap itself at r0). Generators that use a resolution make their map at R; the paper's generator (unconditioned,
+molmap input) has one map whatever R. Simulators run at R on the ExpMap's grid. Every map is scored with
+:func:`s2mlib.metrics.evaluate` (the paper's scores, plus Pearson inside 3 A of the model) against that reference.
+
+Matched resolution (:func:`s2mlib.metrics.matched_resolution`): R' = the molmap resolution that correlates best with
+a map inside 3 A of the model. A map generated at R passes the check when R' grows with R and lies within 1 A of
+R' of the experimental map low-passed to R.
+
+Example:
+    >>> series = resolution_series(test, {"GAN": generator}, [3.5, 5.0], "runs/x/series")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .cache import safe_name
+from .generate import MapGenerator
+from .inputs import DEFAULT_RESOLUTION, known_resolution, target_at
+from .io import read_map, read_structure, write_map
+from .metrics import evaluate, matched_resolution
+from .simulate import simulate
+from .study import entry_rows
+
+SIMULATORS = {"molmap": "molmap", "e2pdb2mrc": "e2pdb2mrc", "StructureBlurrer": "blurrer", "gemmi": "gemmi"}
+NATIVE = "reported"  # the label of the entry's own resolution in a list of targets
+
+
+def targets_for(native: float, resolutions: Sequence[float | str]) -> list[float]:
+    """The target resolutions of an entry of resolution ``native``: each R of ``resolutions`` that is not finer than
+    ``native`` ('reported' = ``native`` itself), in order, without repeats.
+
+    >>> targets_for(3.2, ["reported", 3.0, 5.0, 5.0, 8.0])
+    [3.2, 5.0, 8.0]
+    """
+    out: list[float] = []
+    for r in resolutions:
+        value = float(native) if r == NATIVE else float(r)
+        if value >= native - 1e-6 and not any(abs(value - o) < 1e-6 for o in out):
+            out.append(value)
+    return out
+
+
+def resolution_series(entries: pd.DataFrame, generators: Mapping[str, MapGenerator], resolutions: Sequence,
+                      out_dir: str | os.PathLike, *, simulators: Sequence[str] = tuple(SIMULATORS),
+                      default_resolution: float = DEFAULT_RESOLUTION, mask_radius: float = 3.0,
+                      progress: bool = True) -> pd.DataFrame:
+    """Every entry at every target resolution (:func:`targets_for`): the reference (ExpMap low-passed to R), each
+    generator's map and each simulator's map at R (names from :data:`SIMULATORS`), written to
+    ``out_dir/<entry>/R<R>/<method>.mrc``, and their scores against the reference.
+
+    Returns a long table: entry, native (r0), target (R), method, path, then every key of
+    :func:`s2mlib.metrics.evaluate` (with the model: ``masked_correlation_about_mean`` is Pearson inside
+    ``mask_radius`` A of the atoms).
+    """
+    unknown = [m for m in simulators if m not in SIMULATORS]
+    if unknown:
+        raise ValueError(f"unknown simulator(s) {unknown}; choose from {list(SIMULATORS)}")
+    rows = entry_rows(entries)
+    records = []
+    for entry, row in tqdm(rows.items(), desc="resolution series", unit="entry", disable=not progress):
+        structure, exp = read_structure(row["model"]), read_map(row["exp_map"])
+        native = known_resolution(row["resolution"], default_resolution)
+        for target in targets_for(native, resolutions):
+            folder = Path(out_dir) / safe_name(entry) / f"R{target:.2f}"
+            reference = target_at(exp, target, native)
+            maps = {"experimental": reference}
+            for name, generator in generators.items():
+                maps[name] = generator(structure, ref_map=exp, resolution=target if generator.uses_resolution
+                                       else None)
+            for name in simulators:
+                maps[name] = simulate(structure, SIMULATORS[name], target, ref_map=exp)
+            for method, density in maps.items():
+                path = write_map(density, folder / f"{safe_name(method)}.mrc")
+                scores = evaluate(density, reference, structure, mask_radius=mask_radius)
+                records.append({"entry": entry, "native": native, "target": target, "method": method,
+                                "path": str(path), **scores})
+    return pd.DataFrame(records)
+
+
+def resolution_check(series: pd.DataFrame, entries: pd.DataFrame, targets: Sequence[float],
+                     methods: Sequence[str], *, progress: bool = True) -> pd.DataFrame:
+    """Matched resolution R' of each map of ``methods`` and of the experimental reference in a
+    :func:`resolution_series` table, at each target R of ``targets``.
+
+    Returns entry, target, method, matched (R'), matched_experimental (R' of the reference at that R),
+    difference (R' - R' of the reference), within_1A.
+    """
+    rows = entry_rows(entries)
+    chosen = series[np.isin(series["target"].round(3), np.round(targets, 3))
+                    & series["method"].isin([*methods, "experimental"])]
+    records = []
+    for entry, part in tqdm(chosen.groupby("entry", sort=False), desc="matched resolution", unit="entry",
+                            disable=not progress):
+        structure = read_structure(rows[entry]["model"])
+        for target, group in part.groupby("target"):
+            matched = {m: matched_resolution(read_map(p), structure)[0] for m, p in zip(group["method"], group["path"])}
+            for method in methods:
+                if method in matched:
+                    records.append({"entry": entry, "target": target, "method": method, "matched": matched[method],
+                                    "matched_experimental": matched["experimental"],
+                                    "difference": matched[method] - matched["experimental"]})
+    table = pd.DataFrame(records, columns=["entry", "target", "method", "matched", "matched_experimental",
+                                           "difference"])
+    table["within_1A"] = table["difference"].abs() <= 1.0
+    return table
+
+
+def increases_with_target(check: pd.DataFrame) -> pd.DataFrame:
+    """Per entry and method of a :func:`resolution_check` table: does R' increase strictly with the target R?"""
+    ordered = check.sort_values("target")
+    return (ordered.groupby(["entry", "method"])["matched"]
+            .apply(lambda s: bool(np.all(np.diff(s.to_numpy()) > 0))).rename("increases").reset_index())
