@@ -45,6 +45,9 @@ FIGURE_INDEX = {
     "table_resolution_check": "matched resolution R' of maps made at R (3.5, 5, 7 A) against the experimental map's",
     "fig8_conditioning": "input x conditioning ablation on the validation entries at the reported and coarser R",
     "table_ablation_conditioning": "input x conditioning ablation: mean validation scores per variant and target R",
+    "table_map_quality": "curation: the experimental maps' own mean Q-score and map-model FSC 0.5 resolution",
+    "fig_residue_q": "per-residue Q-score along the chain of one test entry: GAN, experimental and molmap maps",
+    "table_residue_q": "per-residue Q-scores of that figure",
 }
 
 SS_COLOURS = {"helix": "hotpink", "strand": "tab:blue", "coil": "0.55"}  # Figure 4: helices pink, sheets blue
@@ -236,6 +239,30 @@ def metric_points(scores: pd.DataFrame, metrics: list[str], x: str, hue: str) ->
         ax.set_xlabel(""), ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def residue_profile(profile: pd.DataFrame, methods: list[str], score: str = "Q-score") -> plt.Figure:
+    """Per-residue scores along the chain(s): one line per method (columns of ``profile``), the residues' secondary
+    structure (``ss`` column: helix / strand / coil) as coloured bands (:data:`SS_COLOURS`); chains side by side."""
+    fig, ax = plt.subplots(figsize=(max(6.0, len(profile) / 40), 3.4))
+    x = np.arange(len(profile))
+    ss = profile["ss"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], len(ss)]):
+        if ss[start] != "coil":
+            ax.axvspan(start - 0.5, stop - 0.5, color=SS_COLOURS[ss[start]], alpha=0.18, lw=0)
+    for method in methods:
+        ax.plot(x, profile[method], lw=1.0, label=f"{method} (mean {profile[method].mean():.3f})")
+    chain_starts = np.flatnonzero(np.r_[True, profile["chain"].to_numpy()[1:] != profile["chain"].to_numpy()[:-1]])
+    for start in chain_starts[1:]:
+        ax.axvline(start - 0.5, color="k", lw=0.8)
+    step = max(1, len(x) // 12)
+    ax.set_xticks(x[::step], [f"{c}{n}" for c, n in zip(profile["chain"][::step], profile["residue_number"][::step])],
+                  fontsize=7)
+    ax.set_xlabel("residue (bands: pink helix, blue strand)"), ax.set_ylabel(score)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 

@@ -27,9 +27,11 @@ from tqdm.auto import tqdm
 from .cache import file_stamp, matches, read_record, safe_name, write_record
 from .errors import ManifestError, require_columns
 from .generate import MapGenerator
-from .inputs import known_resolution
-from .io import Structure, read_map, read_structure, write_map
-from .metrics import evaluate
+from .inputs import DEFAULT_RESOLUTION, known_resolution
+from .io import DensityMap, Structure, read_map, read_structure, write_map
+from .metrics import (atom_qscores, evaluate, field_scores, fsc_resolution, map_model_fsc, mean_qscore,
+                      on_grid_of, residue_qscores)
+from .structures import secondary_structure
 from .simulate import simulate
 from .tiling import cube_corners
 
@@ -45,6 +47,8 @@ BASELINES: dict[str, tuple[str, float | None]] = {
 }
 TABLE1_METRICS = ("ssim", "correlation", "correlation_about_mean", "pcc")
 MASKED_METRICS = tuple(f"masked_{m}" for m in TABLE1_METRICS)
+# the field's model-fit scores of each map against the entry's model (s2mlib.metrics.field_scores)
+FIELD_METRICS = ("cc_mask", "cc_box", "fsc_0.5_resolution", "q_mean")
 # Whole-pipeline generation time reported by the paper (section 4.5; 32-core AMD Threadripper 2950X, CPU only)
 PAPER_GENERATION_SECONDS = {644: 14.0, 2501: 20.0, 12868: 53.0}
 TIMINGS = "timings.json"  # per-entry sidecar of simulate_baselines: what each cached map was made with, and its time
@@ -117,13 +121,16 @@ def simulate_baselines(entries: pd.DataFrame, out_dir: str | os.PathLike, *, met
 
 
 def score_maps(maps: pd.DataFrame, entries: pd.DataFrame, *, contour_fraction: float = 0.01, mask_radius: float = 3.0,
+               model_fit: bool = False, default_resolution: float = DEFAULT_RESOLUTION,
                progress: bool = True) -> pd.DataFrame:
     """Score every map against its entry's curated ExpMap with :func:`s2mlib.metrics.evaluate` (model-masked
-    scores within ``mask_radius`` A of the entry's model included).
+    scores within ``mask_radius`` A of the entry's model included); with ``model_fit`` also the field's scores of the
+    map against the model (:func:`s2mlib.metrics.field_scores` at the entry's reported resolution,
+    ``default_resolution`` when unknown: Phenix CCs, map-model FSC 0.5 resolution, mean Q-score).
 
     ``maps``: long table entry, method, path (any grid: maps are interpolated onto the ExpMap's). Returns one row
     per map: entry, method, resolution (reported; NaN when unknown), residues (``Structure.n_residues`` of the
-    model file), then every key of ``evaluate``.
+    model file), then every key of ``evaluate`` (and of ``field_scores``).
     """
     require_columns(maps, ("entry", "method", "path"), "maps table")
     rows = entry_rows(entries)
@@ -137,18 +144,58 @@ def score_maps(maps: pd.DataFrame, entries: pd.DataFrame, *, contour_fraction: f
         structure, reference = read_structure(row["model"]), read_map(row["exp_map"])
         resolution = known_resolution(row["resolution"], math.nan)
         for method, path in zip(group["method"], group["path"]):
-            scores = evaluate(read_map(path), reference, structure, mask_radius=mask_radius,
+            density = read_map(path)
+            scores = evaluate(density, reference, structure, mask_radius=mask_radius,
                               contour_fraction=contour_fraction)
+            if model_fit:
+                fit_resolution = known_resolution(row["resolution"], default_resolution)
+                scores.update(field_scores(on_grid_of(density, reference), structure, fit_resolution))
             records.append({"entry": entry, "method": method, "resolution": resolution,
                             "residues": structure.n_residues, **scores})
     return pd.DataFrame(records)
+
+
+def map_quality(table: pd.DataFrame, *, progress: bool = True) -> pd.DataFrame:
+    """The experimental maps' own fit to their models, per kept entry of a curation table (a data-quality view):
+    mean Q-score (:func:`s2mlib.metrics.atom_qscores`, mapq) and map-model FSC 0.5 resolution (against molmap at
+    Nyquist, TEMPy's rule) of the deposited map as given (``map`` column), not of the curated ExpMap.
+
+    Returns entry, q_mean, fsc_0.5_resolution.
+    """
+    require_columns(table, ("entry", "kept", "map", "model"), "curation table")
+    records = []
+    kept = table[table["kept"].astype(bool)]
+    for row in tqdm(list(kept.itertuples()), desc="map quality", unit="entry", disable=not progress):
+        density, structure = read_map(row.map), read_structure(row.model)
+        records.append({"entry": row.entry, "q_mean": mean_qscore(atom_qscores(density, structure)),
+                        "fsc_0.5_resolution": fsc_resolution(map_model_fsc(density, structure), 0.5)})
+    return pd.DataFrame(records, columns=["entry", "q_mean", "fsc_0.5_resolution"])
+
+
+def residue_profiles(maps: Mapping[str, DensityMap], structure: Structure) -> pd.DataFrame:
+    """Per-residue Q-score of each map (one column per name of ``maps``, mapq's Q averaged over the residue's heavy
+    atoms) for the amino acids with a CA, with their secondary structure (:func:`s2mlib.structures.secondary_structure`):
+    chain, residue_number, insertion_code, residue_name, ss, then the maps' columns (waters, ligands left out)."""
+    table = None
+    for name, density in maps.items():
+        q = residue_qscores(structure, atom_qscores(density, structure)).rename(columns={"q": name})
+        q = q.drop(columns="n_atoms")
+        table = q if table is None else table.merge(q, on=["chain", "residue_number", "insertion_code",
+                                                           "residue_name"], how="outer", sort=False)
+    ss = secondary_structure(structure).rename(columns={"residue": "residue_number", "icode": "insertion_code"})
+    ss["insertion_code"] = ss["insertion_code"].str.strip()
+    table["insertion_code"] = table["insertion_code"].astype(str).str.strip()
+    table = ss[["chain", "residue_number", "insertion_code", "ss"]].merge(
+        table, how="inner", on=["chain", "residue_number", "insertion_code"], sort=False)
+    return table[["chain", "residue_number", "insertion_code", "residue_name", "ss", *maps]]
 
 
 def summary_table(scores: pd.DataFrame, paper_csv: str | os.PathLike | None = None, *,
                   masked: bool = False) -> pd.DataFrame:
     """Table 1: one row per method (in order of first appearance): n (entries), ``<metric>_mean`` and
     ``<metric>_median`` of ssim, correlation, correlation_about_mean and pcc (NaN scores left out), named as the
-    paper's CSV; ``masked=True``: the same for their model-masked variants (:data:`MASKED_METRICS`).
+    paper's CSV; ``masked=True``: the same for their model-masked variants (:data:`MASKED_METRICS`). The
+    field's scores (:data:`FIELD_METRICS`), when the table has them, add ``<metric>_mean`` columns to Table 1.
 
     With ``paper_csv`` (``method`` column plus those names) the paper's values are added as ``paper_<column>``
     for the methods it lists (NaN for the others). Methods are matched by name: our ``molmap`` row is the paper's
@@ -162,6 +209,8 @@ def summary_table(scores: pd.DataFrame, paper_csv: str | os.PathLike | None = No
     for metric in metrics:
         table[f"{metric}_mean"] = grouped[metric].mean().reindex(order).to_numpy()
         table[f"{metric}_median"] = grouped[metric].median().reindex(order).to_numpy()
+    for metric in () if masked else [m for m in FIELD_METRICS if m in scores.columns]:
+        table[f"{metric}_mean"] = grouped[metric].mean().reindex(order).to_numpy()
     if paper_csv is not None:
         paper = pd.read_csv(paper_csv)
         if "method" not in paper.columns:

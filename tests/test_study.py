@@ -195,3 +195,43 @@ def test_time_generation_counts_the_cubes_run(tmp_path):
             assert table.loc[name, "cubes_run"] == (sum(inp[b].any() for b in blocks) if skip else len(blocks))
             assert table.loc[name, "grid"] == "x".join(map(str, inp.shape[::-1]))
             assert table.loc[name, "residues"] == structure.n_residues and table.loc[name, "atoms"] == structure.n_atoms
+
+
+def test_model_fit_scores_join_the_table(entries, baselines):
+    """score_maps(model_fit=True) adds the field's scores, equal to field_scores called directly; Table 1 shows
+    their means."""
+    from s2mlib.metrics import field_scores
+    from s2mlib.study import FIELD_METRICS
+
+    _, table = baselines
+    maps = table[table["method"] == "gemmi (reported res.)"][["entry", "method", "path"]]
+    scores = score_maps(maps, entries, model_fit=True, default_resolution=4.0, progress=False).set_index("entry")
+    for row in entries.itertuples():
+        direct = field_scores(read_map(maps.set_index("entry").loc[row.entry, "path"]), read_structure(row.model),
+                              3.2 if row.entry == "2566_3J6B" else 4.0)
+        for metric in FIELD_METRICS:
+            assert scores.loc[row.entry, metric] == pytest.approx(direct[metric], abs=1e-9)
+    summary = summary_table(scores.reset_index())
+    assert summary.loc[0, "q_mean_mean"] == pytest.approx(scores["q_mean"].mean())
+    assert "cc_mask_median" not in summary.columns
+
+
+def test_map_quality_and_residue_profiles(entries):
+    from s2mlib.metrics import atom_qscores, fsc_resolution, map_model_fsc, mean_qscore, residue_qscores
+    from s2mlib.structures import secondary_structure
+    from s2mlib.study import map_quality, residue_profiles
+
+    p = pair("5925_3J6J")
+    density, model = read_map(p["map_path"]), read_structure(p["model_path"])
+    table = pd.DataFrame([{"entry": "5925_3J6J", "kept": True, "map": str(p["map_path"]),
+                           "model": str(p["model_path"])}, {"entry": "x", "kept": False, "map": "", "model": ""}])
+    quality = map_quality(table, progress=False)
+    assert quality["entry"].tolist() == ["5925_3J6J"]
+    assert quality.loc[0, "q_mean"] == pytest.approx(mean_qscore(atom_qscores(density, model)))
+    assert quality.loc[0, "fsc_0.5_resolution"] == pytest.approx(fsc_resolution(map_model_fsc(density, model), 0.5))
+    sim = molmap(model, 2.0, ref_map=density)
+    profile = residue_profiles({"experimental": density, "molmap": sim}, model)
+    ss = secondary_structure(model)
+    assert len(profile) == len(ss) and profile["ss"].tolist() == ss["ss"].tolist()
+    direct = residue_qscores(model, atom_qscores(sim, model)).set_index("residue_number")["q"]
+    np.testing.assert_allclose(profile["molmap"], direct.loc[profile["residue_number"]].to_numpy())

@@ -17,7 +17,7 @@ Example:
 from ..maps import atom_mask, on_grid_of
 from .fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
 from .model_fit import field_scores, per_residue_scores
-from .paper import (SSIM_PERCENTILE, chimerax_correlation, contour_level, evaluate, pearson, preprocess, ssim)
+from .paper import SSIM_PERCENTILE, chimerax_correlation, contour_level, evaluate, pearson, preprocess, ssim
 from .phenix import map_model_cc, phenix_mask
 from .qscore import atom_qscores, mean_qscore, residue_qscores
 from .smoc import residue_smoc
