@@ -396,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-negative", action="store_true", help="set negative densities to 0 before min-max")
     p.set_defaults(func=cmd_curate)
 
-    p = sub.add_parser("evaluate", help="SSIM, ChimeraX correlations and PCC of a map against an experimental map")
+    p = sub.add_parser("evaluate", help="SSIM, ChimeraX correlations and PCC of a map against an experimental map; "
+                                        "with --model the field's model-fit scores of both")
     p.add_argument("map", type=Path, help="the map to score (generated or simulated)")
     p.add_argument("--ref", type=Path, required=True,
                    help="the experimental map (ChimeraX's first map, as in the paper)")

@@ -19,7 +19,7 @@ def test_help_lists_commands(capsys):
     except SystemExit:
         pass
     out = capsys.readouterr().out
-    for command in ("info", "fetch"):
+    for command in ("info", "fetch", "evaluate", "confidence", "generate"):
         assert command in out
 
 
