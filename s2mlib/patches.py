@@ -1,6 +1,13 @@
 """The training patch dataset: (input, target) 32^3 cubes cut on the fly from whole (SimMap, ExpMap) pairs on the
 cube grid of :mod:`s2mlib.tiling`, the input augmented as in the paper (TorchIO), and patch counts per split.
 
+Memory does not grow with the patches: a dataset holds its maps and a (map, z, y, x) row per patch (32 bytes), never
+the patches. With ``mmap=True`` (:func:`load_pairs`, what training uses) the maps themselves stay on disk: curated maps
+(uncompressed MRC, float32, axis order 1,2,3) are memory-mapped (:class:`MappedMap`) and each patch reads its 32^3
+voxels, so the resident memory is bounded whatever the number of maps (the page cache holds what the OS can spare).
+TorchIO is imported only to augment (:func:`augmentation`), so training with the device augmentation
+(:mod:`s2mlib.augment`) needs neither TorchIO nor SimpleITK.
+
 Example:
     >>> import numpy as np
     >>> a = np.zeros((40, 40, 40), np.float32); a[:10, :10, :10] = 1
@@ -15,27 +22,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pandas as pd
 import torch
-import torchio as tio
 from torch.utils.data import Dataset
 
 from .cache import file_stamp
 from .errors import MapError, require_columns
 from .inputs import DEFAULT_RESOLUTION, known_resolution, network_input, resolution_ladder, target_at
 from .io import read_map, read_structure
-from .tiling import cube_corners, cut_cube
+from .tiling import CUBE, PAD, cube_corners, cut_cube
 
 TABLE_COLUMNS = ("entry", "split", "kept", "exp_map", "sim_map")
 
 
-def augmentation() -> tio.Compose:
-    """The paper's input augmentation (section 3.2), as the original code set it up in TorchIO.
+def augmentation():
+    """The paper's input augmentation (section 3.2), as the original code set it up in TorchIO (a ``tio.Compose``).
 
     RandomAnisotropy(downsampling 1-1.5, B-spline, p 0.25), RandomBlur(std 0-0.5, p 0.25),
-    RandomNoise(std 0-0.1, p 0.25).
+    RandomNoise(std 0-0.1, p 0.25). The same on a batch on the device: :mod:`s2mlib.augment`.
     """
+    import torchio as tio  # only the TorchIO path needs it (and SimpleITK)
+
     return tio.Compose([
         tio.RandomAnisotropy(downsampling=1.5, image_interpolation="bspline", p=0.25),
         tio.RandomBlur(std=(0, 0.5), p=0.25),
@@ -43,18 +52,73 @@ def augmentation() -> tio.Compose:
     ])
 
 
+class MappedMap:
+    """A map's voxels read on demand from its uncompressed MRC file: a read-only ``np.memmap`` [z, y, x], opened
+    lazily in each process. Used as an array by :class:`PatchDataset` (``shape``, slicing, ``np.asarray``); it
+    pickles as its file and layout, so DataLoader workers map the file themselves instead of copying the voxels.
+
+    :meth:`open` gives None for a file it cannot map (gzip, not float32, an axis order other than 1,2,3).
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, int, int], offset: int, dtype: str) -> None:
+        self.path, self.shape, self.offset, self.dtype = str(path), tuple(shape), int(offset), np.dtype(dtype)
+        self._data: np.memmap | None = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> MappedMap | None:
+        """The mapped map of an uncompressed float32 MRC file in axis order 1,2,3, else None."""
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"\x1f\x8b":  # gzip
+                return None
+        with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
+            data, header = mrc.data, mrc.header
+            order = (int(header.mapc), int(header.mapr), int(header.maps))
+            if data is None or data.ndim != 3 or data.dtype.kind != "f" or data.itemsize != 4 or order != (1, 2, 3):
+                return None
+            return cls(path, data.shape, data.offset, data.dtype.str)
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    @property
+    def data(self) -> np.memmap:
+        """The memory map (opened on first use in this process)."""
+        if self._data is None:
+            self._data = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape)
+        return self._data
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.data, dtype=dtype)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_data": None}
+
+    def __repr__(self) -> str:
+        return f"MappedMap({self.path!r}, shape={self.shape})"
+
+
+def _voxels(array) -> np.ndarray | MappedMap:
+    """A mapped map as it is, anything else as a float32 array."""
+    return array if isinstance(array, MappedMap) else np.asarray(array, dtype=np.float32)
+
+
 @dataclass
 class Levels:
     """One map at several target resolutions: ``resolutions`` (A), one target per resolution, and one input for all
-    of them (the paper's SimMap) or one per resolution (an input made at the target resolution)."""
+    of them (the paper's SimMap) or one per resolution (an input made at the target resolution). Arrays are float32
+    arrays or :class:`MappedMap`."""
 
-    inputs: list[np.ndarray]
-    targets: list[np.ndarray]
+    inputs: list[np.ndarray | MappedMap]
+    targets: list[np.ndarray | MappedMap]
     resolutions: np.ndarray
 
     def __post_init__(self) -> None:
-        self.inputs = [np.asarray(a, dtype=np.float32) for a in self.inputs]
-        self.targets = [np.asarray(a, dtype=np.float32) for a in self.targets]
+        self.inputs = [_voxels(a) for a in self.inputs]
+        self.targets = [_voxels(a) for a in self.targets]
         self.resolutions = np.asarray(self.resolutions, dtype=np.float32).reshape(-1)
         n = len(self.resolutions)
         if n == 0 or len(self.targets) != n or len(self.inputs) not in (1, n):
@@ -66,8 +130,9 @@ class PatchDataset(Dataset):
     """(input, target) 32^3 patches cut on the fly from whole (SimMap, ExpMap) pairs, or (input, target, R) from
     maps at several target resolutions.
 
-    ``pairs``: (input, target) arrays, or :class:`Levels` (then every item also returns its target resolution R, a
-    float32 scalar tensor, drawn per item from the map's resolutions, seeded from ``(seed, epoch, i)``).
+    ``pairs``: (input, target) arrays (or :class:`MappedMap`), or :class:`Levels` (then every item also returns its
+    target resolution R, a float32 scalar tensor, drawn per item from the map's resolutions, seeded from
+    ``(seed, epoch, i)``).
     Item ``i`` is ``(x, y)`` or ``(x, y, R)`` with x, y float32 tensors of shape (1, 32, 32, 32);
     ``index[i] = (map, z, y, x)``. With ``augment`` the INPUT only goes through :func:`augmentation`, seeded from
     ``(seed, epoch, i)``: the same seed, epoch and index give the same sample whatever the worker or order
@@ -99,9 +164,10 @@ class PatchDataset(Dataset):
                 raise ValueError(f"{name}: inputs and targets must be 3D maps of one shape, got {sorted(shapes)}")
             occupied = np.zeros(levels.targets[0].shape, dtype=bool)
             for array in levels.inputs + levels.targets:
-                occupied |= array != 0
+                occupied |= np.asarray(array) != 0
             corners = cube_corners(occupied.shape)
-            empty = np.array([not cut_cube(occupied, c).any() for c in corners], dtype=bool)
+            empty = empty_cubes(occupied, corners)
+            del occupied
             self.n_cubes += len(corners)
             self.n_empty += int(empty.sum())
             if not keep_empty:
@@ -117,9 +183,9 @@ class PatchDataset(Dataset):
 
     @classmethod
     def from_table(cls, table: pd.DataFrame, split: str, *, root: str | os.PathLike | None = None,
-                   **kwargs) -> PatchDataset:
-        """The dataset of one split of a curation table (see :func:`load_pairs`)."""
-        pairs, names = load_pairs(table, split, root=root)
+                   mmap: bool = False, **kwargs) -> PatchDataset:
+        """The dataset of one split of a curation table (see :func:`load_pairs`; ``mmap``: maps stay on disk)."""
+        pairs, names = load_pairs(table, split, root=root, mmap=mmap)
         return cls(pairs, names=names, **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
@@ -147,12 +213,35 @@ class PatchDataset(Dataset):
         return x, y
 
 
-def load_pairs(table: pd.DataFrame, split: str, *, root: str | os.PathLike | None = None
-               ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
+def empty_cubes(occupied: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """For each cube corner (:func:`s2mlib.tiling.cube_corners`), True when the 32^3 cube holds no occupied voxel.
+
+    Counts come from a summed-area table of the occupancy in 2-voxel blocks of the 32-padded map (corners
+    ``20 k - 6 + 32`` and the edge 32 are even, so every cube is a union of 16^3 blocks): 8 look-ups per cube.
+    """
+    occupied = np.asarray(occupied, dtype=bool)
+    padded = np.pad(occupied, [(PAD, PAD + n % 2) for n in occupied.shape])
+    nz, ny, nx = (n // 2 for n in padded.shape)
+    blocks = padded.reshape(nz, 2, ny, 2, nx, 2).any(axis=(1, 3, 5))
+    del padded
+    table = np.zeros((nz + 1, ny + 1, nx + 1), dtype=np.int32)
+    table[1:, 1:, 1:] = blocks.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32).cumsum(2, dtype=np.int32)
+    lo = (np.asarray(corners) + PAD) // 2
+    z0, y0, x0 = lo.T
+    z1, y1, x1 = (lo + CUBE // 2).T
+    count = (table[z1, y1, x1] - table[z0, y1, x1] - table[z1, y0, x1] - table[z1, y1, x0]
+             + table[z0, y0, x1] + table[z0, y1, x0] + table[z1, y0, x0] - table[z0, y0, x0])
+    return count == 0
+
+
+def load_pairs(table: pd.DataFrame, split: str, *, root: str | os.PathLike | None = None, mmap: bool = False
+               ) -> tuple[list[tuple[np.ndarray | MappedMap, np.ndarray | MappedMap]], list[str]]:
     """(SimMap, ExpMap) arrays and entry names of the kept rows of ``split`` in a curation table.
 
     Paths in ``sim_map``/``exp_map`` are taken relative to ``root`` when not absolute. Both maps of a row must
-    share one grid (shape, origin, voxel size), else :class:`MapError` naming the entry.
+    share one grid (shape, origin, voxel size), else :class:`MapError` naming the entry. With ``mmap`` each map is
+    read once to check it, then kept as a :class:`MappedMap` of its file (uncompressed float32 MRC in axis order
+    1,2,3, as curation writes them; other files, such as gzip, stay in memory), so memory holds one pair at a time.
     """
     require_columns(table, TABLE_COLUMNS, "curation table")
     base = Path(root) if root is not None else Path()
@@ -161,9 +250,19 @@ def load_pairs(table: pd.DataFrame, split: str, *, root: str | os.PathLike | Non
     for row in rows.itertuples(index=False):
         paths = [base / getattr(row, col) for col in ("sim_map", "exp_map")]
         sim, exp = _one_grid(str(row.entry), *(read_map(p) for p in paths), row.sim_map, row.exp_map)
-        pairs.append((sim.data, exp.data))
+        if mmap:
+            pairs.append(tuple(_mapped(p, m.data) for p, m in zip(paths, (sim, exp))))
+        else:
+            pairs.append((sim.data, exp.data))
+        del sim, exp
         names.append(str(row.entry))
     return pairs, names
+
+
+def _mapped(path: Path, data: np.ndarray) -> np.ndarray | MappedMap:
+    """The file's :class:`MappedMap` when it maps to exactly ``data``'s layout, else ``data``."""
+    mapped = MappedMap.open(path)
+    return mapped if mapped is not None and mapped.shape == data.shape else data
 
 
 def load_levels(table: pd.DataFrame, split: str, *, kind: str = "molmap", max_resolution: float = 10.0,
@@ -224,7 +323,7 @@ def patch_counts(table: pd.DataFrame, *, root: str | os.PathLike | None = None) 
     """
     rows = []
     for split in sorted(table.loc[table["kept"].astype(bool), "split"].unique()):
-        pairs, names = load_pairs(table, split, root=root)
+        pairs, names = load_pairs(table, split, root=root, mmap=True)
         ds = PatchDataset(pairs, names=names)
         rows.append({"split": split, "maps": len(ds.inputs), "cubes": ds.n_cubes, "empty": ds.n_empty,
                      "non_empty": ds.n_cubes - ds.n_empty})

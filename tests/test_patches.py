@@ -154,3 +154,40 @@ def test_levels_dataset_draws_a_target_resolution_per_item(masked_pair):
         PatchDataset([Levels([inp], targets, ladder), (inp, target)])
     with pytest.raises(ValueError, match="one target per resolution"):
         Levels([inp], targets[:2], ladder)
+
+
+def test_empty_cubes_against_brute_force():
+    """Odd and even shapes, sparse occupancy: the summed-area count finds exactly the cubes without a voxel."""
+    from s2mlib.patches import empty_cubes
+
+    rng = np.random.default_rng(0)
+    for shape in [(41, 37, 20), (20, 20, 20), (1, 45, 63)]:
+        occupied = rng.random(shape) < 0.0004
+        corners = cube_corners(shape)
+        brute = [not padded_block(occupied, c).any() for c in corners]
+        np.testing.assert_array_equal(empty_cubes(occupied, corners), brute)
+
+
+def test_memory_mapped_maps_give_the_same_patches(tmp_path, masked_pair):
+    """Curated (uncompressed) maps are memory-mapped, a gzip map stays in memory; the patches are the same, in one
+    process and in loader workers, and a mapped map pickles as its file, not its voxels."""
+    import pickle
+
+    from s2mlib.patches import MappedMap
+
+    inp, target = masked_pair
+    write_map(DensityMap(inp, (0, 0, 0), 1.0), tmp_path / "a_sim.mrc")
+    write_map(DensityMap(target, (0, 0, 0), 1.0), tmp_path / "a_exp.mrc.gz")
+    table = pd.DataFrame([{"entry": "a", "split": "train", "kept": True, "sim_map": "a_sim.mrc",
+                           "exp_map": "a_exp.mrc.gz"}])
+    (sim, exp), = load_pairs(table, "train", root=tmp_path, mmap=True)[0]
+    assert isinstance(sim, MappedMap) and isinstance(exp, np.ndarray)
+    assert len(pickle.dumps(sim)) < 1000 and MappedMap.open(tmp_path / "a_exp.mrc.gz") is None
+    np.testing.assert_array_equal(np.asarray(pickle.loads(pickle.dumps(sim))), inp)
+    mapped = PatchDataset([(sim, exp)], keep_empty=False)
+    plain = PatchDataset([masked_pair], keep_empty=False)
+    assert len(mapped) == len(plain) and mapped.n_empty == plain.n_empty
+    idx = list(range(0, len(plain), 5))
+    batches = list(DataLoader(mapped, batch_size=4, num_workers=2, sampler=idx))
+    torch.testing.assert_close(torch.cat([b[0] for b in batches]), torch.stack([plain[i][0] for i in idx]),
+                               rtol=0, atol=0)
