@@ -12,39 +12,67 @@ validation loss (the original stepped both schedulers with both losses). Batch 1
 Everything random in an epoch derives from ``(seed, epoch)`` (patch order, augmentation), so a run stopped
 after any checkpoint and resumed gives the same weights as an uninterrupted one.
 
+Data-parallel (DistributedDataParallel) whenever a ``torch.distributed`` process group of more than one process is
+initialised, as ``torchrun`` does (:mod:`s2mlib.distributed`): ``batch_size`` is the GLOBAL batch, split between the
+processes, whose gradients DDP averages, so W processes compute the step of one process on the same global batch
+(equal up to floating-point summation order). Validation and the history's training losses are summed over the
+processes; rank 0 alone writes the checkpoint (atomically), the history and the snapshots. A checkpoint holds full
+replicas and the split depends only on ``(seed, epoch)``, so a run resumes under any number of processes (a change
+of world size included; the global batch may not change).
+
+The one entry point (notebook 04 in this process or through ``torchrun``, ``tools/gpu_session.sh``, Slurm):
+
+    python -m s2mlib.train --profile default -p epochs 5                          # one process
+    torchrun --standalone --nproc-per-node 8 -m s2mlib.train --profile paper      # eight GPUs
+
 Example (a CPU smoke run):
     >>> cfg = TrainConfig(epochs=2, batch_size=4, width=4, max_patches_per_epoch=8)  # doctest: +SKIP
     >>> history = train(cfg, train_pairs, val_pairs, "runs/smoke")                   # doctest: +SKIP
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import random
+import shlex
+import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .curate import require_kept
+from . import distributed
+from .augment import augment_batch, draw
+from .config import RunPaths, kwargs_for, load_profile
+from .curate import load_curation, require_kept
+from .errors import S2MError
 from .generate import refine
 from .inputs import DEFAULT_RESOLUTION, INPUT_KINDS
 from .io import atomic_write
-from .model import Discriminator, Generator, place, resolve_device
+from .model import Discriminator, Generator, place
 from .patches import PatchDataset, load_levels
 from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
 GENERATOR = "generator.pt"  # train_from_table's export of the last epoch's generator
-# Config fields that may change between a run and its resumption (they do not change what is computed).
-RESUMABLE_CHANGES = ("epochs", "device", "num_workers", "progress", "checkpoint_every", "time_limit_s")
+RECORD = "config.json"  # train_from_table's record of the run: settings, hardware, processes, patches, command
+PARAMS = "params.yaml"  # the profile's parameters handed to a torchrun child by train_profile
+AUGMENT_BACKENDS = ("torchio", "device")
+# Config fields that may change between a run and its resumption (they do not change what is computed, beyond
+# floating-point rounding for compile).
+RESUMABLE_CHANGES = ("epochs", "device", "num_workers", "progress", "checkpoint_every", "time_limit_s", "compile")
 
 
 @dataclass
@@ -55,7 +83,10 @@ class TrainConfig:
     ``max_patches_per_epoch`` / ``max_val_patches`` cap the patches seen per epoch (CPU smoke runs): a fresh
     random subset of the training patches each epoch, a fixed evenly spaced subset of the validation patches.
     ``keep_empty`` keeps cubes whose input and target are all zero (the paper kept every cube).
-    ``bf16`` (autocast) and ``channels_last`` (channels-last-3D memory) are speed options, meant for CUDA.
+    ``bf16`` (autocast) and ``channels_last`` (channels-last-3D memory) are speed options, meant for CUDA;
+    ``compile`` runs G and D through ``torch.compile`` (inductor). ``augment_backend`` 'torchio' augments each patch
+    in the loader workers with TorchIO (the reference); 'device' augments the batch on the training device with the
+    same distributions (:mod:`s2mlib.augment`: no TorchIO or SimpleITK needed, no CPU cost per patch).
     ``time_limit_s`` ends training (with a checkpoint) after the first epoch that finishes past that many seconds
     of this call, so ``epochs`` becomes a maximum: "train for as long as the time allows".
 
@@ -84,6 +115,8 @@ class TrainConfig:
     num_workers: int = 0
     bf16: bool = False
     channels_last: bool = False
+    compile: bool = False
+    augment_backend: str = "torchio"
     progress: bool = True
     time_limit_s: float | None = None
     conditioned: bool = False
@@ -97,7 +130,15 @@ class TrainConfig:
         """True when the targets come at many resolutions (a conditioned network or an input made at R)."""
         return self.conditioned or self.input_kind != "molmap"
 
+    @property
+    def loader_augment(self) -> bool:
+        """True when the loader's dataset augments (TorchIO); the 'device' backend augments in :func:`train`."""
+        return self.augment and self.augment_backend == "torchio"
+
     def __post_init__(self) -> None:
+        if self.augment_backend not in AUGMENT_BACKENDS:
+            raise ValueError(f"TrainConfig.augment_backend must be one of {', '.join(AUGMENT_BACKENDS)}, "
+                             f"got {self.augment_backend!r}")
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"TrainConfig.input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if not (0 < self.default_resolution <= self.max_resolution and self.resolution_step > 0):
@@ -125,7 +166,8 @@ def generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.
                    l1: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(loss_G, smooth_l1, adversarial)`` with ``loss_G = [l1] SmoothL1(fake, target) + alpha * BCE(D(fake), 1)``."""
     smooth = F.smooth_l1_loss(fake.float(), target.float())
-    adversarial = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32))
+    adversarial = F.binary_cross_entropy_with_logits(fake_logits.float(),
+                                                     torch.ones_like(fake_logits, dtype=torch.float32))
     return (smooth if l1 else 0.0) + alpha * adversarial, smooth, adversarial
 
 
@@ -138,7 +180,8 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 @dataclass
 class GAN:
-    """Generator, discriminator, their NAdam optimisers and ReduceLROnPlateau schedulers."""
+    """Generator, discriminator, their NAdam optimisers and ReduceLROnPlateau schedulers; after :meth:`prepare`, the
+    modules a training step calls (DDP wrappers and / or compiled), which share the networks' parameters."""
 
     generator: Generator
     discriminator: Discriminator
@@ -146,6 +189,9 @@ class GAN:
     opt_d: torch.optim.Optimizer
     sched_g: torch.optim.lr_scheduler.ReduceLROnPlateau
     sched_d: torch.optim.lr_scheduler.ReduceLROnPlateau
+    step_g: torch.nn.Module | None = field(default=None, repr=False)  # G in the step (DDP: gradients averaged)
+    step_d: torch.nn.Module | None = field(default=None, repr=False)  # D's own update
+    adversary: torch.nn.Module | None = field(default=None, repr=False)  # D (frozen) in G's adversarial term
 
     @classmethod
     def build(cls, config: TrainConfig, device: str | torch.device = "cpu") -> GAN:
@@ -161,33 +207,49 @@ class GAN:
                                                               patience=config.lr_patience)
         return cls(g, d, opt_g, opt_d, plateau(opt_g), plateau(opt_d))
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-             resolution: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """One generator update then one discriminator update on a batch (with its target resolutions when the
-        networks are conditioned); returns the detached losses."""
+    def prepare(self, config: TrainConfig, device: torch.device, world_size: int = 1) -> None:
+        """Set the modules a step calls: DDP wrappers of G and D when ``world_size`` > 1 (their construction
+        broadcasts rank 0's parameters), ``torch.compile`` of them with ``config.compile``. The adversarial term
+        calls the bare D: its parameters are frozen there, so DDP has nothing to average."""
         g, d = self.generator, self.discriminator
+        if world_size > 1:
+            ids = [device.index] if device.type == "cuda" else None
+            g, d = DistributedDataParallel(g, device_ids=ids), DistributedDataParallel(d, device_ids=ids)
+        adversary = self.discriminator
+        if config.compile:
+            g, d, adversary = torch.compile(g), torch.compile(d), torch.compile(adversary)
+        self.step_g, self.step_d, self.adversary = g, d, adversary
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, resolution: torch.Tensor | None = None,
+             weight: float = 1.0) -> dict[str, torch.Tensor]:
+        """One generator update then one discriminator update on a batch (with its target resolutions when the
+        networks are conditioned); returns the detached losses. ``weight`` scales both losses before the backward
+        pass (a process's share of a global batch, :func:`s2mlib.distributed.shards`)."""
+        g, d = self.step_g or self.generator, self.step_d or self.discriminator
+        adversary = self.adversary or self.discriminator
         r = resolution if config.conditioned else None
         both = None if r is None else torch.cat([r, r])
         with _autocast(x.device, config.bf16):
             fake = g(x, r)
-            d.requires_grad_(False)  # the adversarial term updates G only
-            loss_g, smooth, adv = generator_loss(d(fake, r), fake, y, config.alpha, config.l1)
+            self.discriminator.requires_grad_(False)  # the adversarial term updates G only
+            loss_g, smooth, adv = generator_loss(adversary(fake, r), fake, y, config.alpha, config.l1)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        (loss_g if weight == 1 else loss_g * weight).backward()
         self.opt_g.step()
-        d.requires_grad_(True)
+        self.discriminator.requires_grad_(True)
         with _autocast(x.device, config.bf16):
             logits = d(torch.cat([y, fake.detach().to(y.dtype)]), both)  # per-sample norms: same as two passes
             loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
         self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        (loss_d if weight == 1 else loss_d * weight).backward()
         self.opt_d.step()
         return {"loss_G": loss_g.detach(), "loss_D": loss_d.detach(), "l1": smooth.detach(), "adv": adv.detach()}
 
     @torch.no_grad()
-    def validate(self, loader: DataLoader, config: TrainConfig, device: torch.device) -> dict[str, float]:
-        """Mean per-patch ``loss_G``, ``loss_D`` and SmoothL1 over a validation loader."""
-        sums, n = torch.zeros(3, dtype=torch.float64, device=device), 0
+    def validate(self, loader, config: TrainConfig, device: torch.device) -> dict[str, float]:
+        """Mean per-patch ``loss_G``, ``loss_D`` and SmoothL1 over a validation loader (every process's share of
+        the validation patches, summed over the processes)."""
+        sums = torch.zeros(4, dtype=torch.float64, device=device)
         for batch in loader:
             x, y, r = _unpack(batch, config, device)
             with _autocast(device, config.bf16):
@@ -195,9 +257,10 @@ class GAN:
                 logits = self.discriminator(torch.cat([y, fake.to(y.dtype)]), None if r is None else torch.cat([r, r]))
                 loss_g, smooth, _ = generator_loss(logits[len(y):], fake, y, config.alpha, config.l1)
                 loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
-            sums += torch.stack([loss_g, loss_d, smooth]).double() * len(y)
-            n += len(y)
-        val_g, val_d, val_l1 = (sums / max(n, 1)).tolist()
+            sums += torch.stack([loss_g.double() * len(y), loss_d.double() * len(y), smooth.double() * len(y),
+                                 torch.tensor(float(len(y)), dtype=torch.float64, device=device)])
+        distributed.all_sum(sums)
+        val_g, val_d, val_l1 = (sums[:3] / sums[3].clamp(min=1)).tolist()
         return {"val_loss_G": val_g, "val_loss_D": val_d, "val_l1": val_l1}
 
     def state_dict(self) -> dict:
@@ -245,9 +308,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return load_torch_file(path, CHECKPOINT_FORMAT, "training checkpoint")
 
 
-def _save_checkpoint(run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict]) -> None:
+def _save_checkpoint(run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict],
+                     world_size: int = 1) -> None:
     payload = {"format": CHECKPOINT_FORMAT, "version": 1, "config": asdict(config), "epoch": epoch,
-               **gan.state_dict(), "rng": _rng_state(), "history": history}
+               **gan.state_dict(), "rng": _rng_state(), "history": history, "world_size": world_size}
     atomic_write(lambda tmp: torch.save(payload, tmp), run_dir / CHECKPOINT)
 
 
@@ -257,9 +321,11 @@ def _as_dataset(data, config: TrainConfig, augment: bool) -> PatchDataset:
     return PatchDataset(data, augment=augment, seed=config.seed, keep_empty=config.keep_empty)
 
 
-def _loader(dataset: PatchDataset, indices: np.ndarray, config: TrainConfig, device: torch.device) -> DataLoader:
-    return DataLoader(Subset(dataset, indices.tolist()), batch_size=config.batch_size, shuffle=False,
-                      num_workers=config.num_workers, pin_memory=device.type == "cuda")
+def _loader(dataset: PatchDataset, batches: Sequence[np.ndarray], config: TrainConfig,
+            device: torch.device) -> DataLoader:
+    """Batches of ``dataset`` at the given index lists, in order."""
+    return DataLoader(dataset, batch_sampler=[b.tolist() for b in batches], num_workers=config.num_workers,
+                      pin_memory=device.type == "cuda")
 
 
 def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
@@ -269,19 +335,30 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
 
     ``train_data`` / ``val_data``: (input, target) array pairs (SimMap, ExpMap on one 1 A grid, min-max [0, 1];
     for the 'raw maps as targets' ablation pass other targets) or ready :class:`PatchDataset` objects. Pairs are
-    patched with ``config.keep_empty``; training patches are augmented when ``config.augment``.
+    patched with ``config.keep_empty``; training patches are augmented when ``config.augment`` (in the loader with
+    TorchIO, or on the batch on the device: ``config.augment_backend``).
     ``run_dir/checkpoint.pt`` is rewritten atomically every ``checkpoint_every`` epochs and after the last; with
     ``resume`` an existing checkpoint is continued up to ``config.epochs`` (else an existing one is an error).
     A kill or Ctrl-C leaves the last checkpoint whole; ``history.csv`` (rewritten atomically each epoch) may then
     hold epochs past it, which a resumed run recomputes and overwrites.
     History columns: epoch, train_loss_G, train_loss_D, train_l1, train_adv, val_loss_G, val_loss_D, val_l1,
     lr_G, lr_D, patches_per_s, seconds. ``on_epoch_end(epoch, generator)`` runs after each epoch (e.g. snapshots).
+    Under ``torch.distributed`` (module docstring) every process calls this with the same arguments; rank 0
+    writes the files, reports progress and runs ``on_epoch_end``.
     """
     run_dir = Path(run_dir)
-    device = resolve_device(config.device)
-    train_ds, val_ds = _as_dataset(train_data, config, config.augment), _as_dataset(val_data, config, False)
+    where = distributed.ranks()
+    device = distributed.rank_device(config.device, where)
+    show = config.progress and where.main
+    train_ds, val_ds = _as_dataset(train_data, config, config.loader_augment), _as_dataset(val_data, config, False)
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"need training and validation patches, got {len(train_ds)} and {len(val_ds)}")
+    device_augment = config.augment and config.augment_backend == "device"
+    if device_augment and train_ds.augment:
+        raise ValueError("augment_backend 'device' augments on the device: pass a training dataset without augment")
+    if config.batch_size < where.world_size:
+        raise ValueError(f"batch_size {config.batch_size} (the global batch) is smaller than the "
+                         f"{where.world_size} processes")
     gan = GAN.build(config, device)
     history: list[dict] = []
     start = 0
@@ -296,83 +373,156 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
         gan.load_state_dict(ckpt)
         _set_rng_state(ckpt["rng"])
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
+    gan.prepare(config, device, where.world_size)
     n_val = len(val_ds) if config.max_val_patches is None else min(config.max_val_patches, len(val_ds))
     started = time.perf_counter()
-    val_loader = _loader(val_ds, np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)), config, device)
+    val_mine = np.array_split(np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)),
+                              where.world_size)[where.rank]
+    val_batches = [val_mine[i:i + config.batch_size] for i in range(0, len(val_mine), config.batch_size)]
+    val_loader = _loader(val_ds, val_batches, config, device) if val_batches else []
     for epoch in range(start, config.epochs):
         train_ds.set_epoch(epoch)
         order = np.random.default_rng([config.seed, epoch]).permutation(len(train_ds))[: config.max_patches_per_epoch]
-        loader = _loader(train_ds, order, config, device)
-        sums, seen, t0 = torch.zeros(4, dtype=torch.float64, device=device), 0, time.perf_counter()
+        plan = distributed.shards(order, config.batch_size, where)
+        loader = _loader(train_ds, [s.indices for s in plan], config, device)
+        sums, t0 = torch.zeros(5, dtype=torch.float64, device=device), time.perf_counter()
         gan.generator.train()
         gan.discriminator.train()
-        with tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not config.progress,
+        with tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not show,
                   leave=False) as bar:
-            for step, batch in enumerate(bar):
+            for step, (shard, batch) in enumerate(zip(plan, bar)):
                 x, y, r = _unpack(batch, config, device)
-                losses = gan.step(x, y, config, r)
-                sums += torch.stack(list(losses.values())).double() * len(x)
-                seen += len(x)
-                if step % 10 == 0 or step == len(loader) - 1:
-                    mean = (sums / seen).tolist()
+                if device_augment:
+                    x = augment_batch(x, [draw(config.seed, epoch, i) for i in shard.indices])
+                losses = gan.step(x, y, config, r, shard.weight)
+                sums[:4] += torch.stack(list(losses.values())).double() * shard.count
+                sums[4] += shard.count
+                if show and (step % 10 == 0 or step == len(plan) - 1):
+                    mean = (sums[:4] / sums[4].clamp(min=1)).tolist()
                     bar.set_postfix(loss_G=f"{mean[0]:.4f}", loss_D=f"{mean[1]:.4f}",
-                                    patch_s=f"{seen / (time.perf_counter() - t0):.1f}")
-        seconds = time.perf_counter() - t0
+                                    patch_s=f"{where.world_size * sums[4].item() / (time.perf_counter() - t0):.1f}")
+        distributed.all_sum(sums)
+        seconds, seen = time.perf_counter() - t0, int(sums[4].item())
         gan.generator.eval()
         gan.discriminator.eval()
         val = gan.validate(val_loader, config, device)
         gan.sched_g.step(val["val_loss_G"])
         gan.sched_d.step(val["val_loss_D"])
-        train_g, train_d, train_l1, train_adv = (sums / seen).tolist()
+        train_g, train_d, train_l1, train_adv = (sums[:4] / seen).tolist()
         history.append({"epoch": epoch + 1, "train_loss_G": train_g, "train_loss_D": train_d, "train_l1": train_l1,
                         "train_adv": train_adv, **val, "lr_G": gan.opt_g.param_groups[0]["lr"],
                         "lr_D": gan.opt_d.param_groups[0]["lr"], "patches_per_s": seen / seconds,
                         "seconds": seconds})
-        frame = pd.DataFrame(history)
-        atomic_write(lambda tmp: frame.to_csv(tmp, index=False), run_dir / HISTORY)
-        out_of_time = config.time_limit_s is not None and time.perf_counter() - started >= config.time_limit_s
-        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or out_of_time:
-            _save_checkpoint(run_dir, gan, config, epoch + 1, history)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, gan.generator)
-        if config.progress:
-            tqdm.write(f"epoch {epoch + 1}: loss_G {train_g:.4f} loss_D {train_d:.4f} val_loss_G {val['val_loss_G']:.4f}"
-                       f" val_loss_D {val['val_loss_D']:.4f} ({seen / seconds:.1f} patches/s)")
+        out_of_time = distributed.from_main(
+            config.time_limit_s is not None and time.perf_counter() - started >= config.time_limit_s, device)
+        if where.main:
+            frame = pd.DataFrame(history)
+            atomic_write(lambda tmp, frame=frame: frame.to_csv(tmp, index=False), run_dir / HISTORY)
+            if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or out_of_time:
+                _save_checkpoint(run_dir, gan, config, epoch + 1, history, where.world_size)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, gan.generator)
+        distributed.barrier()  # the checkpoint is whole before any process goes on
+        if show:
+            tqdm.write(f"epoch {epoch + 1}: loss_G {train_g:.4f} loss_D {train_d:.4f} "
+                       f"val_loss_G {val['val_loss_G']:.4f} val_loss_D {val['val_loss_D']:.4f} "
+                       f"({seen / seconds:.1f} patches/s)")
         if out_of_time:
             break
     return pd.DataFrame(history)
 
 
 def train_from_table(config: TrainConfig, table: pd.DataFrame, run_dir: str | os.PathLike, *,
-                     root: str | os.PathLike | None = None, on_epoch_end: Callable[[int, Generator], None] | None = None,
+                     root: str | os.PathLike | None = None,
+                     on_epoch_end: Callable[[int, Generator], None] | None = None,
                      half: bool = False) -> tuple[pd.DataFrame, Path]:
     """Train on a curation table's 'train' split, validate on its 'val' split, export the generator.
 
-    The one training call of the notebooks (04, 08) and ``tools/train_weights.py``: builds the two
+    The one training call of the notebooks (04, 08) and of ``python -m s2mlib.train``: builds the two
     :class:`PatchDataset` (training patches augmented when ``config.augment``; ``config.keep_empty``), runs
     :func:`train` in ``run_dir`` (resuming a checkpoint there) and writes ``run_dir/generator.pt`` (fp16 when
-    ``half``). Raises :class:`~s2mlib.errors.ManifestError` saying what to do when a split has no entries. Returns the history
-    and the generator's path. With ``config.multi_resolution`` the datasets hold every entry at many target
-    resolutions (:func:`s2mlib.patches.load_levels`, which needs the table's ``model`` column for the 'bfactor'
-    input).
+    ``half``) and ``run_dir/config.json`` (the settings, hardware, processes, patch counts and command). Raises
+    :class:`~s2mlib.errors.ManifestError` saying what to do when a split has no entries. Returns the history and
+    the generator's path. The curated maps stay on disk, memory-mapped (:func:`s2mlib.patches.load_pairs`), so
+    memory does not grow with the number of maps and the processes of one node share the pages. With
+    ``config.multi_resolution`` the datasets hold every entry at many target resolutions in memory
+    (:func:`s2mlib.patches.load_levels`, which needs the table's ``model`` column for the 'bfactor' input).
     """
     require_kept(table, ("train", "val"))
+    where = distributed.ranks()
     if config.multi_resolution:
         levels = {split: load_levels(table, split, kind=config.input_kind, max_resolution=config.max_resolution,
                                      step=config.resolution_step, default_resolution=config.default_resolution,
                                      root=root) for split in ("train", "val")}
-        train_ds = PatchDataset(levels["train"][0], names=levels["train"][1], augment=config.augment,
+        train_ds = PatchDataset(levels["train"][0], names=levels["train"][1], augment=config.loader_augment,
                                 seed=config.seed, keep_empty=config.keep_empty)
         val_ds = PatchDataset(levels["val"][0], names=levels["val"][1], seed=config.seed, keep_empty=config.keep_empty)
     else:
-        train_ds = PatchDataset.from_table(table, "train", root=root, augment=config.augment, seed=config.seed,
-                                           keep_empty=config.keep_empty)
-        val_ds = PatchDataset.from_table(table, "val", root=root, keep_empty=config.keep_empty)
-    if config.progress:
-        tqdm.write(f"train entries {', '.join(train_ds.names)}: {len(train_ds)} patches; validation entries "
-                   f"{', '.join(val_ds.names)}: {len(val_ds)} patches; torch threads {torch.get_num_threads()}")
+        train_ds = PatchDataset.from_table(table, "train", root=root, mmap=True, augment=config.loader_augment,
+                                           seed=config.seed, keep_empty=config.keep_empty)
+        val_ds = PatchDataset.from_table(table, "val", root=root, mmap=True, keep_empty=config.keep_empty)
+    run_dir = Path(run_dir)
+    if where.main:
+        record = {**asdict(config), "hardware": hardware(distributed.rank_device(config.device, where), where),
+                  "world_size": where.world_size, "command": _command(where), "train_patches": len(train_ds),
+                  "val_patches": len(val_ds)}
+        atomic_write(lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)), run_dir / RECORD)
+        if config.progress:
+            tqdm.write(f"train entries {', '.join(train_ds.names)}: {len(train_ds)} patches; validation entries "
+                       f"{', '.join(val_ds.names)}: {len(val_ds)} patches; {where.world_size} process(es), "
+                       f"torch threads {torch.get_num_threads()}")
     history = train(config, train_ds, val_ds, run_dir, on_epoch_end=on_epoch_end)
-    return history, export_generator(Path(run_dir) / CHECKPOINT, Path(run_dir) / GENERATOR, half=half)
+    if where.main:
+        export_generator(run_dir / CHECKPOINT, run_dir / GENERATOR, half=half)
+    distributed.barrier()
+    return history, run_dir / GENERATOR
+
+
+def hardware(device: torch.device, where: distributed.Ranks | None = None) -> str:
+    """What trains, in words: the GPUs' name and count, or the CPU processes and cores."""
+    world = (where or distributed.Ranks()).world_size
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    return f"{world} process(es) on a {os.cpu_count()}-core CPU ({torch.get_num_threads()} torch threads each)"
+
+
+def _command(where: distributed.Ranks) -> str:
+    """This process's command line as one would type it (``python -m s2mlib.train ...`` under torchrun)."""
+    if not sys.argv or not sys.argv[0].endswith(os.path.join("s2mlib", "train.py")):
+        return f"s2mlib.train.train_from_table in {Path(sys.argv[0]).name if sys.argv else 'python'}"
+    launcher = f"torchrun --nproc-per-node {where.world_size}" if where.parallel else "python"
+    return f"{launcher} -m s2mlib.train {shlex.join(sys.argv[1:])}"
+
+
+def run_training(params: Mapping[str, Any], *, curation: str | os.PathLike | None = None
+                 ) -> tuple[pd.DataFrame, Path]:
+    """A profile's training run in this process (one of the processes under torchrun): ``TrainConfig`` from the
+    profile's keys, the run folder's curation table (or ``curation``, a table whose relative paths start at its
+    folder, e.g. a pack from ``tools/train_weights.py --pack``), generator snapshots every epoch
+    (``run.paths.snapshots``), everything in ``run.paths.train``."""
+    paths = RunPaths(Path(params["run_dir"]))
+    config = TrainConfig(**kwargs_for(TrainConfig, params))
+    if curation is not None:
+        table, root = load_curation(Path(curation).parent), Path(curation).parent
+    else:
+        table, root = load_curation(paths.root), paths.root
+    return train_from_table(config, table, paths.train, root=root, on_epoch_end=WeightSnapshots(paths.snapshots))
+
+
+def train_profile(params: Mapping[str, Any], *, echo: Callable[[str], None] = print) -> pd.DataFrame:
+    """Notebook 04's training call: :func:`run_training` in this process when the profile's ``nproc`` resolves
+    to one process (:func:`s2mlib.distributed.resolve_nproc`: 'auto' = every visible GPU), else the same run under
+    ``torchrun --nproc-per-node N -m s2mlib.train --params run.paths.train/params.yaml``, its output passed to
+    ``echo`` line by line; a failing child raises :class:`S2MError` with its error. Returns the history."""
+    nproc = distributed.resolve_nproc(params.get("nproc"), params.get("device", "auto"))
+    if nproc == 1:
+        return run_training(params)[0]
+    paths = RunPaths(Path(params["run_dir"]))
+    handed = paths.train / PARAMS
+    text = yaml.safe_dump(dict(params), sort_keys=False)
+    atomic_write(lambda tmp: Path(tmp).write_text(text), handed)
+    distributed.torchrun(["-m", "s2mlib.train", "--params", str(handed)], nproc, echo=echo)
+    return pd.read_csv(paths.train / HISTORY)
 
 
 class WeightSnapshots:
@@ -394,3 +544,39 @@ class WeightSnapshots:
             refined = refine(load_generator(path), array, resolution=resolution)
             out[int(path.stem.split("_")[1])] = np.take(refined, refined.shape[axis] // 2, axis=axis)
         return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m s2mlib.train``: a profile's training run (:func:`run_training`), alone or as one of torchrun's
+    processes. Bad input is one line on stderr and exit status 2."""
+    from .runner import parse_value
+
+    parser = argparse.ArgumentParser(prog="python -m s2mlib.train", description=main.__doc__.split("\n")[0])
+    parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                        help="override a profile key (null sets it to None), as ./run_all.sh -p")
+    parser.add_argument("--params", type=Path, help="every parameter from this YAML file (train_profile's hand-over)")
+    parser.add_argument("--curation", type=Path, help="a curation table elsewhere (relative paths from its folder)")
+    args = parser.parse_args(argv)
+    try:
+        if args.params is not None:
+            params = yaml.safe_load(args.params.read_text())
+        else:
+            overrides = {key: parse_value(value) for key, value in args.parameter}
+            params = load_profile(args.profile, overrides)
+            params.update({k: None for k, v in overrides.items() if v is None and k in params})
+        where = distributed.init(params.get("device", "auto"))
+        try:
+            if not where.main:
+                params = {**params, "progress": False}
+            run_training(params, curation=args.curation)
+        finally:
+            distributed.close()
+    except (S2MError, ValueError, OSError) as exc:
+        print(f"s2mlib.train: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

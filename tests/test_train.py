@@ -8,13 +8,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import pair
 from scipy.ndimage import gaussian_filter
 
-from conftest import pair
 from s2mlib.io import read_map
 from s2mlib.model import Generator
-from s2mlib.train import (CHECKPOINT, GAN, HISTORY, TrainConfig, discriminator_loss, generator_loss, load_checkpoint,
-                          train)
+from s2mlib.train import (
+    CHECKPOINT,
+    GAN,
+    HISTORY,
+    TrainConfig,
+    discriminator_loss,
+    generator_loss,
+    load_checkpoint,
+    train,
+)
 from s2mlib.weights import export_generator, load_generator
 
 # Tiny CPU runs: width 2, batch 2, 4 patches per epoch = 2 optimiser steps per epoch.
@@ -234,3 +242,51 @@ def test_train_from_a_curation_table(tmp_path, data):
     save_curation(table, tmp_path)
     with pytest.raises(ManifestError, match="no kept entry in split.*val.*val_fraction"):
         train_from_table(config, table.assign(split="train"), tmp_path / "run2")
+
+
+def test_the_command_line_trains_a_profile(tmp_path, data, capsys):
+    """``python -m s2mlib.train --profile P -p KEY VALUE``: the run folder's curation table, ``null`` overrides a key
+    to None, snapshots, the record and the generator in run/train; a missing table is one line and status 2."""
+    import json
+
+    from s2mlib.curate import save_curation
+    from s2mlib.io import DensityMap, write_map
+    from s2mlib.train import GENERATOR, RECORD, main
+
+    run = tmp_path / "run"
+    rows = []
+    for entry, split, (x, y) in (("a", "train", data[0][0]), ("b", "val", data[1][0])):
+        for kind, array in (("sim", x), ("exp", y)):
+            write_map(DensityMap(array, (0, 0, 0), 1.0), run / "curated" / f"{entry}_{kind}.mrc")
+        rows.append({"entry": entry, "emdb_id": entry, "pdb_id": "", "split": split, "kept": True, "reason": "",
+                     "exp_map": f"curated/{entry}_exp.mrc", "sim_map": f"curated/{entry}_sim.mrc"})
+    save_curation(pd.DataFrame(rows), run)
+    args = {"run_dir": run, "width": 2, "epochs": 1, "batch_size": 2, "max_patches_per_epoch": 4, "device": "cpu",
+            "max_val_patches": "null", "augment_backend": "device"}
+    assert main(["--profile", "default"] + [a for k, v in args.items() for a in ("-p", k, str(v))]) == 0
+    record = json.loads((run / "train" / RECORD).read_text())
+    assert record["max_val_patches"] is None and record["augment_backend"] == "device" and record["world_size"] == 1
+    assert load_checkpoint(run / "train" / CHECKPOINT)["epoch"] == 1 and (run / "train" / GENERATOR).is_file()
+    assert [p.name for p in (run / "train" / "snapshots").iterdir()] == ["epoch_001.pt"]
+    assert main(["--profile", "default", "-p", "run_dir", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("s2mlib.train: error:") and "no curation table" in err[-1]
+
+
+def test_device_augmentation_changes_only_the_input_and_resumes_exactly(tmp_path, data, straight):
+    """augment_backend 'device': a different run from TorchIO's (other draws), exactly resumable; an augmenting
+    dataset with it is refused (it would augment twice)."""
+    from s2mlib.patches import PatchDataset
+
+    cfg = dict(TINY, augment_backend="device")
+    whole = train(TrainConfig(epochs=2, **cfg), *data, tmp_path / "whole")
+    train(TrainConfig(epochs=1, **cfg), *data, tmp_path / "split")
+    split = train(TrainConfig(epochs=2, **cfg), *data, tmp_path / "split")
+    pd.testing.assert_frame_equal(whole.drop(columns=["patches_per_s", "seconds"]),
+                                  split.drop(columns=["patches_per_s", "seconds"]), rtol=1e-6)
+    assert not np.allclose(whole["train_loss_G"], straight[1]["train_loss_G"])
+    np.testing.assert_allclose(whole["val_loss_G"].iloc[0], straight[1]["val_loss_G"].iloc[0], rtol=0.5)
+    with pytest.raises(ValueError, match="augment twice|without augment"):
+        train(TrainConfig(epochs=1, **cfg), PatchDataset(data[0], augment=True), data[1], tmp_path / "twice")
+    with pytest.raises(ValueError, match="augment_backend"):
+        TrainConfig(augment_backend="gpu")
