@@ -147,8 +147,8 @@ class TrainConfig:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "width": self.width, "lr": self.lr,
                     "checkpoint_every": self.checkpoint_every}
         for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"TrainConfig.{name} must be positive, got {value}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"TrainConfig.{name} must be a positive number, got {value!r}")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise ValueError(f"TrainConfig.time_limit_s must be None or positive, got {self.time_limit_s}")
         for name in ("max_patches_per_epoch", "max_val_patches"):
@@ -490,7 +490,9 @@ def _command(where: distributed.Ranks) -> str:
     """This process's command line as one would type it (``python -m s2mlib.train ...`` under torchrun)."""
     if not sys.argv or not sys.argv[0].endswith(os.path.join("s2mlib", "train.py")):
         return f"s2mlib.train.train_from_table in {Path(sys.argv[0]).name if sys.argv else 'python'}"
-    launcher = f"torchrun --nproc-per-node {where.world_size}" if where.parallel else "python"
+    nodes, per_node = os.environ.get("GROUP_WORLD_SIZE", "1"), os.environ.get("LOCAL_WORLD_SIZE", where.world_size)
+    launcher = "python" if not where.parallel else f"torchrun --nproc-per-node {per_node}" if nodes == "1" else \
+        f"torchrun --nnodes {nodes} --nproc-per-node {per_node}"
     return f"{launcher} -m s2mlib.train {shlex.join(sys.argv[1:])}"
 
 
@@ -562,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.params is not None:
             params = yaml.safe_load(args.params.read_text())
         else:
-            overrides = {key: parse_value(value) for key, value in args.parameter}
+            overrides = {key: _number(parse_value(value)) for key, value in args.parameter}
             params = load_profile(args.profile, overrides)
             params.update({k: None for k, v in overrides.items() if v is None and k in params})
         where = distributed.init(params.get("device", "auto"))
@@ -576,6 +578,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"s2mlib.train: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0
+
+
+def _number(value):
+    """YAML reads 1e-4 as a string (its floats need a dot): such a string as the number it spells."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 if __name__ == "__main__":

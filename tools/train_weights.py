@@ -1,104 +1,74 @@
-"""Train the generator weights shipped in s2mlib/weights/ and write their model card (run by hand; resumable).
+"""Curate, pack, export and score the generator weights shipped in s2mlib/weights/ and write their model card.
+Training itself is the notebooks' call, ``python -m s2mlib.train`` (torchrun for several GPUs): run by hand.
 
-    .venv/bin/python tools/train_weights.py --width 8 --epochs 14 --lr 5e-4 --run-dir runs/weights
-    .venv/bin/python tools/train_weights.py --evaluate-only      # score the exported weights, rewrite the card
+    .venv/bin/python tools/train_weights.py --curate --run-dir runs/weights        # 1. curate (default profile)
+    .venv/bin/python -m s2mlib.train --profile default -p run_dir runs/weights -p width 8 -p epochs 14 \
+        -p lr 5e-4 -p max_patches_per_epoch null -p max_val_patches 64               # 2. train (resumable)
+    .venv/bin/python tools/train_weights.py --run-dir runs/weights --out s2mlib/weights/struc2map_generator_fast.pt
+                                                                                     # 3. export fp16, score, card
 
-Curates the manifest with the default profile's curation settings and seeded split (so the entries held out as
-test by the default profile are never trained on), trains on its 'train' split, validates on 'val', and exports
-the last epoch's generator (fp16) to s2mlib/weights/struc2map_generator.pt, with run_dir/config.json and
-run_dir/history.csv beside the checkpoint. Interrupted runs resume from run_dir/checkpoint.pt. Then the exported
-weights generate the validation and test entries, which are scored against their ExpMaps beside molmap at 2 A, and
-the model card (the weights' name with .md) is written from those numbers.
+Step 1 curates the manifest with the default profile's curation settings and seeded split (so the entries held out
+as test by the default profile are never trained on) into RUN_DIR (curated/ and curation.csv), where step 2 finds
+it. Step 3 exports RUN_DIR/train/checkpoint.pt (fp16) to ``--out`` (skipped with ``--no-export``, for weights that
+came back from elsewhere), generates the validation and test entries with it, scores them against their ExpMaps
+beside molmap at 2 A and writes the model card (the weights' name with .md) from RUN_DIR/train/config.json and
+history.csv (the record and history of step 2) and those scores.
 
 On a machine without ../shared (a GPU machine), train from a pack of the curated train/val maps:
 
-    .venv/bin/python tools/train_weights.py --pack .devdata/curated          # here: write the pack
-    python3 tools/train_weights.py --curation .devdata/curated/curation.csv --train-only --device cuda \
-        --width 32 --time-limit 5 --run-dir /tmp/run --out /tmp/generator.pt  # there
+    .venv/bin/python tools/train_weights.py --run-dir runs/weights --pack .devdata/curated        # here
+    torchrun --standalone --nproc-per-node 8 -m s2mlib.train --profile paper \
+        --curation .devdata/curated/curation.csv -p run_dir /tmp/run -p time_limit_s 300         # there
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
-import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from s2mlib.config import ROOT, load_profile
-from s2mlib.curate import CURATION_TABLE, CurationConfig, curate_manifest, load_curation, save_curation
+from s2mlib.curate import CurationConfig, curate_manifest, load_curation, save_curation
 from s2mlib.generate import MapGenerator, generate_entries
 from s2mlib.io import read_map, write_map
 from s2mlib.manifest import load_manifest
-from s2mlib.model import resolve_device
-from s2mlib.patches import patch_counts
 from s2mlib.study import score_maps, simulate_baselines, summary_table
-from s2mlib.train import TrainConfig, export_generator, train_from_table
-from s2mlib.weights import DEFAULT_WEIGHTS
+from s2mlib.train import CHECKPOINT, HISTORY, RECORD
+from s2mlib.weights import DEFAULT_WEIGHTS, export_generator
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", default=str(ROOT.parent / "shared/data/pairs.tsv"))
-    parser.add_argument("--curation", type=Path, help="a packed curation table (see --pack) instead of curating")
-    parser.add_argument("--pack", type=Path, help="write the curated train/val maps (gzip) and their table here, stop")
-    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs/weights")
-    parser.add_argument("--width", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=7, help="epochs (a maximum with --time-limit)")
-    parser.add_argument("--time-limit", type=float, help="minutes: stop after the epoch that passes this")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--max-val-patches", type=int, default=64)
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs/weights",
+                        help="curation here, training in RUN_DIR/train (python -m s2mlib.train -p run_dir RUN_DIR)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
-    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
+    parser.add_argument("--device", default="auto", help="where to generate the scored maps")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--no-export", action="store_true", help="score --out as it is (no export from the checkpoint)")
     parser.add_argument("--remark", help="a paragraph for the model card (e.g. how these weights were chosen)")
     stage = parser.add_mutually_exclusive_group()
-    stage.add_argument("--evaluate-only", action="store_true", help="no training: score --out, write the card")
-    stage.add_argument("--train-only", action="store_true", help="train and export; no scoring, no card")
+    stage.add_argument("--curate", action="store_true", help="curate the manifest into RUN_DIR and stop")
+    stage.add_argument("--pack", type=Path, help="write RUN_DIR's curated train/val maps (gzip) and table here, stop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     params = load_profile("default", {"manifest": args.manifest})
-    if args.curation is not None:
-        if args.curation.name != CURATION_TABLE:
-            parser.error(f"--curation: expected a pack's {CURATION_TABLE}, got {args.curation}")
-        table, root = load_curation(args.curation.parent), args.curation.parent
-    else:
-        table, root = curate_manifest(load_manifest(params["manifest"]), args.run_dir / "curated",
-                                      CurationConfig.from_params(params)), None
+    if args.curate:
+        table = curate_manifest(load_manifest(params["manifest"]), args.run_dir / "curated",
+                                CurationConfig.from_params(params), progress=True)
+        print(f"wrote {save_curation(table, args.run_dir)}")
+        return
+    table = load_curation(args.run_dir)
     if args.pack is not None:
         pack(table, args.pack)
         return
-    if not args.evaluate_only:
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
-                             seed=params["seed"], device=args.device, keep_empty=False,
-                             max_val_patches=args.max_val_patches, checkpoint_every=args.checkpoint_every,
-                             num_workers=args.num_workers, bf16=args.bf16,
-                             time_limit_s=None if args.time_limit is None else 60 * args.time_limit)
-        args.run_dir.mkdir(parents=True, exist_ok=True)
-        record = {**asdict(config), "hardware": hardware(resolve_device(config.device)),
-                  "command": shlex.join(["tools/train_weights.py", *sys.argv[1:]]),
-                  **{f"{split}_patches": int(n) for split, n in patch_counts(table, root=root)["non_empty"].items()}}
-        (args.run_dir / "config.json").write_text(json.dumps(record, indent=1))
-        train_from_table(config, table, args.run_dir, root=root)
-        export_generator(args.run_dir / "checkpoint.pt", args.out, half=True)
+    train_dir = args.run_dir / "train"
+    if not args.no_export:
+        export_generator(train_dir / CHECKPOINT, args.out, half=True)
         print(f"wrote {args.out}")
-    if not args.train_only:
-        evaluate(args, params, table)
-
-
-def hardware(device: torch.device) -> str:
-    """What trains, in words: the GPU's name, or the CPU and its core count."""
-    if device.type == "cuda":
-        return f"one {torch.cuda.get_device_name(device)}"
-    return f"a {os.cpu_count()}-core CPU ({torch.get_num_threads()} torch threads)"
+    evaluate(args, params, table, train_dir)
 
 
 def pack(table: pd.DataFrame, folder: Path) -> None:
@@ -117,10 +87,10 @@ def pack(table: pd.DataFrame, folder: Path) -> None:
     print(f"packed {len(rows)} entries into {folder} ({size:.1f} MiB)")
 
 
-def evaluate(args, params, table: pd.DataFrame) -> None:
+def evaluate(args, params, table: pd.DataFrame, train_dir: Path) -> None:
     """Generate the val/test entries with ``args.out``, score them beside molmap 2 A, write the model card."""
-    config = json.loads((args.run_dir / "config.json").read_text())
-    history = pd.read_csv(args.run_dir / "history.csv")
+    config = json.loads((train_dir / RECORD).read_text())
+    history = pd.read_csv(train_dir / HISTORY)
     entries = table[table.kept & table.split.isin(["val", "test"])]
     generator = MapGenerator(args.out, device=args.device, batch_size=16)
     maps = pd.concat([generate_entries(generator, entries, args.run_dir / "generated"),
@@ -140,13 +110,15 @@ def write_card(args, params, table, config, history, scores) -> None:
     per_entry = scores[columns].sort_values(["split", "entry", "method"]).to_markdown(index=False, floatfmt=".3f")
     by_split = "\n\n".join(f"**{split}** entries\n\n" + summary_table(part).to_markdown(index=False, floatfmt=".3f")
                             for split, part in scores.groupby("split"))
-    wins = scores[scores.split == "val"].pivot(index="entry", columns="method", values=["correlation_about_mean", "pcc"])
+    wins = scores[scores.split == "val"].pivot(index="entry", columns="method",
+                                               values=["correlation_about_mean", "pcc"])
     beats = {m: bool((wins[m]["struc2mapGAN"] > wins[m]["molmap"]).all()) for m in ("correlation_about_mean", "pcc")}
     interim = config["width"] < 32
+    empty = "kept" if config["keep_empty"] else "dropped"
     minutes = history["seconds"].sum() / 60
     status = (f"**INTERIM WEIGHTS**: a narrow network (width {config['width']}) trained for {minutes:.0f} minutes on "
               f"{config['hardware']}, because no GPU was available. Replace them with paper-width weights trained on a "
-              "GPU (see the command below with `--width 32 --device cuda`)." if interim else
+              "GPU (the command below with `--profile paper` under torchrun)." if interim else
               f"Paper-width network trained for {minutes:.0f} minutes on {config['hardware']}: far shorter than the "
               "paper's 150 epochs over 403,710 patches on 8 A100s, on 5 training maps instead of the paper's 200; "
               "longer runs on more data should do better.")
@@ -154,11 +126,12 @@ def write_card(args, params, table, config, history, scores) -> None:
 
 {status}
 
-- **Network**: U-Net++ generator of width {config["width"]} (the paper's is 32), fp16 weights, {args.out.stat().st_size / 1e6:.1f} MB.
+- **Network**: U-Net++ generator of width {config["width"]} (the paper's is 32), fp16 weights,
+  {args.out.stat().st_size / 1e6:.1f} MB.
 - **Data**: the curated shared pairs of `{Path(params["manifest"]).name}` (real EMDB maps with fitted models), curated
   as the default profile does (3 A mask, 1 A grid, min-max, clip_negative={params["clip_negative"]}), split by EMDB ID
   with seed {params["seed"]}: the default profile holds out the same test entries, so they were never trained on.
-  - train: {names["train"]} ({config["train_patches"]} patches of 32^3, empty cubes dropped)
+  - train: {names["train"]} ({config["train_patches"]} patches of 32^3, empty cubes {empty})
   - validation: {names["val"]} ({config["val_patches"]} patches)
   - test (not used here for training or selection): {names["test"]}
 - **Training**: {len(history)} epochs, batch {config["batch_size"]}, NAdam lr {config["lr"]} (the paper: 1e-4 at batch
@@ -167,7 +140,8 @@ def write_card(args, params, table, config, history, scores) -> None:
   {config["hardware"]} ({history["patches_per_s"].median():.0f} patches/s, median over epochs).
   Final validation losses: G {history["val_loss_G"].iloc[-1]:.4f}, D {history["val_loss_D"].iloc[-1]:.4f}
   (per epoch: `{args.out.stem}_history.csv` beside the weights).
-- **Command**: `{config["command"]}`, then `tools/train_weights.py --evaluate-only` here for the scores below.
+- **Command**: `{config["command"]}` ({config["world_size"]} process(es)), then `tools/train_weights.py` here
+  (export, and the scores below).
 {args.remark or ""}
 
 ## Validation: generated map vs molmap at 2 A, against the experimental map (ExpMap)
