@@ -5,9 +5,11 @@ Inputs (``kind``), both on a given grid and min-max normalised to [0, 1]:
 - ``"molmap"`` (the paper's SimMap, section 3.2): ChimeraX-style molmap at 2 A whatever R; only a conditioned
   network can then know R.
 - ``"bfactor"`` (physics-aware): gemmi's electron-scattering density of the model with its per-atom B-factors
-  (:func:`s2mlib.structures.effective_b_factors`: pLDDT of predicted models converted, empty columns as 0) plus
-  the blur of resolution R (B = 4 R^2, molmap's sigma; :func:`s2mlib.simulate.gemmi_density`): well-ordered
-  atoms sharp, mobile ones smeared, at the target resolution.
+  (:func:`s2mlib.structures.effective_b_factors`: pLDDT of predicted models converted, empty columns as 0) at the
+  target resolution R: well-ordered atoms sharp, mobile ones smeared. Made as gemmi's density at 2 A
+  (:func:`s2mlib.simulate.gemmi_density`, blur B = 4 * 2^2, molmap's sigma) convolved with a Gaussian of
+  B = 4 (R^2 - 2^2), i.e. sigma^2 = (R^2 - 4) / (2 pi^2) A^2 (B-factors add under convolution of Gaussians), which is
+  gemmi's density at R (blur 4 R^2) computed once for every R of a ladder.
 
 Targets: the curated ExpMap (resolution r0, as reported) low-pass filtered to R >= r0 in Fourier space with a soft
 cosine edge (:func:`s2mlib.maps.lowpass`), negative values set to 0 and min-max to [0, 1] again
@@ -23,6 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from .io import DensityMap, Structure
 from .maps import lowpass, minmax
@@ -43,10 +46,23 @@ def network_input(structure: Structure, grid: DensityMap, kind: str = "molmap", 
     elif kind == "bfactor":
         if resolution is None:
             raise ValueError("the 'bfactor' input is made at a resolution: give one")
-        density = gemmi_density(with_effective_b_factors(structure, b_factors)[0], resolution, ref_map=grid)
+        return bfactor_inputs(structure, grid, [resolution], b_factors=b_factors)[0]
     else:
         raise ValueError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
     return grid.copy(minmax(density.data))
+
+
+def bfactor_inputs(structure: Structure, grid: DensityMap, resolutions, *, b_factors: str = "auto") -> list[DensityMap]:
+    """The 'bfactor' input at each of ``resolutions`` (module docstring): one gemmi density at 2 A, then a Gaussian
+    of sigma^2 = (R^2 - 4) / (2 pi^2) A^2 per R (scipy ``gaussian_filter``, zero beyond the box), min-max each."""
+    base = gemmi_density(with_effective_b_factors(structure, b_factors)[0], PAPER_INPUT_RESOLUTION, ref_map=grid)
+    out = []
+    for r in resolutions:
+        extra = max(float(r) ** 2 - PAPER_INPUT_RESOLUTION**2, 0.0) / (2 * math.pi**2)  # sigma^2 in A^2
+        sigma = np.sqrt(extra) / grid.voxel_size[::-1]  # per array axis (z, y, x), voxels
+        data = gaussian_filter(base.data.astype(np.float64), sigma, mode="constant") if extra > 0 else base.data
+        out.append(grid.copy(minmax(data)))
+    return out
 
 
 def target_at(exp_map: DensityMap, resolution: float, native: float) -> DensityMap:

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 
 from .cache import file_stamp
 from .errors import MapError, require_columns
-from .inputs import DEFAULT_RESOLUTION, known_resolution, network_input, resolution_ladder, target_at
+from .inputs import DEFAULT_RESOLUTION, bfactor_inputs, known_resolution, resolution_ladder, target_at
 from .io import read_map, read_structure
 from .tiling import CUBE, PAD, cube_corners, cut_cube
 
@@ -300,7 +300,7 @@ def _levels(entries: tuple, stamps: tuple, kind: str, max_resolution: float, ste
             inputs = [sim.data]
         else:
             structure = read_structure(model_path)
-            inputs = [network_input(structure, exp, kind, r).data for r in ladder]
+            inputs = [m.data for m in bfactor_inputs(structure, exp, ladder)]
         levelled.append(Levels(inputs, targets, ladder))
     return tuple(levelled)
 

@@ -69,3 +69,19 @@ def test_bfactor_input_follows_the_b_factors_and_the_resolution(entry):
         network_input(model, exp, "bfactor")
     with pytest.raises(ValueError, match="unknown input kind"):
         network_input(model, DensityMap(np.zeros((4, 4, 4))), "sketch")
+
+
+@pytest.mark.parametrize("resolution", [3.0, 6.0, 10.0])
+def test_bfactor_input_is_gemmi_at_r_made_by_adding_b(entry, resolution):
+    """gemmi at 2 A convolved with a Gaussian of B = 4 (R^2 - 4) is gemmi's own density at R (blur 4 R^2), up to the
+    grid sampling of the convolution: compared here with gemmi called at R."""
+    from s2mlib.maps import minmax
+    from s2mlib.simulate import gemmi_density
+    from s2mlib.structures import with_effective_b_factors
+
+    model, exp = entry
+    made = network_input(model, exp, "bfactor", resolution).data
+    direct = minmax(gemmi_density(with_effective_b_factors(model)[0], resolution, ref_map=exp).data)
+    inside = direct > 0.05
+    assert np.corrcoef(made[inside], direct[inside])[0, 1] > 0.999
+    assert np.abs(made - direct).max() < 0.03
