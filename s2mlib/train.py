@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import distributed
@@ -225,8 +225,9 @@ class GAN:
         """One generator update then one discriminator update on a batch (with its target resolutions when the
         networks are conditioned); returns the detached losses. ``weight`` scales both losses before the backward
         pass (a process's share of a global batch, :func:`s2mlib.distributed.shards`)."""
-        g, d = self.step_g or self.generator, self.step_d or self.discriminator
-        adversary = self.adversary or self.discriminator
+        g = self.generator if self.step_g is None else self.step_g
+        d = self.discriminator if self.step_d is None else self.step_d
+        adversary = self.discriminator if self.adversary is None else self.adversary
         r = resolution if config.conditioned else None
         both = None if r is None else torch.cat([r, r])
         with _autocast(x.device, config.bf16):
@@ -321,11 +322,43 @@ def _as_dataset(data, config: TrainConfig, augment: bool) -> PatchDataset:
     return PatchDataset(data, augment=augment, seed=config.seed, keep_empty=config.keep_empty)
 
 
-def _loader(dataset: PatchDataset, batches: Sequence[np.ndarray], config: TrainConfig,
-            device: torch.device) -> DataLoader:
-    """Batches of ``dataset`` at the given index lists, in order."""
-    return DataLoader(dataset, batch_sampler=[b.tolist() for b in batches], num_workers=config.num_workers,
-                      pin_memory=device.type == "cuda")
+class _Batches:
+    """A DataLoader batch sampler whose batches (lists of (epoch, index)) are replaced every epoch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[int, int]]] = []
+
+    def set(self, epoch: int, batches: Sequence[np.ndarray]) -> None:
+        self.batches = [[(epoch, int(i)) for i in b] for b in batches]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _AtEpoch(Dataset):
+    """``dataset[(epoch, i)]``: item i as drawn in that epoch. Persistent loader workers keep their own copy of the
+    dataset, so the epoch travels with each index instead of through ``set_epoch`` in the main process."""
+
+    def __init__(self, dataset: PatchDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, i = key
+        if self.dataset.epoch != epoch:
+            self.dataset.set_epoch(epoch)
+        return self.dataset[i]
+
+
+def _loader(dataset: PatchDataset, sampler: _Batches, config: TrainConfig, device: torch.device) -> DataLoader:
+    """One loader for the whole run: its workers (if any) start once and stay."""
+    return DataLoader(_AtEpoch(dataset), batch_sampler=sampler, num_workers=config.num_workers,
+                      pin_memory=device.type == "cuda", persistent_workers=config.num_workers > 0)
 
 
 def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
@@ -378,13 +411,14 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
     started = time.perf_counter()
     val_mine = np.array_split(np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)),
                               where.world_size)[where.rank]
-    val_batches = [val_mine[i:i + config.batch_size] for i in range(0, len(val_mine), config.batch_size)]
-    val_loader = _loader(val_ds, val_batches, config, device) if val_batches else []
+    val_batches, train_batches = _Batches(), _Batches()
+    val_batches.set(0, [val_mine[i:i + config.batch_size] for i in range(0, len(val_mine), config.batch_size)])
+    val_loader = _loader(val_ds, val_batches, config, device) if len(val_batches) else []
+    loader = _loader(train_ds, train_batches, config, device)
     for epoch in range(start, config.epochs):
-        train_ds.set_epoch(epoch)
         order = np.random.default_rng([config.seed, epoch]).permutation(len(train_ds))[: config.max_patches_per_epoch]
         plan = distributed.shards(order, config.batch_size, where)
-        loader = _loader(train_ds, [s.indices for s in plan], config, device)
+        train_batches.set(epoch, [s.indices for s in plan])
         sums, t0 = torch.zeros(5, dtype=torch.float64, device=device), time.perf_counter()
         gan.generator.train()
         gan.discriminator.train()

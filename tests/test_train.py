@@ -290,3 +290,12 @@ def test_device_augmentation_changes_only_the_input_and_resumes_exactly(tmp_path
         train(TrainConfig(epochs=1, **cfg), PatchDataset(data[0], augment=True), data[1], tmp_path / "twice")
     with pytest.raises(ValueError, match="augment_backend"):
         TrainConfig(augment_backend="gpu")
+
+
+def test_persistent_loader_workers_give_the_same_run(tmp_path, data, straight):
+    """Two loader workers that live through the run (the epoch travels with each index) draw every epoch's
+    augmentation as one process does: the same weights."""
+    train(TrainConfig(epochs=2, num_workers=2, **TINY), *data, tmp_path)
+    final, reference = load_checkpoint(tmp_path / CHECKPOINT), load_checkpoint(straight[0] / CHECKPOINT)
+    for k, v in reference["generator"].items():
+        torch.testing.assert_close(final["generator"][k], v, rtol=0, atol=0)
