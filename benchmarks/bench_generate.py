@@ -10,6 +10,12 @@ bf16 + channels_last variants.
 
     python benchmarks/bench_generate.py                              # shipped weights, CPU, 1 thread
     python benchmarks/bench_generate.py --width 32 --threads 2 --all-cubes --sizes 644 2501
+    python benchmarks/bench_generate.py --weights fast --threads 2 --devices cpu --cpu-variants bf16 --sizes 12868
+
+torch.compile of the generator on the CPU (inductor with freezing, fixed batch shapes) was measured and does not
+pay: with the fast weights, 2 threads, batches of 32, eager bf16 autocast 29.9 cubes/s, compiled bf16 29.1
+(autocast or bf16 weights), compiled fp32 17.7, eager fp32 15.2, after 20-22 s of compilation per batch shape
+(/tmp A/B script; see the README's Benchmarks section), so generation offers no compile option.
 """
 from __future__ import annotations
 
@@ -41,16 +47,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"],
                         help="where to time (cuda only when available)")
+    parser.add_argument("--cpu-variants", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
+                        help="CPU precisions to time (bf16: autocast)")
     args = parser.parse_args()
 
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from s2mlib.structures import structure_of_size
-    from s2mlib.study import time_generation
     from s2mlib.generate import MapGenerator
     from s2mlib.io import read_structure
     from s2mlib.model import Generator
+    from s2mlib.structures import structure_of_size
+    from s2mlib.study import time_generation
     from s2mlib.weights import DEFAULT_WEIGHTS, export_generator, load_generator, weights_path
 
     torch.set_num_threads(args.threads)
@@ -68,7 +76,8 @@ def main() -> None:
               f"{'skip empty cubes' if args.skip_empty else 'all cubes'}; torch {torch.__version__}, "
               f"{args.threads} CPU thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
               f"model {args.model.name} ({source.n_residues} residues) tiled")
-        runs = [("cpu", "cpu", False, False), ("cpu bf16", "cpu", True, False)] if "cpu" in args.devices else []
+        cpu = {"fp32": ("cpu", "cpu", False, False), "bf16": ("cpu bf16", "cpu", True, False)}
+        runs = [cpu[v] for v in args.cpu_variants] if "cpu" in args.devices else []
         if "cuda" in args.devices and torch.cuda.is_available():
             runs += [("cuda " + name, "cuda", bf16, cl) for name, bf16, cl in CUDA_VARIANTS]
             print(f"CUDA device: {torch.cuda.get_device_name()}")
