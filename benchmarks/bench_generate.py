@@ -11,11 +11,12 @@ bf16 + channels_last variants.
     python benchmarks/bench_generate.py                              # shipped weights, CPU, 1 thread
     python benchmarks/bench_generate.py --width 32 --threads 2 --all-cubes --sizes 644 2501
     python benchmarks/bench_generate.py --weights fast --threads 2 --devices cpu --cpu-variants bf16 --sizes 12868
+    python benchmarks/bench_generate.py --weights fast --threads 2 --compile-ab --batch-size 32
 
-torch.compile of the generator on the CPU (inductor with freezing, fixed batch shapes) was measured and does not
-pay: with the fast weights, 2 threads, batches of 32, eager bf16 autocast 29.9 cubes/s, compiled bf16 29.1
-(autocast or bf16 weights), compiled fp32 17.7, eager fp32 15.2, after 20-22 s of compilation per batch shape
-(/tmp A/B script; see the README's Benchmarks section), so generation offers no compile option.
+``--compile-ab`` times the generator alone on random cubes, eager against torch.compile (inductor, freezing, one
+batch shape), fp32 and bf16 (autocast, or the weights in bf16), interleaved so that the load of a shared machine
+hits every variant alike. torch.compile does not pay on this CPU (README, Benchmarks), so generation has no
+compile option.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,38 @@ MODEL = ROOT.parent / "shared" / "data" / "pairs" / "0093_6GYN" / "6gyn.pdb"
 PAPER_SECONDS = {644: 14.0, 2501: 20.0, 12868: 53.0}  # 32-core AMD Threadripper 2950X, CPU only
 CUDA_VARIANTS = (("fp32", False, False), ("bf16", True, False), ("channels_last", False, True),
                  ("bf16+channels_last", True, True))
+
+
+def compile_ab(weights, batch: int, rounds: int = 3) -> None:
+    """Cubes per second of the generator, eager and compiled, fp32 and bf16 (min over interleaved rounds)."""
+    import copy
+
+    import torch
+
+    from s2mlib.weights import load_generator
+
+    g = load_generator(weights)
+    x = torch.rand(batch, 1, 32, 32, 32)
+    options = {"freezing": True}
+    variants = {"eager fp32": (g, False, x), "eager bf16 autocast": (g, True, x),
+                "compiled fp32": (torch.compile(g, dynamic=False, options=options), False, x),
+                "compiled bf16 autocast": (torch.compile(copy.deepcopy(g), dynamic=False, options=options), True, x),
+                "compiled bf16 weights": (torch.compile(copy.deepcopy(g).to(torch.bfloat16), dynamic=False,
+                                                        options=options), False, x.bfloat16())}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    with torch.inference_mode():
+        reference = g(x)
+        for r in range(rounds + 1):  # round 0: first calls (compilation), reported apart
+            for name, (module, autocast, inp) in variants.items():
+                t0 = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                    out = module(inp)
+                times[name].append(time.perf_counter() - t0)
+                if r == 0:
+                    print(f"{name}: first call {times[name][0]:.1f} s, largest difference from eager fp32 "
+                          f"{(out.float() - reference).abs().max().item():.1e}", flush=True)
+    for name, t in times.items():
+        print(f"{name:24s} {batch / min(t[1:]):7.1f} cubes/s (batches of {batch}, best of {rounds})")
 
 
 def main() -> None:
@@ -49,9 +83,17 @@ def main() -> None:
                         help="where to time (cuda only when available)")
     parser.add_argument("--cpu-variants", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
                         help="CPU precisions to time (bf16: autocast)")
+    parser.add_argument("--compile-ab", action="store_true", help="time the generator eager vs compiled, then stop")
     args = parser.parse_args()
 
     import torch
+
+    if args.compile_ab:
+        from s2mlib.weights import weights_path
+
+        torch.set_num_threads(args.threads)
+        compile_ab(weights_path(args.weights or "shipped"), args.batch_size)
+        return
 
     sys.path.insert(0, str(ROOT))
     from s2mlib.generate import MapGenerator
