@@ -3,6 +3,7 @@
 Run by hand: ``python benchmarks/bench_curate.py [ENTRY] [--repeat N]``. Prints seconds per stage (best of N)
 and the ExpMap shape; nothing is written outside a temporary folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,13 +48,21 @@ def main() -> None:
     t_sim, sim = best_of(args.repeat, lambda: make_sim_map(model, exp))
     t_cor, _ = best_of(args.repeat, lambda: chimerax_correlation(exp, sim))
     with tempfile.TemporaryDirectory() as tmp:
-        t_total, result = best_of(args.repeat, lambda: curate_entry(map_path, model_path, Path(tmp) / "exp.mrc",
-                                                                    Path(tmp) / "sim.mrc"))
-    print(f"entry {args.entry}: map {density.shape_xyz} at {density.voxel_size[0]:.3f} A, {model.n_atoms} atoms; "
-          f"ExpMap {exp.shape_xyz}; torch threads {args.threads}; best of {args.repeat}")
-    for name, seconds in [("read map + model", t_read), ("filters (model, map-model)", t_filters),
-                          ("ExpMap (box, mask, resample, min-max)", t_exp), ("SimMap (molmap 2 A, min-max)", t_sim),
-                          ("correlation ExpMap in SimMap", t_cor), ("curate_entry total (incl. read, write)", t_total)]:
+        t_total, result = best_of(
+            args.repeat, lambda: curate_entry(map_path, model_path, Path(tmp) / "exp.mrc", Path(tmp) / "sim.mrc")
+        )
+    print(
+        f"entry {args.entry}: map {density.shape_xyz} at {density.voxel_size[0]:.3f} A, {model.n_atoms} atoms; "
+        f"ExpMap {exp.shape_xyz}; torch threads {args.threads}; best of {args.repeat}"
+    )
+    for name, seconds in [
+        ("read map + model", t_read),
+        ("filters (model, map-model)", t_filters),
+        ("ExpMap (box, mask, resample, min-max)", t_exp),
+        ("SimMap (molmap 2 A, min-max)", t_sim),
+        ("correlation ExpMap in SimMap", t_cor),
+        ("curate_entry total (incl. read, write)", t_total),
+    ]:
         print(f"  {name:<40s} {seconds:7.2f} s")
     print(f"  correlation {result['correlation']:.3f}, issues: {result['issues'] or 'none'}")
 

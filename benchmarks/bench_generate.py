@@ -18,6 +18,7 @@ batch shape), fp32 and bf16 (autocast, or the weights in bf16), interleaved so t
 hits every variant alike. torch.compile does not pay on this CPU (README, Benchmarks), so generation has no
 compile option.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT.parent / "shared" / "data" / "pairs" / "0093_6GYN" / "6gyn.pdb"
 PAPER_SECONDS = {644: 14.0, 2501: 20.0, 12868: 53.0}  # 32-core AMD Threadripper 2950X, CPU only
-CUDA_VARIANTS = (("fp32", False, False), ("bf16", True, False), ("channels_last", False, True),
-                 ("bf16+channels_last", True, True))
+CUDA_VARIANTS = (
+    ("fp32", False, False),
+    ("bf16", True, False),
+    ("channels_last", False, True),
+    ("bf16+channels_last", True, True),
+)
 
 
 def compile_ab(weights, batch: int, rounds: int = 3) -> None:
@@ -45,11 +50,17 @@ def compile_ab(weights, batch: int, rounds: int = 3) -> None:
     g = load_generator(weights)
     x = torch.rand(batch, 1, 32, 32, 32)
     options = {"freezing": True}
-    variants = {"eager fp32": (g, False, x), "eager bf16 autocast": (g, True, x),
-                "compiled fp32": (torch.compile(g, dynamic=False, options=options), False, x),
-                "compiled bf16 autocast": (torch.compile(copy.deepcopy(g), dynamic=False, options=options), True, x),
-                "compiled bf16 weights": (torch.compile(copy.deepcopy(g).to(torch.bfloat16), dynamic=False,
-                                                        options=options), False, x.bfloat16())}
+    variants = {
+        "eager fp32": (g, False, x),
+        "eager bf16 autocast": (g, True, x),
+        "compiled fp32": (torch.compile(g, dynamic=False, options=options), False, x),
+        "compiled bf16 autocast": (torch.compile(copy.deepcopy(g), dynamic=False, options=options), True, x),
+        "compiled bf16 weights": (
+            torch.compile(copy.deepcopy(g).to(torch.bfloat16), dynamic=False, options=options),
+            False,
+            x.bfloat16(),
+        ),
+    }
     times: dict[str, list[float]] = {name: [] for name in variants}
     with torch.inference_mode():
         reference = g(x)
@@ -60,8 +71,11 @@ def compile_ab(weights, batch: int, rounds: int = 3) -> None:
                     out = module(inp)
                 times[name].append(time.perf_counter() - t0)
                 if r == 0:
-                    print(f"{name}: first call {times[name][0]:.1f} s, largest difference from eager fp32 "
-                          f"{(out.float() - reference).abs().max().item():.1e}", flush=True)
+                    print(
+                        f"{name}: first call {times[name][0]:.1f} s, largest difference from eager fp32 "
+                        f"{(out.float() - reference).abs().max().item():.1e}",
+                        flush=True,
+                    )
     for name, t in times.items():
         print(f"{name:24s} {batch / min(t[1:]):7.1f} cubes/s (batches of {batch}, best of {rounds})")
 
@@ -73,16 +87,32 @@ def main() -> None:
     parser.add_argument("--weights", help="generator weights: 'shipped' (default), 'fast' or a file")
     parser.add_argument("--width", type=int, help="time a random generator of this width instead of weights")
     cubes = parser.add_mutually_exclusive_group()
-    cubes.add_argument("--skip-empty", dest="skip_empty", action="store_true", default=True,
-                       help="do not run cubes whose input is all zero (default, as s2m generate)")
-    cubes.add_argument("--all-cubes", dest="skip_empty", action="store_false",
-                       help="run every cube (the paper's tiling)")
+    cubes.add_argument(
+        "--skip-empty",
+        dest="skip_empty",
+        action="store_true",
+        default=True,
+        help="do not run cubes whose input is all zero (default, as s2m generate)",
+    )
+    cubes.add_argument(
+        "--all-cubes", dest="skip_empty", action="store_false", help="run every cube (the paper's tiling)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
-    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=["cpu", "cuda"],
-                        help="where to time (cuda only when available)")
-    parser.add_argument("--cpu-variants", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
-                        help="CPU precisions to time (bf16: autocast)")
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        choices=["cpu", "cuda"],
+        default=["cpu", "cuda"],
+        help="where to time (cuda only when available)",
+    )
+    parser.add_argument(
+        "--cpu-variants",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=["fp32", "bf16"],
+        help="CPU precisions to time (bf16: autocast)",
+    )
     parser.add_argument("--compile-ab", action="store_true", help="time the generator eager vs compiled, then stop")
     args = parser.parse_args()
 
@@ -114,26 +144,40 @@ def main() -> None:
         else:
             weights = weights_path(args.weights or "shipped")
             width, what = load_generator(weights).width, str(weights)
-        print(f"weights {what} (width {width}); batch {args.batch_size}; "
-              f"{'skip empty cubes' if args.skip_empty else 'all cubes'}; torch {torch.__version__}, "
-              f"{args.threads} CPU thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-              f"model {args.model.name} ({source.n_residues} residues) tiled")
+        print(
+            f"weights {what} (width {width}); batch {args.batch_size}; "
+            f"{'skip empty cubes' if args.skip_empty else 'all cubes'}; torch {torch.__version__}, "
+            f"{args.threads} CPU thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+            f"model {args.model.name} ({source.n_residues} residues) tiled"
+        )
         cpu = {"fp32": ("cpu", "cpu", False, False), "bf16": ("cpu bf16", "cpu", True, False)}
         runs = [cpu[v] for v in args.cpu_variants] if "cpu" in args.devices else []
         if "cuda" in args.devices and torch.cuda.is_available():
             runs += [("cuda " + name, "cuda", bf16, cl) for name, bf16, cl in CUDA_VARIANTS]
             print(f"CUDA device: {torch.cuda.get_device_name()}")
-        print(f"{'variant':22s} {'residues':>8s} {'atoms':>7s} {'grid (x,y,z)':>13s} {'cubes run':>11s} "
-              f"{'seconds':>8s} {'simulate':>8s} {'network':>8s} {'paper s':>7s}")
+        print(
+            f"{'variant':22s} {'residues':>8s} {'atoms':>7s} {'grid (x,y,z)':>13s} {'cubes run':>11s} "
+            f"{'seconds':>8s} {'simulate':>8s} {'network':>8s} {'paper s':>7s}"
+        )
         for label, device, bf16, channels_last in runs:
-            generator = MapGenerator(weights, device=device, batch_size=args.batch_size, skip_empty=args.skip_empty,
-                                     bf16=bf16, channels_last=channels_last, progress=False)
+            generator = MapGenerator(
+                weights,
+                device=device,
+                batch_size=args.batch_size,
+                skip_empty=args.skip_empty,
+                bf16=bf16,
+                channels_last=channels_last,
+                progress=False,
+            )
             table = time_generation(generator, structures)
             for row in table.itertuples():
                 paper = PAPER_SECONDS.get(row.residues)
-                print(f"{label:22s} {row.residues:8d} {row.atoms:7d} {row.grid:>13s} "
-                      f"{f'{row.cubes_run}/{row.cubes}':>11s} {row.seconds:8.2f} {row.simulate_s:8.2f} "
-                      f"{row.network_s:8.2f} {'' if paper is None else f'{paper:.0f}':>7s}", flush=True)
+                print(
+                    f"{label:22s} {row.residues:8d} {row.atoms:7d} {row.grid:>13s} "
+                    f"{f'{row.cubes_run}/{row.cubes}':>11s} {row.seconds:8.2f} {row.simulate_s:8.2f} "
+                    f"{row.network_s:8.2f} {'' if paper is None else f'{paper:.0f}':>7s}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

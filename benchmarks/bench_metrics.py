@@ -4,6 +4,7 @@ a 220^3 map at 1.34 A, 16,932 atoms).
 Run by hand: ``python benchmarks/bench_metrics.py [ENTRY] [--resolution R] [--repeat N]``. Prints seconds per
 step (best of N) and the values, so that a run also shows what was timed. Never run by the tests.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,26 +59,48 @@ def main() -> None:
     steps = [
         (f"model map: molmap {resolution} A", lambda: molmap(structure, resolution, ref_map=density), None),
         ("Phenix mask (mmtbx's)", lambda: phenix_mask(structure, density), lambda v: f"{int(v.sum())} voxels"),
-        ("CC_mask/box/volume/peaks (map, model map)", lambda: map_model_cc(density, model, structure),
-         lambda v: ", ".join(f"{k} {v[k]:.4f}" for k in ("cc_mask", "cc_box", "cc_volume", "cc_peaks"))),
+        (
+            "CC_mask/box/volume/peaks (map, model map)",
+            lambda: map_model_cc(density, model, structure),
+            lambda v: ", ".join(f"{k} {v[k]:.4f}" for k in ("cc_mask", "cc_box", "cc_volume", "cc_peaks")),
+        ),
         (f"model map: molmap {nyquist:.2f} A (Nyquist)", lambda: molmap(structure, nyquist, ref_map=density), None),
-        ("map-model FSC + 0.5 crossing", lambda: fsc_resolution(fsc_curve(density, sharp), 0.5),
-         lambda v: f"{v:.2f} A"),
+        (
+            "map-model FSC + 0.5 crossing",
+            lambda: fsc_resolution(fsc_curve(density, sharp), 0.5),
+            lambda v: f"{v:.2f} A",
+        ),
         ("Q-score (all atoms)", lambda: atom_qscores(density, structure), lambda v: f"mean {mean_qscore(v):.4f}"),
-        ("model map: TEMPy blurrer (SMOC's)",
-         lambda: blurrer(structure, resolution, ref_map=density, sigma_coeff=0.225), None),
-        ("SMOC per residue (model map given)",
-         lambda: residue_smoc(density, structure, resolution, model_map=tempy_model),
-         lambda v: f"{len(v)} residues, mean {v.smoc.mean():.4f}"),
-        ("matched molmap resolution", lambda: matched_resolution(density, structure),
-         lambda v: f"R' {v[0]:.2f} A (CC {v[1]:.4f})"),
-        ("field_scores (all of the above that it needs)", lambda: field_scores(density, structure, resolution),
-         lambda v: ", ".join(f"{k} {val:.3f}" for k, val in v.items() if k != "mask_voxels")),
-        ("per_residue_scores (Q + SMOC with its model map)", lambda: per_residue_scores(density, structure, resolution),
-         lambda v: f"{len(v)} rows, mean Q {np.nanmean(v.q):.4f}"),
+        (
+            "model map: TEMPy blurrer (SMOC's)",
+            lambda: blurrer(structure, resolution, ref_map=density, sigma_coeff=0.225),
+            None,
+        ),
+        (
+            "SMOC per residue (model map given)",
+            lambda: residue_smoc(density, structure, resolution, model_map=tempy_model),
+            lambda v: f"{len(v)} residues, mean {v.smoc.mean():.4f}",
+        ),
+        (
+            "matched molmap resolution",
+            lambda: matched_resolution(density, structure),
+            lambda v: f"R' {v[0]:.2f} A (CC {v[1]:.4f})",
+        ),
+        (
+            "field_scores (all of the above that it needs)",
+            lambda: field_scores(density, structure, resolution),
+            lambda v: ", ".join(f"{k} {val:.3f}" for k, val in v.items() if k != "mask_voxels"),
+        ),
+        (
+            "per_residue_scores (Q + SMOC with its model map)",
+            lambda: per_residue_scores(density, structure, resolution),
+            lambda v: f"{len(v)} rows, mean Q {np.nanmean(v.q):.4f}",
+        ),
     ]
-    print(f"entry {args.entry}: map {density.shape_xyz} at {density.voxel_size[0]:.3f} A, {structure.n_atoms} atoms, "
-          f"resolution {resolution} A; best of {args.repeat}")
+    print(
+        f"entry {args.entry}: map {density.shape_xyz} at {density.voxel_size[0]:.3f} A, {structure.n_atoms} atoms, "
+        f"resolution {resolution} A; best of {args.repeat}"
+    )
     print("| step | seconds | result |\n| --- | ---: | --- |")
     for name, fn, describe in steps:
         seconds, value = best_of(args.repeat, fn)

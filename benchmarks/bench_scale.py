@@ -20,6 +20,7 @@ map files, memory-mapped (:func:`s2mlib.patches.load_pairs` with ``mmap=True``, 
 Hard links share one file's pages between maps, so the page cache this needs is smaller than for 200 distinct maps;
 the anonymous memory, which is what grows with the number of maps in memory, is measured as for distinct files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT.parent / "shared" / "data" / "pairs.tsv"
 PAPER_PATCHES, PAPER_EPOCHS = 403_710, 150
-H100_RATES = {"H100 real training, TorchIO, 12 workers (measured)": 164.0,
-              "H100 bare bf16 step, batch 128 (measured)": 227.0, "goal: the paper's 8 A100s": 528.0}
+H100_RATES = {
+    "H100 real training, TorchIO, 12 workers (measured)": 164.0,
+    "H100 bare bf16 step, batch 128 (measured)": 227.0,
+    "goal: the paper's 8 A100s": 528.0,
+}
 
 
 class PeakAnon:
@@ -82,8 +86,12 @@ def curated(work: Path) -> pd.DataFrame:
 
     if not (work / CURATION_TABLE).exists():
         params = load_profile("default", {"manifest": str(MANIFEST)})
-        save_curation(curate_manifest(load_manifest(MANIFEST), work / "curated", CurationConfig.from_params(params),
-                                      progress=True), work)
+        save_curation(
+            curate_manifest(
+                load_manifest(MANIFEST), work / "curated", CurationConfig.from_params(params), progress=True
+            ),
+            work,
+        )
     table = load_curation(work)
     return table[table["kept"]].reset_index(drop=True)
 
@@ -99,8 +107,9 @@ def tiles(table: pd.DataFrame, shape: tuple[int, int, int], work: Path) -> list[
             for path, source in zip(paths, (row.sim_map, row.exp_map)):
                 data = read_map(source).data
                 tiled = np.pad(data, [(0, max(0, s - n)) for s, n in zip(shape, data.shape)], mode="wrap")
-                write_map(DensityMap(np.ascontiguousarray(tiled[: shape[0], : shape[1], : shape[2]]), (0, 0, 0), 1.0),
-                          path)
+                write_map(
+                    DensityMap(np.ascontiguousarray(tiled[: shape[0], : shape[1], : shape[2]]), (0, 0, 0), 1.0), path
+                )
         out.append(paths)
     return out
 
@@ -144,8 +153,10 @@ def main() -> None:
     from s2mlib.augment import augment_batch, draw
     from s2mlib.patches import PatchDataset, augmentation
 
-    print(f"torch {torch.__version__}, {args.threads} thread(s); {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f}; {args.maps} maps of {' x '.join(map(str, args.shape))} voxels")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s); {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}; {args.maps} maps of {' x '.join(map(str, args.shape))} voxels"
+    )
     sources = tiles(curated(args.work), tuple(args.shape), args.work)
     table, folder = paper_set(sources, args.maps, args.work)
 
@@ -154,9 +165,11 @@ def main() -> None:
         ds = PatchDataset.from_table(table, "train", root=folder, mmap=True, keep_empty=True)
         build_s = time.perf_counter() - t0
     in_memory = args.maps * 2 * int(np.prod(args.shape)) * 4
-    print(f"\ndataset: {len(ds):,} patches from {args.maps} maps ({ds.n_empty:,} empty) built in {build_s:.0f} s; "
-          f"peak RssAnon {build.peak / 2**20:.0f} MiB; index {ds.index.nbytes / 2**20:.1f} MiB; the same maps in "
-          f"memory: {in_memory / 2**30:.1f} GiB")
+    print(
+        f"\ndataset: {len(ds):,} patches from {args.maps} maps ({ds.n_empty:,} empty) built in {build_s:.0f} s; "
+        f"peak RssAnon {build.peak / 2**20:.0f} MiB; index {ds.index.nbytes / 2**20:.1f} MiB; the same maps in "
+        f"memory: {in_memory / 2**30:.1f} GiB"
+    )
 
     rng = np.random.default_rng(0)
     picks = rng.integers(0, len(ds), args.samples)
@@ -165,25 +178,31 @@ def main() -> None:
     patches = [ds[int(i)][0] for i in picks[: args.samples // 2]]
     torchio_s = 1 / rate(lambda i: transform(patches[i]), len(patches))
     torchio = 1 / (1 / cut + torchio_s)
-    print(f"one process: cut {cut:,.0f} patches/s; TorchIO augmentation {1e3 * torchio_s:.2f} ms/patch -> cut + "
-          f"TorchIO {torchio:,.0f} patches/s")
+    print(
+        f"one process: cut {cut:,.0f} patches/s; TorchIO augmentation {1e3 * torchio_s:.2f} ms/patch -> cut + "
+        f"TorchIO {torchio:,.0f} patches/s"
+    )
 
     order = rng.permutation(len(ds))[: 128 * 12]
-    batches = [order[i:i + 128].tolist() for i in range(0, len(order), 128)]
+    batches = [order[i : i + 128].tolist() for i in range(0, len(order), 128)]
     with PeakAnon() as loading:
         t0 = time.perf_counter()
         for _ in DataLoader(ds, batch_sampler=batches, num_workers=args.workers):
             pass
         loader_rate = len(order) / (time.perf_counter() - t0)
-    print(f"DataLoader, {args.workers} workers, batch 128, cut only: {loader_rate:,.0f} patches/s; peak RssAnon "
-          f"(main + workers) {loading.peak / 2**20:.0f} MiB")
+    print(
+        f"DataLoader, {args.workers} workers, batch 128, cut only: {loader_rate:,.0f} patches/s; peak RssAnon "
+        f"(main + workers) {loading.peak / 2**20:.0f} MiB"
+    )
 
     x = torch.stack([ds[int(i)][0] for i in order[:128]])
     host = rate(lambda i: [d.matrices() for d in [draw(0, 0, int(order[i]))] if d.linear], 1000)
     draws = [draw(0, 0, int(i)) for i in order[:128]]
     device_cpu = 128 * rate(lambda i: augment_batch(x, draws), 3)
-    print(f"device augmentation: host draws + matrices {host:,.0f} patches/s (one thread); batch arithmetic on this "
-          f"CPU {device_cpu:,.0f} patches/s ({args.threads} thread(s)); on a GPU: not measured (no GPU here)")
+    print(
+        f"device augmentation: host draws + matrices {host:,.0f} patches/s (one thread); batch arithmetic on this "
+        f"CPU {device_cpu:,.0f} patches/s ({args.threads} thread(s)); on a GPU: not measured (no GPU here)"
+    )
 
     print("\nworkers per GPU to feed it (GPU rate / one worker's rate):")
     print(f"| GPU rate (patches/s) | TorchIO path ({torchio:,.0f}/worker) | device path ({cut:,.0f}/worker) |")
@@ -197,8 +216,10 @@ def main() -> None:
     for gpus in (1, 8, 64):
         for name, r in H100_RATES.items():
             epoch = PAPER_PATCHES / (gpus * r)
-            print(f"| {gpus} | {r:.0f} ({name.split(':')[0].split(',')[0]}) | {epoch:,.0f} s | "
-                  f"{epoch * PAPER_EPOCHS / 3600:,.1f} h |")
+            print(
+                f"| {gpus} | {r:.0f} ({name.split(':')[0].split(',')[0]}) | {epoch:,.0f} s | "
+                f"{epoch * PAPER_EPOCHS / 3600:,.1f} h |"
+            )
 
 
 if __name__ == "__main__":

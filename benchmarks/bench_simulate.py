@@ -9,6 +9,7 @@ Each case runs in a fresh subprocess; peak memory is the rise of the process's p
     python benchmarks/bench_simulate.py                      # all methods, 1k/10k/100k atoms, 2 and 8 A
     python benchmarks/bench_simulate.py --methods molmap --sizes 100000 --resolutions 2 8
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,8 @@ def tiled_model(n_atoms: int, out: Path) -> Path:
     """MODEL's protein (ligands and waters removed) tiled by translated copies and cut to at most ``n_atoms``
     atoms in whole residues (:func:`s2mlib.structures.structure_of_size`), written as mmCIF."""
     sys.path.insert(0, str(ROOT))
-    from s2mlib.structures import structure_of_size
     from s2mlib.io import read_structure
+    from s2mlib.structures import structure_of_size
 
     st = structure_of_size(read_structure(MODEL, remove_hetero=True), atoms=n_atoms)
     path = out / f"tiled_{n_atoms}.cif"
@@ -74,9 +75,16 @@ def run_case(model: str, method: str, resolution: float, repeat: int, threads: i
         times.append(time.perf_counter() - t0)
         peak = max(peak, _peak_kib() - before)
         del result
-    return {"method": method, "atoms": st.n_atoms, "resolution": resolution, "grid_zyx": list(grid.data.shape),
-            "grid_mib": grid.data.nbytes / 2**20, "seconds": min(times), "peak_mib": peak / 1024,
-            "threads": threads}
+    return {
+        "method": method,
+        "atoms": st.n_atoms,
+        "resolution": resolution,
+        "grid_zyx": list(grid.data.shape),
+        "grid_mib": grid.data.nbytes / 2**20,
+        "seconds": min(times),
+        "peak_mib": peak / 1024,
+        "threads": threads,
+    }
 
 
 def main() -> None:
@@ -93,21 +101,36 @@ def main() -> None:
         print(json.dumps(run_case(model, method, float(res), args.repeat, args.threads)))
         return
 
-    print(f"{'method':10s} {'atoms':>7s} {'res':>4s} {'grid z,y,x':>16s} {'grid MiB':>8s} {'seconds':>8s} "
-          f"{'peak MiB':>8s} {'peak/grid':>9s}")
+    print(
+        f"{'method':10s} {'atoms':>7s} {'res':>4s} {'grid z,y,x':>16s} {'grid MiB':>8s} {'seconds':>8s} "
+        f"{'peak MiB':>8s} {'peak/grid':>9s}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for n_atoms in args.sizes:
             model = tiled_model(n_atoms, Path(tmp))
             for res in args.resolutions:
                 for method in args.methods:
                     repeat = args.repeat if method in ("molmap", "e2pdb2mrc") else 1
-                    cmd = [sys.executable, __file__, "--case", str(model), method, str(res),
-                           "--repeat", str(repeat), "--threads", str(args.threads)]
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--case",
+                        str(model),
+                        method,
+                        str(res),
+                        "--repeat",
+                        str(repeat),
+                        "--threads",
+                        str(args.threads),
+                    ]
                     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                     row = json.loads(out.strip().splitlines()[-1])
-                    print(f"{method:10s} {row['atoms']:7d} {res:4.0f} {','.join(map(str, row['grid_zyx'])):>16s} "
-                          f"{row['grid_mib']:8.1f} {row['seconds']:8.3f} {row['peak_mib']:8.1f} "
-                          f"{row['peak_mib'] / row['grid_mib']:9.2f}", flush=True)
+                    print(
+                        f"{method:10s} {row['atoms']:7d} {res:4.0f} {','.join(map(str, row['grid_zyx'])):>16s} "
+                        f"{row['grid_mib']:8.1f} {row['seconds']:8.3f} {row['peak_mib']:8.1f} "
+                        f"{row['peak_mib'] / row['grid_mib']:9.2f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

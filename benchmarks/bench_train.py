@@ -12,6 +12,7 @@ training (s2mlib.train.train: loader workers, augmentation, transfers, the step;
 tiled to 240 x 260 x 260 voxels, the second epoch's patches/s, for the TorchIO and the device augmentation, and
 (on a GPU) bf16, compile and batch 128 / 256.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,9 @@ def real_rate(cfg: TrainConfig, batch: int, steps: int) -> float | None:
         return None
     tiled = np.pad(a, [(0, max(0, s - n)) for s, n in zip((240, 260, 260), a.shape)], mode="wrap")[:240, :260, :260]
     pairs = [(np.ascontiguousarray(tiled), np.ascontiguousarray(tiled))]
-    run = replace(cfg, epochs=2, batch_size=batch, max_patches_per_epoch=batch * steps, max_val_patches=batch,
-                  progress=False)
+    run = replace(
+        cfg, epochs=2, batch_size=batch, max_patches_per_epoch=batch * steps, max_val_patches=batch, progress=False
+    )
     with tempfile.TemporaryDirectory() as folder:
         return float(train(run, pairs, pairs, folder)["patches_per_s"].iloc[-1])
 
@@ -130,15 +132,24 @@ def main() -> None:
         if args.real:
             for backend in ("torchio", "device"):
                 c = replace(cfg, device="cpu", augment_backend=backend, num_workers=args.workers)
-                print(f"CPU real training, {backend} augmentation, {args.workers} workers, batch {args.batch}: "
-                      f"{real_rate(c, args.batch, args.steps):8.2f} patches/s")
+                print(
+                    f"CPU real training, {backend} augmentation, {args.workers} workers, batch {args.batch}: "
+                    f"{real_rate(c, args.batch, args.steps):8.2f} patches/s"
+                )
     if not torch.cuda.is_available():
         print("CUDA not available: no GPU figures")
         return
     gpu = torch.device("cuda")
     print(f"GPU: {torch.cuda.get_device_name(0)}")
-    variants = [(False, False, False), (True, False, False), (False, True, False), (True, True, False),
-                (False, False, True), (True, False, True), (True, True, True)]
+    variants = [
+        (False, False, False),
+        (True, False, False),
+        (False, True, False),
+        (True, True, False),
+        (False, False, True),
+        (True, False, True),
+        (True, True, True),
+    ]
     for bf16, channels_last, benchmark in variants:
         torch.backends.cudnn.benchmark = benchmark
         c = TrainConfig(width=args.width, bf16=bf16, channels_last=channels_last)
@@ -147,20 +158,35 @@ def main() -> None:
         rate = train_rate(c, gpu, 128, max(args.steps, 5))
         peak = torch.cuda.max_memory_allocated() / 2**30
         infer = inference_rate(c, gpu, 128, max(args.steps, 5))
-        print(f"GPU bf16={bf16} channels_last={channels_last} cudnn.benchmark={benchmark}: train {rate:8.1f} "
-              f"patches/s, peak memory {peak:.2f} GiB at batch 128; inference {infer:8.1f} patches/s")
+        print(
+            f"GPU bf16={bf16} channels_last={channels_last} cudnn.benchmark={benchmark}: train {rate:8.1f} "
+            f"patches/s, peak memory {peak:.2f} GiB at batch 128; inference {infer:8.1f} patches/s"
+        )
     torch.backends.cudnn.benchmark = False
     for mode in ("default", "reduce-overhead"):
         for batch in (128, 256):
             rate = train_rate(TrainConfig(width=args.width, bf16=True), gpu, batch, max(args.steps, 5), mode)
             print(f"GPU bf16 + torch.compile(mode={mode!r}), batch {batch}: train {rate:8.1f} patches/s", flush=True)
     if args.real:
-        for backend, compiled, batch in (("torchio", False, 128), ("device", False, 128), ("device", True, 128),
-                                         ("device", True, 256)):
-            c = TrainConfig(width=args.width, bf16=True, compile=compiled, augment_backend=backend,
-                            num_workers=args.workers, device="cuda")
-            print(f"GPU real training, bf16, {backend} augmentation, compile={compiled}, {args.workers} workers, "
-                  f"batch {batch}: {real_rate(c, batch, max(args.steps, 10)):8.1f} patches/s", flush=True)
+        for backend, compiled, batch in (
+            ("torchio", False, 128),
+            ("device", False, 128),
+            ("device", True, 128),
+            ("device", True, 256),
+        ):
+            c = TrainConfig(
+                width=args.width,
+                bf16=True,
+                compile=compiled,
+                augment_backend=backend,
+                num_workers=args.workers,
+                device="cuda",
+            )
+            print(
+                f"GPU real training, bf16, {backend} augmentation, compile={compiled}, {args.workers} workers, "
+                f"batch {batch}: {real_rate(c, batch, max(args.steps, 10)):8.1f} patches/s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ For each validation entry of the run's curation table (01_curate), the map is ge
 metrics.evaluate, and the largest change of any Table 1 metric over the entries is printed beside the network time.
 Issue rule: an option is kept only if no metric moves by 0.005 or more.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,15 +56,29 @@ def main() -> None:
             density = generator(structure, ref_map=reference)
             seconds = time.perf_counter() - start
             scores = evaluate(density, reference)
-            rows.append({"option": name, "entry": row.entry, "seconds": seconds,
-                         "network_s": generator.last_timing["network_s"], **{m: scores[m] for m in METRICS}})
+            rows.append(
+                {
+                    "option": name,
+                    "entry": row.entry,
+                    "seconds": seconds,
+                    "network_s": generator.last_timing["network_s"],
+                    **{m: scores[m] for m in METRICS},
+                }
+            )
     table = pd.DataFrame(rows)
     base = table[table["option"] == next(iter(OPTIONS))].set_index("entry")[METRICS]
     summary = []
     for name, part in table.groupby("option", sort=False):
         delta = (part.set_index("entry")[METRICS] - base).abs().max().max()
-        summary.append({"option": name, "network_s": part["network_s"].sum(), "total_s": part["seconds"].sum(),
-                        "max_metric_change": delta, "kept (< 0.005)": bool(delta < 0.005)})
+        summary.append(
+            {
+                "option": name,
+                "network_s": part["network_s"].sum(),
+                "total_s": part["seconds"].sum(),
+                "max_metric_change": delta,
+                "kept (< 0.005)": bool(delta < 0.005),
+            }
+        )
     pd.set_option("display.width", 200)
     print(table.round(4).to_string(index=False))
     print()

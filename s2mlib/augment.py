@@ -29,6 +29,7 @@ Example:
     >>> augment_batch(x, [draw(0, 0, i) for i in range(4)]).shape
     torch.Size([4, 1, 32, 32, 32])
 """
+
 from __future__ import annotations
 
 import math
@@ -81,8 +82,9 @@ def draw(seed: int, epoch: int, index: int) -> Draw:
     axis, factor = int(rng.integers(3)), float(rng.uniform(*DOWNSAMPLING))
     stds = tuple(float(s) for s in rng.uniform(*BLUR_STD, size=3))
     noise_std, noise_seed = float(rng.uniform(*NOISE_STD)), int(rng.integers(2**63 - 1))
-    return Draw(axis if fire[0] else None, factor, stds if fire[1] else None, noise_std if fire[2] else None,
-                noise_seed)
+    return Draw(
+        axis if fire[0] else None, factor, stds if fire[1] else None, noise_std if fire[2] else None, noise_seed
+    )
 
 
 def _mirror(k: int, n: int) -> int:
@@ -144,8 +146,9 @@ def augment_batch(x: torch.Tensor, draws: Sequence[Draw]) -> torch.Tensor:
     """The batch ``x`` (B, 1, n, n, n) with each patch augmented by its :class:`Draw` (a new tensor; ``x`` is kept):
     per axis one batched product with the patches' matrices, then the noise."""
     if x.ndim != 5 or x.shape[1] != 1 or len(set(x.shape[2:])) != 1 or len(draws) != len(x):
-        raise ValueError(f"need a (B, 1, n, n, n) batch and one draw per patch, got {tuple(x.shape)} and "
-                         f"{len(draws)} draws")
+        raise ValueError(
+            f"need a (B, 1, n, n, n) batch and one draw per patch, got {tuple(x.shape)} and {len(draws)} draws"
+        )
     n = x.shape[-1]
     out = x.clone()
     linear = [b for b, d in enumerate(draws) if d.linear]
@@ -160,6 +163,7 @@ def augment_batch(x: torch.Tensor, draws: Sequence[Draw]) -> torch.Tensor:
     for b, d in enumerate(draws):
         if d.noise_std is not None:
             generator = torch.Generator(device=x.device).manual_seed(d.noise_seed)
-            out[b, 0] += d.noise_std * torch.randn(out.shape[2:], generator=generator, device=x.device,
-                                                   dtype=torch.float32).to(out.dtype)
+            out[b, 0] += d.noise_std * torch.randn(
+                out.shape[2:], generator=generator, device=x.device, dtype=torch.float32
+            ).to(out.dtype)
     return out

@@ -10,6 +10,7 @@ Example:
     >>> safe_name("2513_4CI0 b/1")
     '2513_4CI0_b_1'
 """
+
 from __future__ import annotations
 
 import json

@@ -12,6 +12,7 @@ and of the reference; ``confidence`` and ``generate --confidence`` write the mod
 or SMOC (TEMPy) in the B-factor column (:func:`scores_in_b_factors`), which ChimeraX (``color bfactor``) and
 nglview (``color_scheme="bfactor"``) colour by.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,10 @@ UNDEFINED = {
     "smoc_mean": "no residue has a SMOC",
 }
 SCORES = {"q": "Q-score (mapq)", "smoc": "SMOC (TEMPy)"}
-RESOLUTION_NOTE = ("matched = the molmap resolution that correlates best with that map within 3 A of the model "
-                   "(s2mlib.metrics.matched_resolution)")
+RESOLUTION_NOTE = (
+    "matched = the molmap resolution that correlates best with that map within 3 A of the model "
+    "(s2mlib.metrics.matched_resolution)"
+)
 
 
 def _reason(key: str, value: float) -> str:
@@ -111,10 +114,16 @@ def _map_info(path: Path) -> dict:
     density = read_map(path)
     d = density.data
     return {
-        "file": str(path), "kind": "map", "shape_xyz": list(density.shape_xyz),
-        "voxel_size": density.voxel_size.round(4).tolist(), "origin": density.origin.round(4).tolist(),
-        "axis_order": list(density.axis_order), "min": float(d.min()), "max": float(d.max()),
-        "mean": float(d.mean()), "std": float(d.std()),
+        "file": str(path),
+        "kind": "map",
+        "shape_xyz": list(density.shape_xyz),
+        "voxel_size": density.voxel_size.round(4).tolist(),
+        "origin": density.origin.round(4).tolist(),
+        "axis_order": list(density.axis_order),
+        "min": float(d.min()),
+        "max": float(d.max()),
+        "mean": float(d.mean()),
+        "std": float(d.std()),
     }
 
 
@@ -122,9 +131,14 @@ def _model_info(path: Path) -> dict:
     model = read_structure(path)
     lo, hi = model.bounds()
     return {
-        "file": str(path), "kind": "model", "atoms": model.n_atoms, "residues": model.n_residues,
-        "chains": model.chains, "polymer_types": sorted(set(model.polymer_types.values())),
-        "bounds_min": lo.round(3).tolist(), "bounds_max": hi.round(3).tolist(),
+        "file": str(path),
+        "kind": "model",
+        "atoms": model.n_atoms,
+        "residues": model.n_residues,
+        "chains": model.chains,
+        "polymer_types": sorted(set(model.polymer_types.values())),
+        "bounds_min": lo.round(3).tolist(),
+        "bounds_max": hi.round(3).tolist(),
     }
 
 
@@ -136,8 +150,9 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_fetch(args: argparse.Namespace) -> None:
     from .data import fetch_entry
 
-    result = fetch_entry(args.emdb_id, args.pdb_id, cache=args.cache, mirror=args.mirror, timeout=args.timeout,
-                         retries=args.retries)
+    result = fetch_entry(
+        args.emdb_id, args.pdb_id, cache=args.cache, mirror=args.mirror, timeout=args.timeout, retries=args.retries
+    )
     for key, value in result.items():
         print(f"{key:>10}: {value}")
 
@@ -155,8 +170,10 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     ref = _ref_map(args.ref_map)
     density = simulate(model, args.method, args.resolution, ref_map=ref, spacing=args.spacing)
     write_map(density, args.output)
-    print(f"{args.output}: {args.method} at {args.resolution} A, grid {density.shape_xyz} "
-          f"voxel {density.voxel_size.round(3).tolist()} origin {density.origin.round(2).tolist()}")
+    print(
+        f"{args.output}: {args.method} at {args.resolution} A, grid {density.shape_xyz} "
+        f"voxel {density.voxel_size.round(3).tolist()} origin {density.origin.round(2).tolist()}"
+    )
 
 
 def cmd_curate(args: argparse.Namespace) -> None:
@@ -165,11 +182,18 @@ def cmd_curate(args: argparse.Namespace) -> None:
 
     check_output(args.output)
     density = read_map(args.map, min_size=MIN_GRID, purpose="curation (trilinear resampling)")
-    exp_map = curate_exp_map(density, read_structure(args.model), mask_radius=args.mask_radius,
-                             spacing=args.spacing, clip_negative=args.clip_negative)
+    exp_map = curate_exp_map(
+        density,
+        read_structure(args.model),
+        mask_radius=args.mask_radius,
+        spacing=args.spacing,
+        clip_negative=args.clip_negative,
+    )
     write_map(exp_map, args.output)
-    print(f"{args.output}: ExpMap grid {exp_map.shape_xyz} voxel {exp_map.voxel_size.round(3).tolist()} "
-          f"origin {exp_map.origin.round(2).tolist()}")
+    print(
+        f"{args.output}: ExpMap grid {exp_map.shape_xyz} voxel {exp_map.voxel_size.round(3).tolist()} "
+        f"origin {exp_map.origin.round(2).tolist()}"
+    )
 
 
 def _check_resolution(resolution: float | None) -> None:
@@ -200,8 +224,9 @@ def _resolution_for(density: DensityMap, structure: Structure, resolution: float
     return {"resolution": float(matched), "resolution_source": "matched", "matched_cc": float(cc)}
 
 
-def model_fit_scores(density: DensityMap, structure: Structure, resolution: float | None, *,
-                     per_residue: bool = False) -> tuple[dict, pd.DataFrame | None]:
+def model_fit_scores(
+    density: DensityMap, structure: Structure, resolution: float | None, *, per_residue: bool = False
+) -> tuple[dict, pd.DataFrame | None]:
     """The field's scores of one map against the model: resolution used (given or matched), Phenix CC_mask, CC_box,
     CC_volume, CC_peaks, map-model FSC 0.5 resolution, mean Q (:func:`s2mlib.metrics.field_scores`) and the mean
     of TEMPy's per-residue SMOC; with ``per_residue`` also :func:`s2mlib.metrics.per_residue_scores` (else None).
@@ -214,8 +239,11 @@ def model_fit_scores(density: DensityMap, structure: Structure, resolution: floa
     if float(density.data.max()) == float(density.data.min()):  # FSC 0/0 (TEMPy's rule would report 0: no crossing)
         fit["fsc_0.5_resolution"] = math.nan
     table = per_residue_scores(density, structure, fit["resolution"]) if per_residue else None
-    smoc = (table.drop_duplicates(["chain", "residue_number"])["smoc"] if per_residue
-            else residue_smoc(density, structure, fit["resolution"])["smoc"])  # SMOC merges insertion codes
+    smoc = (
+        table.drop_duplicates(["chain", "residue_number"])["smoc"]
+        if per_residue
+        else residue_smoc(density, structure, fit["resolution"])["smoc"]
+    )  # SMOC merges insertion codes
     fit["smoc_mean"] = float(smoc.mean()) if len(smoc) else math.nan
     return fit, table
 
@@ -232,8 +260,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _check_csv_output(args.per_residue)
     model = read_structure(args.model) if args.model else None
     scored = read_map(args.map, min_size=MIN_GRID, purpose="scoring (trilinear resampling onto the reference)")
-    reference = read_map(args.ref, min_size=MIN_SSIM, purpose=f"the reference of evaluate (SSIM's {MIN_SSIM}-voxel "
-                                                              f"window)")
+    reference = read_map(
+        args.ref, min_size=MIN_SSIM, purpose=f"the reference of evaluate (SSIM's {MIN_SSIM}-voxel window)"
+    )
     scores = evaluate(scored, reference, model, contour_fraction=args.contour_fraction)
     if model is None:
         _print_record(scores, args.json, width=30, digits=4)
@@ -243,23 +272,30 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         fits[name], tables[name] = model_fit_scores(density, model, args.resolution, per_residue=bool(args.per_residue))
     if args.per_residue:
         keys = ["chain", "residue_number", "insertion_code", "residue_name"]
-        table = tables["map"].merge(tables["ref"].rename(columns={"q": "q_ref", "smoc": "smoc_ref"}), on=keys,
-                                    how="left", validate="one_to_one")
+        table = tables["map"].merge(
+            tables["ref"].rename(columns={"q": "q_ref", "smoc": "smoc_ref"}), on=keys, how="left", validate="one_to_one"
+        )
         atomic_write(lambda tmp: table.to_csv(tmp, index=False), args.per_residue)
     if args.json:
         _print_record({**scores, "model_fit": {"model": str(args.model), **fits}}, True)
     else:
         _print_record(scores, False, width=30, digits=4)
-        print(f"\nmodel fit against {args.model} (map = {args.map}, ref = {args.ref}; resolution: "
-              f"{'given by --resolution' if args.resolution is not None else RESOLUTION_NOTE})")
+        print(
+            f"\nmodel fit against {args.model} (map = {args.map}, ref = {args.ref}; resolution: "
+            f"{'given by --resolution' if args.resolution is not None else RESOLUTION_NOTE})"
+        )
         _print_columns(fits)
         never = [name for name, fit in fits.items() if fit["fsc_0.5_resolution"] == 0.0]
         if never:
-            print(f"{'':>32}fsc_0.5_resolution 0 ({', '.join(never)}): the FSC stays above 0.5 up to Nyquist "
-                  f"(TEMPy's convention)")
+            print(
+                f"{'':>32}fsc_0.5_resolution 0 ({', '.join(never)}): the FSC stays above 0.5 up to Nyquist "
+                f"(TEMPy's convention)"
+            )
     if args.per_residue:
-        print(f"{args.per_residue}: Q-score and SMOC of {len(table)} residues (q, smoc; q_ref, smoc_ref)",
-              file=sys.stderr if args.json else sys.stdout)
+        print(
+            f"{args.per_residue}: Q-score and SMOC of {len(table)} residues (q, smoc; q_ref, smoc_ref)",
+            file=sys.stderr if args.json else sys.stdout,
+        )
 
 
 def scores_in_b_factors(structure: Structure, table: pd.DataFrame, column: str) -> tuple[gemmi.Structure, int]:
@@ -281,8 +317,12 @@ def scores_in_b_factors(structure: Structure, table: pd.DataFrame, column: str) 
     unscored = 0
     for chain in st[0]:
         for res in chain:
-            fields = {"chain": chain.name, "residue_number": res.seqid.num,
-                      "insertion_code": res.seqid.icode.strip(), "residue_name": res.name}
+            fields = {
+                "chain": chain.name,
+                "residue_number": res.seqid.num,
+                "insertion_code": res.seqid.icode.strip(),
+                "residue_name": res.name,
+            }
             value = scores.get(tuple(fields[k] for k in keys))
             unscored += value is None
             for atom in res:
@@ -291,8 +331,14 @@ def scores_in_b_factors(structure: Structure, table: pd.DataFrame, column: str) 
     return st, unscored
 
 
-def write_confidence(density: DensityMap, structure: Structure, path: Path, score: str = "q",
-                     resolution: float | None = None, resolution_source: str = "--resolution") -> str:
+def write_confidence(
+    density: DensityMap,
+    structure: Structure,
+    path: Path,
+    score: str = "q",
+    resolution: float | None = None,
+    resolution_source: str = "--resolution",
+) -> str:
     """Score every residue of ``structure`` in ``density`` (``q``: mapq's Q, no resolution needed; ``smoc``:
     TEMPy's SMOC at ``resolution``, named by ``resolution_source``, else the matched one), write the model with
     the scores in the B-factor column (:func:`scores_in_b_factors`, :func:`s2mlib.io.write_structure`) and return
@@ -314,8 +360,10 @@ def write_confidence(density: DensityMap, structure: Structure, path: Path, scor
     values = values[values.map(math.isfinite)]
     spread = f"mean {values.mean():.3f}, min {values.min():.3f}, max {values.max():.3f}" if len(values) else "none"
     n_residues = sum(len(chain) for chain in st[0])
-    return (f"{path}: {SCORES[score]}{at} of each residue in the B-factor column ({n_residues - unscored} of "
-            f"{n_residues} residues scored: {spread}; {unscored} without a score set to 0)")
+    return (
+        f"{path}: {SCORES[score]}{at} of each residue in the B-factor column ({n_residues - unscored} of "
+        f"{n_residues} residues scored: {spread}; {unscored} without a score set to 0)"
+    )
 
 
 def cmd_confidence(args: argparse.Namespace) -> None:
@@ -335,25 +383,42 @@ def cmd_generate(args: argparse.Namespace) -> None:
     check_output(args.output)
     if args.confidence:
         _check_model_output(args.confidence)
-    generator = MapGenerator(args.weights, device=args.device, batch_size=args.batch_size,
-                             skip_empty=not args.all_cubes, bf16=args.bf16, resolution=args.resolution,
-                             b_factors=args.b_factors)
+    generator = MapGenerator(
+        args.weights,
+        device=args.device,
+        batch_size=args.batch_size,
+        skip_empty=not args.all_cubes,
+        bf16=args.bf16,
+        resolution=args.resolution,
+        b_factors=args.b_factors,
+    )
     ref = _ref_map(args.ref_map)
     model = read_structure(args.model)
     density = generator(model, ref_map=ref)
     write_map(density, args.output)
     at = "" if generator.last_resolution is None else f" at {generator.last_resolution:g} A"
-    print(f"{args.output}: grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
-          f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "
-          f"on {generator.device}")
+    print(
+        f"{args.output}: grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
+        f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "
+        f"on {generator.device}"
+    )
     if args.confidence:
-        print(write_confidence(density, model, args.confidence, args.confidence_score, generator.last_resolution,
-                               "the generation resolution"))
+        print(
+            write_confidence(
+                density,
+                model,
+                args.confidence,
+                args.confidence_score,
+                generator.last_resolution,
+                "the generation resolution",
+            )
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2m",
-                                     description="struc2map: cryo-EM-like density maps from atomic structures.")
+    parser = argparse.ArgumentParser(
+        prog="s2m", description="struc2map: cryo-EM-like density maps from atomic structures."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("info", help="describe a map (.mrc/.map/.ccp4[.gz]) or a model (.pdb/.cif[.gz])")
@@ -368,12 +433,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", default=None, help="base URL or local folder laid out like EMDB/PDB")
     from .data import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds without an answer (connecting, or between two reads) before an attempt fails "
-                        f"(default {DEFAULT_TIMEOUT:g})")
-    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
-                   help=f"further attempts per file after a failed one, 1, 2, 4 ... s apart "
-                        f"(default {DEFAULT_RETRIES})")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds without an answer (connecting, or between two reads) before an attempt fails "
+        f"(default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help=f"further attempts per file after a failed one, 1, 2, 4 ... s apart (default {DEFAULT_RETRIES})",
+    )
     p.set_defaults(func=cmd_fetch)
 
     from .simulate import METHODS
@@ -396,58 +468,100 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-negative", action="store_true", help="set negative densities to 0 before min-max")
     p.set_defaults(func=cmd_curate)
 
-    p = sub.add_parser("evaluate", help="SSIM, ChimeraX correlations and PCC of a map against an experimental map; "
-                                        "with --model the field's model-fit scores of both")
+    p = sub.add_parser(
+        "evaluate",
+        help="SSIM, ChimeraX correlations and PCC of a map against an experimental map; "
+        "with --model the field's model-fit scores of both",
+    )
     p.add_argument("map", type=Path, help="the map to score (generated or simulated)")
-    p.add_argument("--ref", type=Path, required=True,
-                   help="the experimental map (ChimeraX's first map, as in the paper)")
-    p.add_argument("--model", type=Path,
-                   help="the model: the paper's scores inside 3 A of the atoms too, and the field's model-fit scores "
-                        "of the map and of the reference (Phenix CC_mask/box/volume/peaks, map-model FSC 0.5 "
-                        "resolution, 0 when the FSC stays above 0.5 up to Nyquist, mean Q-score, mean SMOC)")
-    p.add_argument("--resolution", type=float, default=None,
-                   help="resolution (A) of the model maps for the model-fit scores (default: each map's matched "
-                        "resolution, the molmap resolution that correlates best with it near the model)")
-    p.add_argument("--per-residue", type=Path, metavar="OUT.csv",
-                   help="write per-residue Q-score and SMOC of the map (q, smoc) and of the reference (q_ref, "
-                        "smoc_ref); needs --model")
+    p.add_argument(
+        "--ref", type=Path, required=True, help="the experimental map (ChimeraX's first map, as in the paper)"
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="the model: the paper's scores inside 3 A of the atoms too, and the field's model-fit scores "
+        "of the map and of the reference (Phenix CC_mask/box/volume/peaks, map-model FSC 0.5 "
+        "resolution, 0 when the FSC stays above 0.5 up to Nyquist, mean Q-score, mean SMOC)",
+    )
+    p.add_argument(
+        "--resolution",
+        type=float,
+        default=None,
+        help="resolution (A) of the model maps for the model-fit scores (default: each map's matched "
+        "resolution, the molmap resolution that correlates best with it near the model)",
+    )
+    p.add_argument(
+        "--per-residue",
+        type=Path,
+        metavar="OUT.csv",
+        help="write per-residue Q-score and SMOC of the map (q, smoc) and of the reference (q_ref, "
+        "smoc_ref); needs --model",
+    )
     p.add_argument("--contour-fraction", type=float, default=0.01, help="fraction of reference voxels above contour")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("confidence", help="write the model with each residue's Q-score (or SMOC) in a map in the "
-                                          "B-factor column, for ChimeraX / nglview to colour")
+    p = sub.add_parser(
+        "confidence",
+        help="write the model with each residue's Q-score (or SMOC) in a map in the "
+        "B-factor column, for ChimeraX / nglview to colour",
+    )
     p.add_argument("map", type=Path)
     p.add_argument("model", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help="output model (.pdb, .ent, .cif, .mmcif, + .gz)")
-    p.add_argument("--score", choices=sorted(SCORES), default="q",
-                   help="q: mapq's Q-score (default; needs no resolution); smoc: TEMPy's SMOC")
-    p.add_argument("--resolution", type=float, default=None,
-                   help="resolution (A) for SMOC (default: the map's matched resolution)")
+    p.add_argument(
+        "--score",
+        choices=sorted(SCORES),
+        default="q",
+        help="q: mapq's Q-score (default; needs no resolution); smoc: TEMPy's SMOC",
+    )
+    p.add_argument(
+        "--resolution", type=float, default=None, help="resolution (A) for SMOC (default: the map's matched resolution)"
+    )
     p.set_defaults(func=cmd_confidence)
 
     p = sub.add_parser("generate", help="generate an experimental-like map from a model with the GAN")
     p.add_argument("model", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--weights", default="shipped",
-                   help="generator weights: 'shipped' (default; the paper's width, trained on a GPU), 'fast' (width 8, "
-                        "about 6x faster on a CPU) or a file from tools/train_weights.py")
+    p.add_argument(
+        "--weights",
+        default="shipped",
+        help="generator weights: 'shipped' (default; the paper's width, trained on a GPU), 'fast' (width 8, "
+        "about 6x faster on a CPU) or a file from tools/train_weights.py",
+    )
     p.add_argument("--ref-map", type=Path, help="resample the result onto this map's grid")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--all-cubes", action="store_true", help="run every cube, empty ones too (the paper's tiling)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (for GPUs)")
-    p.add_argument("--resolution", type=float, default=None,
-                   help="target resolution in A (resolution-conditioned weights only; default 3.5)")
-    p.add_argument("--b-factors", default="auto", choices=["auto", "b", "plddt", "none"],
-                   help="what the model's B-factor column holds, for weights with the B-factor input (default: auto, "
-                        "pLDDT recognised in AlphaFold-style files)")
-    p.add_argument("--confidence", type=Path, metavar="OUT.pdb",
-                   help="also write the model with each residue's score in the generated map in the B-factor column "
-                        "(as s2m confidence; .pdb, .ent, .cif, .mmcif, + .gz)")
-    p.add_argument("--confidence-score", choices=sorted(SCORES), default="q",
-                   help="the score of --confidence: q (default) or smoc (at the generation resolution of "
-                        "resolution-conditioned weights, else the map's matched resolution)")
+    p.add_argument(
+        "--resolution",
+        type=float,
+        default=None,
+        help="target resolution in A (resolution-conditioned weights only; default 3.5)",
+    )
+    p.add_argument(
+        "--b-factors",
+        default="auto",
+        choices=["auto", "b", "plddt", "none"],
+        help="what the model's B-factor column holds, for weights with the B-factor input (default: auto, "
+        "pLDDT recognised in AlphaFold-style files)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=Path,
+        metavar="OUT.pdb",
+        help="also write the model with each residue's score in the generated map in the B-factor column "
+        "(as s2m confidence; .pdb, .ent, .cif, .mmcif, + .gz)",
+    )
+    p.add_argument(
+        "--confidence-score",
+        choices=sorted(SCORES),
+        default="q",
+        help="the score of --confidence: q (default) or smoc (at the generation resolution of "
+        "resolution-conditioned weights, else the map's matched resolution)",
+    )
     p.set_defaults(func=cmd_generate)
     return parser
 

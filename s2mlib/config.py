@@ -13,6 +13,7 @@ Example:
     >>> RunPaths(Path("/runs/default")).generator
     PosixPath('/runs/default/train/generator.pt')
 """
+
 from __future__ import annotations
 
 import inspect
@@ -162,6 +163,8 @@ def start(profile: str = "default", overrides: Mapping[str, Any] | None = None, 
     label = f"{params['profile']} ({Path(params['manifest']).name})"
     pd.set_option("display.width", 200)  # notebooks show wide tables
     if not quiet:
-        print(f"profile {params['profile']} ({params.get('description', '')}); manifest {params['manifest']}; "
-              f"run folder {paths.root}")
+        print(
+            f"profile {params['profile']} ({params.get('description', '')}); manifest {params['manifest']}; "
+            f"run folder {paths.root}"
+        )
     return Run(params, paths, figures, label)

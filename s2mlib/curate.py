@@ -24,6 +24,7 @@ Example:
     >>> config = CurationConfig(clip_negative=True, val_fraction=0.2)
     >>> table = curate_manifest(load_manifest("pairs.tsv"), "runs/x/curated", config)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
@@ -45,9 +46,29 @@ from .simulate import molmap
 
 CURATION_TABLE = "curation.csv"
 SPLIT_FIELDS = ("max_identity", "val_fraction", "test_fraction", "seed")  # act on the whole table, not one entry
-TABLE_COLUMNS = ["entry", "emdb_id", "pdb_id", "resolution", "split", "kept", "reason", "exp_map", "sim_map",
-                 "correlation", "correlation_about_mean", "map_shape", "exp_shape", "residues", "atoms", "atom_z",
-                 "fit_ratio", "atoms_outside", "unmodelled_fraction", "map", "model"]
+TABLE_COLUMNS = [
+    "entry",
+    "emdb_id",
+    "pdb_id",
+    "resolution",
+    "split",
+    "kept",
+    "reason",
+    "exp_map",
+    "sim_map",
+    "correlation",
+    "correlation_about_mean",
+    "map_shape",
+    "exp_shape",
+    "residues",
+    "atoms",
+    "atom_z",
+    "fit_ratio",
+    "atoms_outside",
+    "unmodelled_fraction",
+    "map",
+    "model",
+]
 
 
 @dataclass(frozen=True)
@@ -84,8 +105,10 @@ class CurationConfig:
         fractions = ("min_correlation", "max_backbone_only", "max_unmodelled", "max_identity")
         bad += [f"{k} {getattr(self, k)!r} (must be in [0, 1])" for k in fractions if not 0 <= getattr(self, k) <= 1]
         if not (0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1):
-            bad.append(f"val_fraction {self.val_fraction!r} and test_fraction {self.test_fraction!r} "
-                       "(must be >= 0 and leave room for training: sum < 1)")
+            bad.append(
+                f"val_fraction {self.val_fraction!r} and test_fraction {self.test_fraction!r} "
+                "(must be >= 0 and leave room for training: sum < 1)"
+            )
         if bad:
             raise ValueError("CurationConfig: " + "; ".join(bad))
 
@@ -101,6 +124,7 @@ class CurationConfig:
 
 # ---------------------------------------------------------------------------------------------- maps
 
+
 def box_around_model(density: DensityMap, structure: Structure, cushion: float = 3.0) -> DensityMap:
     """The map's voxels covering the atoms' bounding box widened by ``cushion`` A (phenix.map_box).
 
@@ -111,14 +135,23 @@ def box_around_model(density: DensityMap, structure: Structure, cushion: float =
     lo = np.maximum(np.floor(density.world_to_index(lo_xyz - cushion)).astype(int), 0)
     hi = np.minimum(np.ceil(density.world_to_index(hi_xyz + cushion)).astype(int), np.array(density.shape_xyz) - 1)
     if np.any(hi < lo):
-        raise ValueError(f"model {structure.path} (box {lo_xyz.round(1).tolist()}..{hi_xyz.round(1).tolist()} A) "
-                         f"lies outside the map box {[b.round(1).tolist() for b in density.bounds()]}")
-    data = density.data[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1]
+        raise ValueError(
+            f"model {structure.path} (box {lo_xyz.round(1).tolist()}..{hi_xyz.round(1).tolist()} A) "
+            f"lies outside the map box {[b.round(1).tolist() for b in density.bounds()]}"
+        )
+    data = density.data[lo[2] : hi[2] + 1, lo[1] : hi[1] + 1, lo[0] : hi[0] + 1]
     return DensityMap(data.copy(), density.index_to_world(lo[None])[0], density.voxel_size)
 
 
-def curate_exp_map(density: DensityMap, structure: Structure, *, mask_radius: float | None = 3.0,
-                   spacing: float = 1.0, cushion: float = 3.0, clip_negative: bool = False) -> DensityMap:
+def curate_exp_map(
+    density: DensityMap,
+    structure: Structure,
+    *,
+    mask_radius: float | None = 3.0,
+    spacing: float = 1.0,
+    cushion: float = 3.0,
+    clip_negative: bool = False,
+) -> DensityMap:
     """ExpMap: box around the model, zero beyond ``mask_radius`` A of every atom, trilinear resampling onto a
     ``spacing`` A grid starting at the box's origin (and not beyond it), min-max to [0, 1].
     ``mask_radius=None`` skips the mask: the uncurated "RawMap" of the paper's ablation (section 5).
@@ -146,8 +179,10 @@ def make_sim_map(structure: Structure, exp_map: DensityMap, resolution: float = 
 
 # ------------------------------------------------------------------------------------------- splits
 
-def assign_splits(emdb_ids: pd.Series, preset: pd.Series, *, val_fraction: float = 0.1, test_fraction: float = 0.0,
-                  seed: int = 0) -> pd.Series:
+
+def assign_splits(
+    emdb_ids: pd.Series, preset: pd.Series, *, val_fraction: float = 0.1, test_fraction: float = 0.0, seed: int = 0
+) -> pd.Series:
     """Split per row: the ``preset`` one where given, else a seeded random split of the EMDB IDs (all rows of
     one EMDB ID share it; an ID with a preset split passes it to its other rows).
 
@@ -155,8 +190,10 @@ def assign_splits(emdb_ids: pd.Series, preset: pd.Series, *, val_fraction: float
     Raises ManifestError when one EMDB ID has two different preset splits.
     """
     if not (0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1):
-        raise ValueError(f"val_fraction {val_fraction} and test_fraction {test_fraction} must be >= 0 "
-                         "and leave room for training (sum < 1)")
+        raise ValueError(
+            f"val_fraction {val_fraction} and test_fraction {test_fraction} must be >= 0 "
+            "and leave room for training (sum < 1)"
+        )
     fixed: dict[str, str] = {}
     for emdb, split in zip(emdb_ids, preset):
         if split:
@@ -173,12 +210,18 @@ def assign_splits(emdb_ids: pd.Series, preset: pd.Series, *, val_fraction: float
 
 # ------------------------------------------------------------------------------------------ manifest
 
+
 def _shape(density: DensityMap) -> str:
     return "x".join(map(str, density.shape_xyz))
 
 
-def curate_entry(map_path: str | os.PathLike, model_path: str | os.PathLike, exp_path: Path, sim_path: Path,
-                 config: CurationConfig = CurationConfig()) -> dict:
+def curate_entry(
+    map_path: str | os.PathLike,
+    model_path: str | os.PathLike,
+    exp_path: Path,
+    sim_path: Path,
+    config: CurationConfig = CurationConfig(),
+) -> dict:
     """Filters 1-3 for one map/model pair; writes ExpMap and SimMap when filters 1-2 pass. Returns the figures.
 
     Keys: ``issues`` (list of reasons, empty when kept so far), ``correlation``, ``correlation_about_mean``,
@@ -187,30 +230,59 @@ def curate_entry(map_path: str | os.PathLike, model_path: str | os.PathLike, exp
     """
     structure = read_structure(model_path)
     density = read_map(map_path)
-    result = {"map_shape": _shape(density), "residues": structure.n_residues, "atoms": structure.n_atoms,
-              "sequences": chain_sequences(structure), "exp_map": "", "sim_map": "", "exp_shape": "",
-              "correlation": math.nan, "correlation_about_mean": math.nan}
+    result = {
+        "map_shape": _shape(density),
+        "residues": structure.n_residues,
+        "atoms": structure.n_atoms,
+        "sequences": chain_sequences(structure),
+        "exp_map": "",
+        "sim_map": "",
+        "exp_shape": "",
+        "correlation": math.nan,
+        "correlation_about_mean": math.nan,
+    }
     issues = structure_issues(structure, config.max_backbone_only)
-    map_issues, figures = map_model_issues(density, structure, min_atom_z=config.min_atom_z,
-                                           probe_shift=config.probe_shift, max_unmodelled=config.max_unmodelled,
-                                           unmodelled_distance=config.unmodelled_distance)
+    map_issues, figures = map_model_issues(
+        density,
+        structure,
+        min_atom_z=config.min_atom_z,
+        probe_shift=config.probe_shift,
+        max_unmodelled=config.max_unmodelled,
+        unmodelled_distance=config.unmodelled_distance,
+    )
     result.update(figures)
     issues += map_issues
     if not issues:
-        exp = curate_exp_map(density, structure, mask_radius=config.mask_radius, spacing=config.spacing,
-                             cushion=config.cushion, clip_negative=config.clip_negative)
+        exp = curate_exp_map(
+            density,
+            structure,
+            mask_radius=config.mask_radius,
+            spacing=config.spacing,
+            cushion=config.cushion,
+            clip_negative=config.clip_negative,
+        )
         sim = make_sim_map(structure, exp, config.sim_resolution)
         cor, cor_mean = chimerax_correlation(exp, sim)
-        result.update(correlation=cor, correlation_about_mean=cor_mean, exp_shape=_shape(exp),
-                      exp_map=str(write_map(exp, exp_path)), sim_map=str(write_map(sim, sim_path)))
+        result.update(
+            correlation=cor,
+            correlation_about_mean=cor_mean,
+            exp_shape=_shape(exp),
+            exp_map=str(write_map(exp, exp_path)),
+            sim_map=str(write_map(sim, sim_path)),
+        )
         if not cor >= config.min_correlation:
             issues.append(f"low correlation: ExpMap in SimMap {cor:.3f} < {config.min_correlation:g}")
     result["issues"] = issues
     return result
 
 
-def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike,
-                    config: CurationConfig = CurationConfig(), *, progress: bool = False) -> pd.DataFrame:
+def curate_manifest(
+    manifest_df: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    config: CurationConfig = CurationConfig(),
+    *,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Curate every manifest row into ``out_dir`` (``<entry>_exp.mrc``, ``<entry>_sim.mrc`` and a
     ``<entry>.json`` record) and return one row per entry (columns :data:`TABLE_COLUMNS`).
 
@@ -224,33 +296,43 @@ def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike,
     require_columns(manifest_df, ("entry", "emdb_id", "map", "model"), "manifest")
     if manifest_df.empty:
         raise ManifestError("the manifest has no entries: add rows (entry, emdb_id, pdb_id, map, model) to it")
-    missing = [str(e) for e, m, p in zip(manifest_df["entry"], manifest_df["map"], manifest_df["model"])
-               if not m or not p]
+    missing = [
+        str(e) for e, m, p in zip(manifest_df["entry"], manifest_df["map"], manifest_df["model"]) if not m or not p
+    ]
     if missing:
         raise ManifestError(f"no local map or model for {', '.join(missing)}: fetch them first")
-    lost = [f"{e}: {f}" for e, m, p in zip(manifest_df["entry"], manifest_df["map"], manifest_df["model"])
-            for f in (m, p) if not Path(f).is_file()]
+    lost = [
+        f"{e}: {f}"
+        for e, m, p in zip(manifest_df["entry"], manifest_df["map"], manifest_df["model"])
+        for f in (m, p)
+        if not Path(f).is_file()
+    ]
     if lost:
         raise ManifestError(f"file(s) not found: {'; '.join(lost)}")
     out_dir = Path(out_dir)
     rows = manifest_df.to_dict("records")
     if progress:
         from tqdm import tqdm
+
         rows = tqdm(rows, desc="curate", unit="entry")
     records = []
     for row in rows:
         name = safe_name(str(row["entry"]))
         record_path = out_dir / f"{name}.json"
-        stamp = {"inputs": [file_stamp(row["map"]), file_stamp(row["model"])], "params": config.entry_stamp(),
-                 "version": __version__}
+        stamp = {
+            "inputs": [file_stamp(row["map"]), file_stamp(row["model"])],
+            "params": config.entry_stamp(),
+            "version": __version__,
+        }
         record = read_record(record_path)
         result = record.get("result", {}) if matches(record, stamp) else None
         if result is not None and any(result.get(k) and not Path(result[k]).is_file() for k in ("exp_map", "sim_map")):
             result = None
         if result is None:
             try:
-                result = curate_entry(row["map"], row["model"], out_dir / f"{name}_exp.mrc",
-                                      out_dir / f"{name}_sim.mrc", config)
+                result = curate_entry(
+                    row["map"], row["model"], out_dir / f"{name}_exp.mrc", out_dir / f"{name}_sim.mrc", config
+                )
             except S2MError as exc:
                 result = {"issues": [f"unreadable: {exc}"], "sequences": []}
             write_record(record_path, {**stamp, "result": result})
@@ -261,8 +343,9 @@ def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike,
     table = table.join(figures)
     reasons = pd.Series(["; ".join(r["issues"]) for r in records], index=table.index, dtype=object)
     candidates = table[reasons == ""]
-    dropped = redundant_entries(candidates, {e: r["sequences"] for e, r in zip(table["entry"], records)},
-                                config.max_identity)
+    dropped = redundant_entries(
+        candidates, {e: r["sequences"] for e, r in zip(table["entry"], records)}, config.max_identity
+    )
     reasons[table["entry"].isin(dropped)] = table["entry"].map(dropped)
     table["kept"] = reasons == ""
     table["reason"] = reasons
@@ -270,14 +353,19 @@ def curate_manifest(manifest_df: pd.DataFrame, out_dir: str | os.PathLike,
     table["split"] = preset
     if table["kept"].any():
         kept = table["kept"]
-        table.loc[kept, "split"] = assign_splits(table.loc[kept, "emdb_id"], preset[kept],
-                                                 val_fraction=config.val_fraction,
-                                                 test_fraction=config.test_fraction, seed=config.seed)
+        table.loc[kept, "split"] = assign_splits(
+            table.loc[kept, "emdb_id"],
+            preset[kept],
+            val_fraction=config.val_fraction,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+        )
     return table.reindex(columns=TABLE_COLUMNS).reset_index(drop=True)
 
 
-def make_raw_targets(table: pd.DataFrame, out_dir: str | os.PathLike, *, spacing: float = 1.0,
-                     cushion: float = 3.0) -> pd.DataFrame:
+def make_raw_targets(
+    table: pd.DataFrame, out_dir: str | os.PathLike, *, spacing: float = 1.0, cushion: float = 3.0
+) -> pd.DataFrame:
     """The ablation's uncurated targets: for each kept entry, its map boxed and resampled like the ExpMap but not
     masked (``curate_exp_map(mask_radius=None)``), on the SimMap's grid; returns the table with ``exp_map``
     pointing at ``out_dir/<entry>_raw.mrc`` (written atomically, reused when present)."""
@@ -287,8 +375,12 @@ def make_raw_targets(table: pd.DataFrame, out_dir: str | os.PathLike, *, spacing
     for row in raw.itertuples():
         path = out_dir / f"{safe_name(str(row.entry))}_raw.mrc"
         if not path.exists():
-            write_map(curate_exp_map(read_map(row.map), read_structure(row.model), mask_radius=None,
-                                     spacing=spacing, cushion=cushion), path)
+            write_map(
+                curate_exp_map(
+                    read_map(row.map), read_structure(row.model), mask_radius=None, spacing=spacing, cushion=cushion
+                ),
+                path,
+            )
         paths.append(str(path))
     raw["exp_map"] = paths
     return raw.reset_index(drop=True)
@@ -300,15 +392,19 @@ def require_kept(table: pd.DataFrame, splits: tuple[str, ...] = ("train", "val",
     kept = table[table["kept"].astype(bool)]
     if kept.empty:
         reasons = "; ".join(f"{e}: {r}" for e, r in zip(table["entry"], table["reason"]))
-        raise ManifestError(f"every entry of the manifest was excluded ({reasons or 'no entries'}): nothing is left to "
-                            "train or compare on. Add suitable map/model pairs to the manifest (see the reasons)")
+        raise ManifestError(
+            f"every entry of the manifest was excluded ({reasons or 'no entries'}): nothing is left to "
+            "train or compare on. Add suitable map/model pairs to the manifest (see the reasons)"
+        )
     counts = kept["split"].value_counts()
     empty = [s for s in splits if not counts.get(s)]
     if empty:
         have = ", ".join(f"{s} {n}" for s, n in counts.items())
-        raise ManifestError(f"no kept entry in split(s) {', '.join(empty)} (kept: {have}); the run needs at least one "
-                            "in each of " + ", ".join(splits) + ". Add entries to the manifest, give it a split "
-                            "column, or change val_fraction / test_fraction")
+        raise ManifestError(
+            f"no kept entry in split(s) {', '.join(empty)} (kept: {have}); the run needs at least one "
+            "in each of " + ", ".join(splits) + ". Add entries to the manifest, give it a split "
+            "column, or change val_fraction / test_fraction"
+        )
 
 
 def save_curation(table: pd.DataFrame, run_dir: str | os.PathLike) -> Path:

@@ -31,6 +31,7 @@ Example (online):
     >>> entry["map"].name, entry["model"].name, entry["resolution"]  # doctest: +SKIP
     ('emd_2788.map.gz', '4V1W.cif.gz', 4.7)
 """
+
 from __future__ import annotations
 
 import gzip
@@ -141,6 +142,7 @@ def cache_location(kind: str, ident: str, cache: str | os.PathLike | None = None
 
 # ------------------------------------------------------------------------------------------------ transfer
 
+
 def mrc_declared_size(header: bytes) -> int:
     """Bytes an MRC/CCP4 file holds according to its 1024-byte header: 1024 + NSYMBT + NX*NY*NZ*bytes of MODE
     (byte order from the machine stamp; MRC2014). Raises ``ValueError`` for bytes that are not an MRC header.
@@ -174,7 +176,7 @@ def _check_gzip(path: Path, label: str) -> tuple[bytes, int]:
         with gzip.open(path, "rb") as fh:
             while block := fh.read(4 * CHUNK):
                 if len(head) < MRC_HEADER:
-                    head += block[:MRC_HEADER - len(head)]
+                    head += block[: MRC_HEADER - len(head)]
                 size += len(block)
     except (OSError, EOFError, zlib.error) as exc:
         raise DownloadError(f"{label}: corrupt or truncated gzip data ({exc})") from None
@@ -190,8 +192,9 @@ def _check_map(path: Path, label: str) -> None:
     except ValueError as exc:
         raise DownloadError(f"{label}: not an MRC/CCP4 map ({exc})") from None
     if size != declared:
-        raise DownloadError(f"{label}: truncated or corrupt map: its header declares {declared} bytes, the gzip "
-                            f"data holds {size}")
+        raise DownloadError(
+            f"{label}: truncated or corrupt map: its header declares {declared} bytes, the gzip data holds {size}"
+        )
     try:
         read_map(path)
     except MapError as exc:
@@ -216,7 +219,7 @@ def cached_problem(path: str | os.PathLike) -> str | None:
         if name.endswith(".map.gz"):
             with gzip.open(path, "rb") as fh:
                 declared = mrc_declared_size(fh.read(MRC_HEADER))
-            if declared % 2 ** 32 != isize:
+            if declared % 2**32 != isize:
                 return f"its header declares {declared} bytes, the gzip data holds {isize}"
         elif name.endswith(".xml"):
             ET.parse(path)
@@ -235,8 +238,10 @@ def _usable_cached(dest: Path, label: str) -> bool:
         return True
     bad = dest.with_name(dest.name + ".bad")
     os.replace(dest, bad)
-    warnings.warn(f"{label}: the cached file {dest} failed its check ({problem}); moved to {bad.name}, fetching it "
-                  f"again", stacklevel=3)
+    warnings.warn(
+        f"{label}: the cached file {dest} failed its check ({problem}); moved to {bad.name}, fetching it again",
+        stacklevel=3,
+    )
     return False
 
 
@@ -270,10 +275,19 @@ def _http_get(url: str, tmp: Path, label: str, timeout: float, progress: bool) -
         start = have if have and resp.status == 206 and resumed else 0
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length and length.isdigit() else None
-        with open(tmp, "ab" if start else "wb") as fh, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=label, leave=False,
-            disable=None if progress else True,
-        ) as bar:
+        with (
+            open(tmp, "ab" if start else "wb") as fh,
+            tqdm(
+                total=total,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=label,
+                leave=False,
+                disable=None if progress else True,
+            ) as bar,
+        ):
             try:
                 while chunk := resp.read(CHUNK):
                     fh.write(chunk)
@@ -308,8 +322,15 @@ def download(
     if _usable_cached(dest, label):
         return dest
     name = dest.name.lower()
-    check = (_check_map if name.endswith(".map.gz") else _check_gzip if name.endswith(".gz")
-             else _check_xml if name.endswith(".xml") else None)
+    check = (
+        _check_map
+        if name.endswith(".map.gz")
+        else _check_gzip
+        if name.endswith(".gz")
+        else _check_xml
+        if name.endswith(".xml")
+        else None
+    )
 
     def write(tmp: Path) -> None:
         if _is_url(source):
@@ -320,8 +341,9 @@ def download(
                 except _Transient as exc:
                     if attempt == retries:
                         raise DownloadError(
-                            f"{label}: {source}: {exc} (gave up after {retries + 1} attempts; offline?)") from None
-                    time.sleep(backoff * 2 ** attempt)
+                            f"{label}: {source}: {exc} (gave up after {retries + 1} attempts; offline?)"
+                        ) from None
+                    time.sleep(backoff * 2**attempt)
         else:
             src = Path(source)
             if not src.is_file():
@@ -410,6 +432,7 @@ def fetch_entry(
 
 # ------------------------------------------------------------------------------------------------ manifests
 
+
 def _needed(row: pd.Series) -> list[tuple[str, str]]:
     """(kind, ID) of the files a manifest row needs from EMDB/PDB (none when its map and model are local)."""
     where = f"entry {row['entry']}"
@@ -439,8 +462,16 @@ def planned_downloads(
         for kind, ident in _needed(row):
             dest = cache_location(kind, ident, cache)
             if not dest.is_file() or cached_problem(dest) is not None:
-                plan.append({"entry": row["entry"], "kind": kind, "id": ident,
-                             "url": source_location(kind, ident, mirror), "path": dest, "size": None})
+                plan.append(
+                    {
+                        "entry": row["entry"],
+                        "kind": kind,
+                        "id": ident,
+                        "url": source_location(kind, ident, mirror),
+                        "path": dest,
+                        "size": None,
+                    }
+                )
     return plan
 
 

@@ -20,6 +20,7 @@ Example:
     >>> [s.indices.tolist() for s in shards(np.arange(10), 4, Ranks(1, 2))]
     [[2, 3], [6, 7], [9]]
 """
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,10 @@ def rank_device(device: str, where: Ranks) -> torch.device:
     resolved = resolve_device(device)
     if resolved.type == "cuda" and where.parallel:
         if where.local_rank >= torch.cuda.device_count():
-            raise ValueError(f"process {where.rank} wants GPU {where.local_rank}, but this node has "
-                             f"{torch.cuda.device_count()}: start at most one process per GPU")
+            raise ValueError(
+                f"process {where.rank} wants GPU {where.local_rank}, but this node has "
+                f"{torch.cuda.device_count()}: start at most one process per GPU"
+            )
         return torch.device("cuda", where.local_rank)
     return resolved
 
@@ -110,7 +113,7 @@ def shards(order: np.ndarray, batch_size: int, where: Ranks) -> list[Shard]:
     """This process's share of each global batch of ``order`` (module docstring)."""
     out = []
     for start in range(0, len(order), batch_size):
-        batch = np.asarray(order[start:start + batch_size])
+        batch = np.asarray(order[start : start + batch_size])
         mine = np.array_split(batch, where.world_size)[where.rank]
         if len(mine) == 0:
             out.append(Shard(batch[:1], 0, 0.0))
@@ -159,8 +162,9 @@ def resolve_nproc(nproc: int | str | None, device: str = "auto") -> int:
     return count
 
 
-def torchrun(args: Sequence[str], nproc: int, *, echo: Callable[[str], None] = print,
-             bar_every_s: float = 60.0) -> None:
+def torchrun(
+    args: Sequence[str], nproc: int, *, echo: Callable[[str], None] = print, bar_every_s: float = 60.0
+) -> None:
     """Run ``torchrun --standalone --nproc-per-node nproc ARGS`` (this Python's ``torch.distributed.run``),
     passing each line of its output to ``echo`` as it comes: every line but progress-bar updates (tqdm's
     ``\\r`` states), of which one per ``bar_every_s`` seconds.
@@ -193,8 +197,7 @@ def torchrun(args: Sequence[str], nproc: int, *, echo: Callable[[str], None] = p
     finally:
         proc.stdout.close()
     if status != 0:
-        raise S2MError(f"training under torchrun ({nproc} processes) failed with exit status {status}: "
-                       f"{_cause(tail)}")
+        raise S2MError(f"training under torchrun ({nproc} processes) failed with exit status {status}: {_cause(tail)}")
 
 
 def _cause(lines: Sequence[str]) -> str:

@@ -19,6 +19,7 @@ Example:
     >>> sequence_identity("MKTAYIAKQRQISFVKSHFSRQ", "TAYIAKQRQI")
     1.0
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,8 @@ from .io import DensityMap, Structure
 from .maps import atom_mask
 
 STANDARD_AMINO_ACIDS = frozenset(
-    "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL".split())
+    "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL".split()
+)
 UNKNOWN_RESIDUES = frozenset({"UNK", "UNX", "UNL"})
 BACKBONE_ATOMS = frozenset({"N", "CA", "C", "O", "OXT"})
 MIN_IDENTITY_LENGTH = 30  # chains shorter than this are not compared (short peptides align by chance)
@@ -56,8 +58,9 @@ def structure_issues(structure: Structure, max_backbone_only: float = 0.9) -> li
                     n_side += 1
                     heavy = {atom.name for atom in res if not atom.is_hydrogen()}
                     n_backbone_only += heavy <= BACKBONE_ATOMS
-            elif res.entity_type == gemmi.EntityType.Polymer and (info is None or not info.found()
-                                                                  or info.is_amino_acid()):
+            elif res.entity_type == gemmi.EntityType.Polymer and (
+                info is None or not info.found() or info.is_amino_acid()
+            ):
                 nonstandard[res.name] += 1
 
     def listed(counts: Counter) -> str:
@@ -77,8 +80,15 @@ def structure_issues(structure: Structure, max_backbone_only: float = 0.9) -> li
     return issues
 
 
-def map_model_issues(density: DensityMap, structure: Structure, *, min_atom_z: float = 1.0, probe_shift: float = 2.0,
-                     max_unmodelled: float = 0.25, unmodelled_distance: float = 6.0) -> tuple[list[str], dict]:
+def map_model_issues(
+    density: DensityMap,
+    structure: Structure,
+    *,
+    min_atom_z: float = 1.0,
+    probe_shift: float = 2.0,
+    max_unmodelled: float = 0.25,
+    unmodelled_distance: float = 6.0,
+) -> tuple[list[str], dict]:
     """Misalignment and unmodelled density (module docstring, 2): (reasons, figures).
 
     Figures (map values trilinear, 0 outside the map): ``atom_z`` = (mean value at the atoms - map mean) / map
@@ -101,14 +111,22 @@ def map_model_issues(density: DensityMap, structure: Structure, *, min_atom_z: f
     unmodelled = float(np.count_nonzero(strong & far) / max(1, np.count_nonzero(strong)))
     issues = []
     if atom_z < min_atom_z or not fit_ratio > 1.0:
-        issues.append(f"misaligned: mean map value at the atoms is {atom_z:+.2f} sd from the map mean "
-                      f"(need >= {min_atom_z:g}) and {fit_ratio:.2f} x that of the model moved by {probe_shift:g} A "
-                      f"(need > 1); {outside:.0%} of atoms outside the map")
+        issues.append(
+            f"misaligned: mean map value at the atoms is {atom_z:+.2f} sd from the map mean "
+            f"(need >= {min_atom_z:g}) and {fit_ratio:.2f} x that of the model moved by {probe_shift:g} A "
+            f"(need > 1); {outside:.0%} of atoms outside the map"
+        )
     elif unmodelled > max_unmodelled:
-        issues.append(f"large unmodelled regions: {unmodelled:.0%} of the density above the model's median level "
-                      f"lies > {unmodelled_distance:g} A from the model (> {max_unmodelled:.0%})")
-    return issues, {"atom_z": atom_z, "fit_ratio": fit_ratio, "atoms_outside": outside,
-                    "unmodelled_fraction": unmodelled}
+        issues.append(
+            f"large unmodelled regions: {unmodelled:.0%} of the density above the model's median level "
+            f"lies > {unmodelled_distance:g} A from the model (> {max_unmodelled:.0%})"
+        )
+    return issues, {
+        "atom_z": atom_z,
+        "fit_ratio": fit_ratio,
+        "atoms_outside": outside,
+        "unmodelled_fraction": unmodelled,
+    }
 
 
 def chain_sequences(structure: Structure) -> list[str]:
@@ -142,8 +160,13 @@ def sequence_identity(a: str, b: str) -> float:
     if _ALIGNER is None:
         from Bio.Align import PairwiseAligner, substitution_matrices
 
-        _ALIGNER = PairwiseAligner(mode="global", substitution_matrix=substitution_matrices.load("BLOSUM62"),
-                                   open_gap_score=-10.0, extend_gap_score=-0.5, end_gap_score=0.0)
+        _ALIGNER = PairwiseAligner(
+            mode="global",
+            substitution_matrix=substitution_matrices.load("BLOSUM62"),
+            open_gap_score=-10.0,
+            extend_gap_score=-0.5,
+            end_gap_score=0.0,
+        )
     alphabet = set(_ALIGNER.substitution_matrix.alphabet)
     a, b = ("".join(c if c in alphabet else "X" for c in s.upper().translate(_PARENT_LETTER)) for s in (a, b))
     if not a or not b:
@@ -151,7 +174,9 @@ def sequence_identity(a: str, b: str) -> float:
     return _ALIGNER.align(a, b)[0].counts().identities / min(len(a), len(b))
 
 
-def redundant_entries(rows: pd.DataFrame, sequences: dict[str, list[str]], max_identity: float = 0.30) -> dict[str, str]:
+def redundant_entries(
+    rows: pd.DataFrame, sequences: dict[str, list[str]], max_identity: float = 0.30
+) -> dict[str, str]:
     """entry -> reason, for the rows (columns entry, emdb_id, resolution) dropped by the greedy identity filter
     (order and rule: the module docstring); ``sequences`` maps entry -> its chains' one-letter sequences."""
     order = rows.assign(_res=rows["resolution"].fillna(np.inf)).sort_values(["_res", "emdb_id", "entry"])

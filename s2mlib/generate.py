@@ -15,6 +15,7 @@ Example:
     >>> gen = MapGenerator(device="cpu")                                  # doctest: +SKIP
     >>> density = gen(read_structure("model.cif"), resolution=6.0)        # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import S2MError
-from .io import DensityMap, Structure, read_map, read_structure, write_map
 from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .inputs import network_input as make_input
+from .io import DensityMap, Structure, read_map, read_structure, write_map
 from .model import place, resolve_device
 from .simulate import bounding_grid
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
@@ -52,8 +53,9 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def network_input(structure: Structure, kind: str = "molmap", resolution: float | None = None, *,
-                  b_factors: str = "auto") -> DensityMap:
+def network_input(
+    structure: Structure, kind: str = "molmap", resolution: float | None = None, *, b_factors: str = "auto"
+) -> DensityMap:
     """The generator's input for ``structure`` on a 1 A grid (bounding box + 3 A), exactly as in training
     (:func:`s2mlib.inputs.network_input`): molmap at 2 A, or the B-factor-aware map at ``resolution``; min-max [0, 1].
 
@@ -62,16 +64,28 @@ def network_input(structure: Structure, kind: str = "molmap", resolution: float 
     grid = bounding_grid(structure.xyz, GRID_SPACING, CUSHION)
     need = int(np.prod(grid.shape_xyz, dtype=np.int64)) * BYTES_PER_VOXEL
     if need > available_memory():
-        raise S2MError(f"{structure.path}: a {'x'.join(map(str, grid.shape_xyz))} grid at 1 A needs about "
-                       f"{need / 2**30:.1f} GiB, more than the {available_memory() / 2**30:.1f} GiB available; "
-                       f"split the structure (e.g. by chain) and generate the parts separately")
+        raise S2MError(
+            f"{structure.path}: a {'x'.join(map(str, grid.shape_xyz))} grid at 1 A needs about "
+            f"{need / 2**30:.1f} GiB, more than the {available_memory() / 2**30:.1f} GiB available; "
+            f"split the structure (e.g. by chain) and generate the parts separately"
+        )
     return make_input(structure, grid, kind, resolution, b_factors=b_factors)
 
 
 @torch.inference_mode()
-def refine(network: torch.nn.Module, array: np.ndarray, *, device: torch.device | str = "cpu", batch_size: int = 32,
-           skip_empty: bool = True, bf16: bool = False, channels_last: bool = False, stride: int = STRIDE,
-           progress: bool = False, resolution: float | None = None) -> np.ndarray:
+def refine(
+    network: torch.nn.Module,
+    array: np.ndarray,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 32,
+    skip_empty: bool = True,
+    bf16: bool = False,
+    channels_last: bool = False,
+    stride: int = STRIDE,
+    progress: bool = False,
+    resolution: float | None = None,
+) -> np.ndarray:
     """``network`` applied to a whole [z, y, x] array: 32^3 cubes at stride 20 (after 32 voxels of zero padding),
     in batches, the central 20^3 of each output written back; cubes with all-zero input are skipped (left 0)
     when ``skip_empty``. A larger even ``stride`` keeps a larger centre (fewer cubes; the paper's is 20).
@@ -86,7 +100,7 @@ def refine(network: torch.nn.Module, array: np.ndarray, *, device: torch.device 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     batches = range(0, len(run), batch_size)
     for start in tqdm(batches, desc="generating", unit="batch", disable=not progress, leave=False):
-        index = run[start:start + batch_size]
+        index = run[start : start + batch_size]
         batch = torch.from_numpy(np.stack([cut_cube(array, corners[i]) for i in index]))[:, None]
         with autocast:
             if conditioned:
@@ -110,9 +124,20 @@ class MapGenerator:
     :func:`s2mlib.structures.effective_b_factors`).
     """
 
-    def __init__(self, weights: str | os.PathLike | None = None, *, device: str = "auto", batch_size: int = 32,
-                 skip_empty: bool = True, bf16: bool = False, channels_last: bool = False, stride: int = STRIDE,
-                 progress: bool = True, resolution: float | None = None, b_factors: str = "auto"):
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = None,
+        *,
+        device: str = "auto",
+        batch_size: int = 32,
+        skip_empty: bool = True,
+        bf16: bool = False,
+        channels_last: bool = False,
+        stride: int = STRIDE,
+        progress: bool = True,
+        resolution: float | None = None,
+        b_factors: str = "auto",
+    ):
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         self.weights = weights_path(weights if weights is not None else DEFAULT_NAME)
@@ -138,9 +163,11 @@ class MapGenerator:
         if resolution is None:
             return None
         if not self.uses_resolution:
-            raise S2MError(f"{self.weights}: these weights are not resolution-conditioned (the paper's generator: "
-                           f"molmap 2 A in, one look out), so a resolution cannot be asked of them; use conditioned "
-                           f"weights such as --weights fast")
+            raise S2MError(
+                f"{self.weights}: these weights are not resolution-conditioned (the paper's generator: "
+                f"molmap 2 A in, one look out), so a resolution cannot be asked of them; use conditioned "
+                f"weights such as --weights fast"
+            )
         resolution = float(resolution)
         if not (np.isfinite(resolution) and 0 < resolution <= 50):
             raise S2MError(f"resolution must be a number of Angstrom in (0, 50], got {resolution}")
@@ -148,12 +175,22 @@ class MapGenerator:
 
     def refine(self, array: np.ndarray, resolution: float | None = None) -> np.ndarray:
         """Run the loaded generator over a whole [z, y, x] input array (see :func:`refine`)."""
-        return refine(self.network, array, device=self.device, batch_size=self.batch_size,
-                      skip_empty=self.skip_empty, bf16=self.bf16, channels_last=self.channels_last,
-                      stride=self.stride, progress=self.progress, resolution=resolution)
+        return refine(
+            self.network,
+            array,
+            device=self.device,
+            batch_size=self.batch_size,
+            skip_empty=self.skip_empty,
+            bf16=self.bf16,
+            channels_last=self.channels_last,
+            stride=self.stride,
+            progress=self.progress,
+            resolution=resolution,
+        )
 
-    def __call__(self, structure: Structure, ref_map: DensityMap | None = None,
-                 resolution: float | None = None) -> DensityMap:
+    def __call__(
+        self, structure: Structure, ref_map: DensityMap | None = None, resolution: float | None = None
+    ) -> DensityMap:
         """The generated map of ``structure`` (at ``resolution``, else the instance's, else
         :data:`DEFAULT_RESOLUTION`, for weights that use one) on its 1 A grid, or on ``ref_map``'s grid."""
         chosen = self._checked(resolution) or self.resolution
@@ -170,8 +207,15 @@ class MapGenerator:
         return density
 
 
-def generate_entries(generator: MapGenerator, entries, out_dir: str | os.PathLike, *, method: str = "struc2mapGAN",
-                     resolution: float | None = None, default_resolution: float = DEFAULT_RESOLUTION) -> pd.DataFrame:
+def generate_entries(
+    generator: MapGenerator,
+    entries,
+    out_dir: str | os.PathLike,
+    *,
+    method: str = "struc2mapGAN",
+    resolution: float | None = None,
+    default_resolution: float = DEFAULT_RESOLUTION,
+) -> pd.DataFrame:
     """Generate a map for every row of a curation table (columns entry, model, exp_map[, resolution]) on its ExpMap's
     grid; weights that use a resolution make each map at ``resolution``, else at the entry's reported resolution
     (``default_resolution`` when unknown).
@@ -189,8 +233,17 @@ def generate_entries(generator: MapGenerator, entries, out_dir: str | os.PathLik
         density = generator(structure, ref_map=read_map(row.exp_map), resolution=wanted)
         path = write_map(density, Path(out_dir) / f"{row.entry}.mrc")
         timing = generator.last_timing
-        rows.append({"entry": row.entry, "method": method, "path": str(path),
-                     "resolution": np.nan if wanted is None else wanted, "residues": structure.n_residues,
-                     "atoms": structure.n_atoms, "seconds": timing["total_s"], "simulate_s": timing["simulate_s"],
-                     "network_s": timing["network_s"]})
+        rows.append(
+            {
+                "entry": row.entry,
+                "method": method,
+                "path": str(path),
+                "resolution": np.nan if wanted is None else wanted,
+                "residues": structure.n_residues,
+                "atoms": structure.n_atoms,
+                "seconds": timing["total_s"],
+                "simulate_s": timing["simulate_s"],
+                "network_s": timing["network_s"],
+            }
+        )
     return pd.DataFrame(rows)

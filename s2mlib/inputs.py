@@ -20,6 +20,7 @@ Example:
     >>> resolution_ladder(3.2, 5.0).tolist()
     [3.2, 3.5, 4.0, 4.5, 5.0]
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,14 @@ PAPER_INPUT_RESOLUTION = 2.0  # the paper's SimMap: molmap at 2 A
 DEFAULT_RESOLUTION = 3.5  # A: an entry's resolution when none is reported, and generation's when none is asked for
 
 
-def network_input(structure: Structure, grid: DensityMap, kind: str = "molmap", resolution: float | None = None,
-                  *, b_factors: str = "auto") -> DensityMap:
+def network_input(
+    structure: Structure,
+    grid: DensityMap,
+    kind: str = "molmap",
+    resolution: float | None = None,
+    *,
+    b_factors: str = "auto",
+) -> DensityMap:
     """The generator's input on ``grid``: ``kind`` 'molmap' (molmap at 2 A) or 'bfactor' (gemmi density with the
     model's B-factors, read as ``b_factors``, at ``resolution``), min-max to [0, 1]."""
     if kind == "molmap":

@@ -12,6 +12,7 @@ Example:
     >>> m.index_to_world([[1, 0, 0]]).tolist()
     [[11.5, 0.0, 0.0]]
 """
+
 from __future__ import annotations
 
 import errno
@@ -88,8 +89,10 @@ class DensityMap:
 
         voxel_size = np.broadcast_to(np.asarray(voxel_size, dtype=np.float64), (3,))
         origin = np.asarray(origin, dtype=np.float64)
-        axes = [(origin[a] + np.arange(n) * voxel_size[a] - self.origin[a]) / self.voxel_size[a]
-                for a, n in zip((2, 1, 0), shape_zyx)]  # fractional indices along z, y, x of this map
+        axes = [
+            (origin[a] + np.arange(n) * voxel_size[a] - self.origin[a]) / self.voxel_size[a]
+            for a, n in zip((2, 1, 0), shape_zyx)
+        ]  # fractional indices along z, y, x of this map
         coords = np.meshgrid(*axes, indexing="ij", sparse=False)
         data = map_coordinates(self.data, coords, order=order, mode="constant", cval=0.0, prefilter=order > 1)
         return DensityMap(data, origin, voxel_size)
@@ -172,8 +175,10 @@ def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this
         origin = start_xyz * voxel_size
     density = DensityMap(data, origin, voxel_size, axis_order=order)
     if min(density.shape_xyz) < min_size:
-        raise MapError(f"{path}: the map is {' x '.join(map(str, density.shape_xyz))} voxels; {purpose} needs at "
-                       f"least {min_size} voxels along every axis")
+        raise MapError(
+            f"{path}: the map is {' x '.join(map(str, density.shape_xyz))} voxels; {purpose} needs at "
+            f"least {min_size} voxels along every axis"
+        )
     return density
 
 
@@ -230,8 +235,12 @@ def _cannot_write(path: Path, exc: OSError) -> str:
     reason = exc.strerror or str(exc) or type(exc).__name__
     if exc.errno:
         reason = f"[Errno {exc.errno}] {reason}"
-    other = exc.filename if exc.filename is not None and not str(exc.filename).startswith(
-        (str(path), str(path.parent / f".{path.name}."))) else None
+    other = (
+        exc.filename
+        if exc.filename is not None
+        and not str(exc.filename).startswith((str(path), str(path.parent / f".{path.name}.")))
+        else None
+    )
     return f"{path}: cannot write: {reason}" + (f" ({other})" if other else "")
 
 
@@ -247,8 +256,7 @@ def check_output(path: str | os.PathLike, *, suffixes: tuple[str, ...] | None = 
     if path.is_dir():
         raise OutputError(f"{path}: cannot write: the path is a folder, not a file name")
     if suffixes and not path.name.lower().removesuffix(".gz").endswith(suffixes):
-        raise OutputError(f"{path}: not a map file name: maps are written as {', '.join(suffixes)} "
-                          f"(optionally + .gz)")
+        raise OutputError(f"{path}: not a map file name: maps are written as {', '.join(suffixes)} (optionally + .gz)")
     remove_stale_parts(path)
     try:
         _probe(path.parent, _part_prefix(path))
@@ -362,6 +370,7 @@ def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
 
 # --------------------------------------------------------------------------------------------- structures
 
+
 @dataclass
 class Structure:
     """Atoms of one model as flat arrays, plus the gemmi structure they came from.
@@ -443,8 +452,10 @@ def kept_conformers(model: gemmi.Model) -> list[list[list[bool]]]:
                     if atom.has_altloc():
                         stats.setdefault(atom.altloc, []).append((atom.occ, atom.b_iso))
             if stats:
-                best = min(stats, key=lambda alt: (-np.mean([o for o, _ in stats[alt]]),
-                                                   np.mean([b for _, b in stats[alt]]), alt))
+                best = min(
+                    stats,
+                    key=lambda alt: (-np.mean([o for o, _ in stats[alt]]), np.mean([b for _, b in stats[alt]]), alt),
+                )
                 at_best = {atom.name for r in range(start, end) for atom in chain[r] if atom.altloc == best}
                 fallback: dict[str, tuple[int, int, float]] = {}
                 for r in range(start, end):
@@ -489,12 +500,20 @@ def structure_from_gemmi(st: gemmi.Structure, path: Path) -> Structure:
                 name.append(atom.name)
                 het.append(res.het_flag == "H")
     return Structure(
-        path=path, xyz=np.array(pos, dtype=np.float64).reshape(-1, 3), element=np.array(element, dtype=object),
-        atomic_number=np.array(z, dtype=np.int64), b_factor=np.array(b), occupancy=np.array(occ),
-        chain=np.array(chain, dtype=object), residue_name=np.array(resn, dtype=object),
-        residue_number=np.array(resi, dtype=np.int64), atom_name=np.array(name, dtype=object),
-        is_hetero=np.array(het, dtype=bool), polymer_types={ch.name: _polymer_kind(ch) for ch in model},
-        n_residues=n_residues, gemmi_structure=st,
+        path=path,
+        xyz=np.array(pos, dtype=np.float64).reshape(-1, 3),
+        element=np.array(element, dtype=object),
+        atomic_number=np.array(z, dtype=np.int64),
+        b_factor=np.array(b),
+        occupancy=np.array(occ),
+        chain=np.array(chain, dtype=object),
+        residue_name=np.array(resn, dtype=object),
+        residue_number=np.array(resi, dtype=np.int64),
+        atom_name=np.array(name, dtype=object),
+        is_hetero=np.array(het, dtype=bool),
+        polymer_types={ch.name: _polymer_kind(ch) for ch in model},
+        n_residues=n_residues,
+        gemmi_structure=st,
     )
 
 
@@ -541,8 +560,13 @@ def read_structure(
     if remove_hydrogens:
         st.remove_hydrogens()
     st.remove_empty_chains()
-    unknown = [f"{ch.name}/{res.name}{res.seqid.num}/{a.name}" for ch in st[0] for res in ch for a in res
-               if a.element == gemmi.Element("X")]
+    unknown = [
+        f"{ch.name}/{res.name}{res.seqid.num}/{a.name}"
+        for ch in st[0]
+        for res in ch
+        for a in res
+        if a.element == gemmi.Element("X")
+    ]
     if unknown:
         listed = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
         if unknown_elements == "error":
@@ -574,8 +598,9 @@ def structure_format(path: str | os.PathLike) -> str:
     path = Path(path)
     suffix = Path(path.name.lower().removesuffix(".gz")).suffix
     if suffix not in STRUCTURE_FORMATS:
-        raise OutputError(f"{path}: not a model file name: models are written as "
-                          f"{', '.join(STRUCTURE_FORMATS)} (optionally + .gz)")
+        raise OutputError(
+            f"{path}: not a model file name: models are written as {', '.join(STRUCTURE_FORMATS)} (optionally + .gz)"
+        )
     return STRUCTURE_FORMATS[suffix]
 
 

@@ -21,6 +21,7 @@ Example:
     {'entry': '0310_6HZ4', 'emdb_id': '0310', 'pdb_id': '6HZ4', 'resolution': 3.6, 'map': '', 'model': '',
      'split': 'val'}
 """
+
 from __future__ import annotations
 
 import math
@@ -103,9 +104,11 @@ def load_manifest(path: str | os.PathLike, *, default_split: str = "", check_fil
     if len(set(raw.columns)) != len(raw.columns):
         raise ManifestError(f"{path}: duplicated column names {list(raw.columns)}")
     if raw.empty:
-        raise ManifestError(f"{path}: the manifest has no entries (a header line and no rows): add one row per "
-                            f"map/model pair (emdb_id, pdb_id and optionally resolution, map, model, split), or "
-                            f"give another manifest (-p manifest PATH or S2M_MANIFEST)")
+        raise ManifestError(
+            f"{path}: the manifest has no entries (a header line and no rows): add one row per "
+            f"map/model pair (emdb_id, pdb_id and optionally resolution, map, model, split), or "
+            f"give another manifest (-p manifest PATH or S2M_MANIFEST)"
+        )
     default_split = _split(default_split, f"{path}: default_split")
     folder = path.parent.resolve()
     rows = []

@@ -6,6 +6,7 @@ Example:
     >>> minmax(np.array([2.0, 4.0, 3.0])).tolist()
     [0.0, 1.0, 0.5]
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,19 +31,23 @@ def _check_overlap(generated: DensityMap, reference: DensityMap) -> None:
     g_lo, g_hi = generated.bounds()
     r_lo, r_hi = reference.bounds()
     if np.any(g_hi < r_lo) or np.any(r_hi < g_lo):
-        raise ValueError(f"the maps do not overlap: generated box {g_lo.round(2).tolist()}..{g_hi.round(2).tolist()}, "
-                         f"reference box {r_lo.round(2).tolist()}..{r_hi.round(2).tolist()} (Angstrom)")
+        raise ValueError(
+            f"the maps do not overlap: generated box {g_lo.round(2).tolist()}..{g_hi.round(2).tolist()}, "
+            f"reference box {r_lo.round(2).tolist()}..{r_hi.round(2).tolist()} (Angstrom)"
+        )
 
 
 def on_grid_of(moving: DensityMap, fixed: DensityMap) -> DensityMap:
     """``moving`` on ``fixed``'s grid (trilinear, 0 outside ``moving``); itself when the grids already agree."""
-    same = (moving.data.shape == fixed.data.shape and np.allclose(moving.origin, fixed.origin, atol=1e-4)
-            and np.allclose(moving.voxel_size, fixed.voxel_size, rtol=1e-6))
+    same = (
+        moving.data.shape == fixed.data.shape
+        and np.allclose(moving.origin, fixed.origin, atol=1e-4)
+        and np.allclose(moving.voxel_size, fixed.voxel_size, rtol=1e-6)
+    )
     if same:
         return moving
     _check_overlap(moving, fixed)
     return moving.resampled_like(fixed)
-
 
 
 def atom_mask(atoms: Structure | np.ndarray, grid: DensityMap, radius: float = 3.0) -> np.ndarray:

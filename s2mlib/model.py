@@ -18,6 +18,7 @@ Example:
     >>> tuple(y.shape), tuple(d(y).shape)
     ((2, 1, 32, 32, 32), (2, 1))
 """
+
 from __future__ import annotations
 
 import torch
@@ -72,8 +73,14 @@ class Generator(nn.Module):
     ``input_kind`` records the input the generator is trained on (:mod:`s2mlib.inputs`; no parameters).
     """
 
-    def __init__(self, width: int = 32, in_channels: int = 1, out_channels: int = 1, conditioned: bool = False,
-                 input_kind: str = "molmap") -> None:
+    def __init__(
+        self,
+        width: int = 32,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        conditioned: bool = False,
+        input_kind: str = "molmap",
+    ) -> None:
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be a positive channel count, got {width}")
@@ -90,14 +97,16 @@ class Generator(nn.Module):
         init_weights(self)
         if conditioned:  # PyTorch's default Linear initialisation, drawn without moving the global random state
             with _no_draws():
-                self.embed = nn.Sequential(nn.Linear(1, EMBEDDING), nn.SiLU(), nn.Linear(EMBEDDING, EMBEDDING),
-                                           nn.SiLU())
+                self.embed = nn.Sequential(
+                    nn.Linear(1, EMBEDDING), nn.SiLU(), nn.Linear(EMBEDDING, EMBEDDING), nn.SiLU()
+                )
 
     def forward(self, x: torch.Tensor, resolution: torch.Tensor | None = None) -> torch.Tensor:
         step = 2 ** (LEVELS - 1)
         if x.ndim != 5 or any(n % step for n in x.shape[2:]):
-            raise ValueError(f"generator input must be (B, C, D, H, W) with D, H, W multiples of {step}, "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"generator input must be (B, C, D, H, W) with D, H, W multiples of {step}, got {tuple(x.shape)}"
+            )
         embedding = _condition(self.conditioned, resolution, len(x), "generator")
         if embedding is not None:
             embedding = self.embed(embedding)
@@ -106,8 +115,9 @@ class Generator(nn.Module):
             row[i].append(self.nodes[f"x{i}_0"](self.pool(row[i - 1][0]) if i else x, embedding))
         for j in range(1, LEVELS):
             for i in range(LEVELS - j):
-                row[i].append(self.nodes[f"x{i}_{j}"](torch.cat([*row[i], self.up(row[i + 1][j - 1])], dim=1),
-                                                      embedding))
+                row[i].append(
+                    self.nodes[f"x{i}_{j}"](torch.cat([*row[i], self.up(row[i + 1][j - 1])], dim=1), embedding)
+                )
         return self.final(row[0][-1])
 
 
@@ -129,8 +139,15 @@ class Discriminator(nn.Module):
         self.convs = nn.ModuleList(_conv(a, b) for a, b in zip(ch[:-1], ch[1:]))
         self.norms = nn.ModuleList(nn.InstanceNorm3d(c) for c in ch[1:4])
         self.act = nn.PReLU()
-        self.head = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(ch[4], 100), nn.ReLU(),
-                                  nn.Linear(100, 25), nn.ReLU(), nn.Linear(25, 1))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool3d(1),
+            nn.Flatten(),
+            nn.Linear(ch[4], 100),
+            nn.ReLU(),
+            nn.Linear(100, 25),
+            nn.ReLU(),
+            nn.Linear(25, 1),
+        )
         init_weights(self)
 
     def forward(self, x: torch.Tensor, resolution: torch.Tensor | None = None) -> torch.Tensor:

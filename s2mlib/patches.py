@@ -14,6 +14,7 @@ Example:
     >>> len(PatchDataset([(a, a)])), len(PatchDataset([(a, a)], keep_empty=False))
     (8, 1)
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,11 +46,13 @@ def augmentation():
     """
     import torchio as tio  # only the TorchIO path needs it (and SimpleITK)
 
-    return tio.Compose([
-        tio.RandomAnisotropy(downsampling=1.5, image_interpolation="bspline", p=0.25),
-        tio.RandomBlur(std=(0, 0.5), p=0.25),
-        tio.RandomNoise(std=(0, 0.1), p=0.25),
-    ])
+    return tio.Compose(
+        [
+            tio.RandomAnisotropy(downsampling=1.5, image_interpolation="bspline", p=0.25),
+            tio.RandomBlur(std=(0, 0.5), p=0.25),
+            tio.RandomNoise(std=(0, 0.1), p=0.25),
+        ]
+    )
 
 
 class MappedMap:
@@ -122,8 +125,10 @@ class Levels:
         self.resolutions = np.asarray(self.resolutions, dtype=np.float32).reshape(-1)
         n = len(self.resolutions)
         if n == 0 or len(self.targets) != n or len(self.inputs) not in (1, n):
-            raise ValueError(f"need one target per resolution and one input or one per resolution, got "
-                             f"{len(self.inputs)} inputs, {len(self.targets)} targets, {n} resolutions")
+            raise ValueError(
+                f"need one target per resolution and one input or one per resolution, got "
+                f"{len(self.inputs)} inputs, {len(self.targets)} targets, {n} resolutions"
+            )
 
 
 class PatchDataset(Dataset):
@@ -146,8 +151,15 @@ class PatchDataset(Dataset):
     (8, 1)
     """
 
-    def __init__(self, pairs: Sequence[tuple[np.ndarray, np.ndarray] | Levels], *, augment: bool = False,
-                 seed: int = 0, keep_empty: bool = True, names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        pairs: Sequence[tuple[np.ndarray, np.ndarray] | Levels],
+        *,
+        augment: bool = False,
+        seed: int = 0,
+        keep_empty: bool = True,
+        names: Sequence[str] | None = None,
+    ) -> None:
         self.names = list(names) if names is not None else [f"pair {i}" for i in range(len(pairs))]
         if len(self.names) != len(pairs):
             raise ValueError(f"{len(self.names)} names for {len(pairs)} pairs")
@@ -182,8 +194,9 @@ class PatchDataset(Dataset):
         self._transform = augmentation() if augment else None
 
     @classmethod
-    def from_table(cls, table: pd.DataFrame, split: str, *, root: str | os.PathLike | None = None,
-                   mmap: bool = False, **kwargs) -> PatchDataset:
+    def from_table(
+        cls, table: pd.DataFrame, split: str, *, root: str | os.PathLike | None = None, mmap: bool = False, **kwargs
+    ) -> PatchDataset:
         """The dataset of one split of a curation table (see :func:`load_pairs`; ``mmap``: maps stay on disk)."""
         pairs, names = load_pairs(table, split, root=root, mmap=mmap)
         return cls(pairs, names=names, **kwargs)
@@ -229,13 +242,22 @@ def empty_cubes(occupied: np.ndarray, corners: np.ndarray) -> np.ndarray:
     lo = (np.asarray(corners) + PAD) // 2
     z0, y0, x0 = lo.T
     z1, y1, x1 = (lo + CUBE // 2).T
-    count = (table[z1, y1, x1] - table[z0, y1, x1] - table[z1, y0, x1] - table[z1, y1, x0]
-             + table[z0, y0, x1] + table[z0, y1, x0] + table[z1, y0, x0] - table[z0, y0, x0])
+    count = (
+        table[z1, y1, x1]
+        - table[z0, y1, x1]
+        - table[z1, y0, x1]
+        - table[z1, y1, x0]
+        + table[z0, y0, x1]
+        + table[z0, y1, x0]
+        + table[z1, y0, x0]
+        - table[z0, y0, x0]
+    )
     return count == 0
 
 
-def load_pairs(table: pd.DataFrame, split: str, *, root: str | os.PathLike | None = None, mmap: bool = False
-               ) -> tuple[list[tuple[np.ndarray | MappedMap, np.ndarray | MappedMap]], list[str]]:
+def load_pairs(
+    table: pd.DataFrame, split: str, *, root: str | os.PathLike | None = None, mmap: bool = False
+) -> tuple[list[tuple[np.ndarray | MappedMap, np.ndarray | MappedMap]], list[str]]:
     """(SimMap, ExpMap) arrays and entry names of the kept rows of ``split`` in a curation table.
 
     Paths in ``sim_map``/``exp_map`` are taken relative to ``root`` when not absolute. Both maps of a row must
@@ -265,9 +287,16 @@ def _mapped(path: Path, data: np.ndarray) -> np.ndarray | MappedMap:
     return mapped if mapped is not None and mapped.shape == data.shape else data
 
 
-def load_levels(table: pd.DataFrame, split: str, *, kind: str = "molmap", max_resolution: float = 10.0,
-                step: float = 0.5, default_resolution: float = DEFAULT_RESOLUTION,
-                root: str | os.PathLike | None = None) -> tuple[list[Levels], list[str]]:
+def load_levels(
+    table: pd.DataFrame,
+    split: str,
+    *,
+    kind: str = "molmap",
+    max_resolution: float = 10.0,
+    step: float = 0.5,
+    default_resolution: float = DEFAULT_RESOLUTION,
+    root: str | os.PathLike | None = None,
+) -> tuple[list[Levels], list[str]]:
     """Each kept entry of ``split`` at the target resolutions of :func:`s2mlib.inputs.resolution_ladder` (from its
     reported resolution, ``default_resolution`` when unknown, to ``max_resolution`` every ``step`` A): targets
     :func:`s2mlib.inputs.target_at`; inputs: the SimMap (``kind='molmap'``, one for every resolution) or the
@@ -276,13 +305,18 @@ def load_levels(table: pd.DataFrame, split: str, *, kind: str = "molmap", max_re
     The last few results are kept in memory (keyed by the files' stamps and the settings), so training several
     variants on one table computes the levels once.
     """
-    require_columns(table, (*TABLE_COLUMNS, "resolution") + (("model",) if kind != "molmap" else ()),
-                    "curation table")
+    require_columns(table, (*TABLE_COLUMNS, "resolution") + (("model",) if kind != "molmap" else ()), "curation table")
     base = Path(root) if root is not None else Path()
     rows = table[(table["split"] == split) & table["kept"].astype(bool)]
-    entries = tuple((str(row.entry), *(str(base / getattr(row, c)) for c in ("sim_map", "exp_map")),
-                     str(base / row.model) if kind != "molmap" else "",
-                     known_resolution(row.resolution, default_resolution)) for row in rows.itertuples(index=False))
+    entries = tuple(
+        (
+            str(row.entry),
+            *(str(base / getattr(row, c)) for c in ("sim_map", "exp_map")),
+            str(base / row.model) if kind != "molmap" else "",
+            known_resolution(row.resolution, default_resolution),
+        )
+        for row in rows.itertuples(index=False)
+    )
     stamps = tuple(tuple(file_stamp(p)) for e in entries for p in e[1:4] if p)
     levelled = _levels(entries, stamps, kind, float(max_resolution), float(step))
     return list(levelled), [e[0] for e in entries]
@@ -307,11 +341,16 @@ def _levels(entries: tuple, stamps: tuple, kind: str, max_resolution: float, ste
 
 def _one_grid(entry: str, sim, exp, sim_path, exp_path):
     """(sim, exp) when both maps share one grid (shape, origin, voxel size), else :class:`MapError`."""
-    if (sim.data.shape != exp.data.shape or not np.allclose(sim.origin, exp.origin, atol=1e-3)
-            or not np.allclose(sim.voxel_size, exp.voxel_size, atol=1e-4)):
-        raise MapError(f"{entry}: SimMap {sim_path} and ExpMap {exp_path} are not on one grid "
-                       f"(shapes {sim.data.shape} / {exp.data.shape}, origins {sim.origin} / {exp.origin}, "
-                       f"voxel sizes {sim.voxel_size} / {exp.voxel_size})")
+    if (
+        sim.data.shape != exp.data.shape
+        or not np.allclose(sim.origin, exp.origin, atol=1e-3)
+        or not np.allclose(sim.voxel_size, exp.voxel_size, atol=1e-4)
+    ):
+        raise MapError(
+            f"{entry}: SimMap {sim_path} and ExpMap {exp_path} are not on one grid "
+            f"(shapes {sim.data.shape} / {exp.data.shape}, origins {sim.origin} / {exp.origin}, "
+            f"voxel sizes {sim.voxel_size} / {exp.voxel_size})"
+        )
     return sim, exp
 
 
@@ -325,6 +364,13 @@ def patch_counts(table: pd.DataFrame, *, root: str | os.PathLike | None = None) 
     for split in sorted(table.loc[table["kept"].astype(bool), "split"].unique()):
         pairs, names = load_pairs(table, split, root=root, mmap=True)
         ds = PatchDataset(pairs, names=names)
-        rows.append({"split": split, "maps": len(ds.inputs), "cubes": ds.n_cubes, "empty": ds.n_empty,
-                     "non_empty": ds.n_cubes - ds.n_empty})
+        rows.append(
+            {
+                "split": split,
+                "maps": len(ds.inputs),
+                "cubes": ds.n_cubes,
+                "empty": ds.n_empty,
+                "non_empty": ds.n_cubes - ds.n_empty,
+            }
+        )
     return pd.DataFrame(rows, columns=["split", "maps", "cubes", "empty", "non_empty"]).set_index("split")

@@ -15,6 +15,7 @@ R' of the experimental map low-passed to R.
 Example:
     >>> series = resolution_series(test, {"GAN": generator}, [3.5, 5.0], "runs/x/series")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import os
@@ -52,10 +53,17 @@ def targets_for(native: float, resolutions: Sequence[float | str]) -> list[float
     return out
 
 
-def resolution_series(entries: pd.DataFrame, generators: Mapping[str, MapGenerator], resolutions: Sequence,
-                      out_dir: str | os.PathLike, *, simulators: Sequence[str] = tuple(SIMULATORS),
-                      default_resolution: float = DEFAULT_RESOLUTION, mask_radius: float = 3.0,
-                      progress: bool = True) -> pd.DataFrame:
+def resolution_series(
+    entries: pd.DataFrame,
+    generators: Mapping[str, MapGenerator],
+    resolutions: Sequence,
+    out_dir: str | os.PathLike,
+    *,
+    simulators: Sequence[str] = tuple(SIMULATORS),
+    default_resolution: float = DEFAULT_RESOLUTION,
+    mask_radius: float = 3.0,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Every entry at every target resolution (:func:`targets_for`): the reference (ExpMap low-passed to R), each
     generator's map and each simulator's map at R (names from :data:`SIMULATORS`), written to
     ``out_dir/<entry>/R<R>/<method>.mrc``, and their scores against the reference.
@@ -77,20 +85,26 @@ def resolution_series(entries: pd.DataFrame, generators: Mapping[str, MapGenerat
             reference = target_at(exp, target, native)
             maps = {"experimental": reference}
             for name, generator in generators.items():
-                maps[name] = generator(structure, ref_map=exp, resolution=target if generator.uses_resolution
-                                       else None)
+                maps[name] = generator(structure, ref_map=exp, resolution=target if generator.uses_resolution else None)
             for name in simulators:
                 maps[name] = simulate(structure, SIMULATORS[name], target, ref_map=exp)
             for method, density in maps.items():
                 path = write_map(density, folder / f"{safe_name(method)}.mrc")
                 scores = evaluate(density, reference, structure, mask_radius=mask_radius)
-                records.append({"entry": entry, "native": native, "target": target, "method": method,
-                                "path": str(path), **scores})
+                records.append(
+                    {"entry": entry, "native": native, "target": target, "method": method, "path": str(path), **scores}
+                )
     return pd.DataFrame(records)
 
 
-def resolution_check(series: pd.DataFrame, entries: pd.DataFrame, targets: Sequence[float],
-                     methods: Sequence[str], *, progress: bool = True) -> pd.DataFrame:
+def resolution_check(
+    series: pd.DataFrame,
+    entries: pd.DataFrame,
+    targets: Sequence[float],
+    methods: Sequence[str],
+    *,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Matched resolution R' of each map of ``methods`` and of the experimental reference in a
     :func:`resolution_series` table, at each target R of ``targets``.
 
@@ -98,21 +112,31 @@ def resolution_check(series: pd.DataFrame, entries: pd.DataFrame, targets: Seque
     difference (R' - R' of the reference), within_1A.
     """
     rows = entry_rows(entries)
-    chosen = series[np.isin(series["target"].round(3), np.round(targets, 3))
-                    & series["method"].isin([*methods, "experimental"])]
+    chosen = series[
+        np.isin(series["target"].round(3), np.round(targets, 3)) & series["method"].isin([*methods, "experimental"])
+    ]
     records = []
-    for entry, part in tqdm(chosen.groupby("entry", sort=False), desc="matched resolution", unit="entry",
-                            disable=not progress):
+    for entry, part in tqdm(
+        chosen.groupby("entry", sort=False), desc="matched resolution", unit="entry", disable=not progress
+    ):
         structure = read_structure(rows[entry]["model"])
         for target, group in part.groupby("target"):
             matched = {m: matched_resolution(read_map(p), structure)[0] for m, p in zip(group["method"], group["path"])}
             for method in methods:
                 if method in matched:
-                    records.append({"entry": entry, "target": target, "method": method, "matched": matched[method],
-                                    "matched_experimental": matched["experimental"],
-                                    "difference": matched[method] - matched["experimental"]})
-    table = pd.DataFrame(records, columns=["entry", "target", "method", "matched", "matched_experimental",
-                                           "difference"])
+                    records.append(
+                        {
+                            "entry": entry,
+                            "target": target,
+                            "method": method,
+                            "matched": matched[method],
+                            "matched_experimental": matched["experimental"],
+                            "difference": matched[method] - matched["experimental"],
+                        }
+                    )
+    table = pd.DataFrame(
+        records, columns=["entry", "target", "method", "matched", "matched_experimental", "difference"]
+    )
     table["within_1A"] = table["difference"].abs() <= 1.0
     return table
 
@@ -120,5 +144,9 @@ def resolution_check(series: pd.DataFrame, entries: pd.DataFrame, targets: Seque
 def increases_with_target(check: pd.DataFrame) -> pd.DataFrame:
     """Per entry and method of a :func:`resolution_check` table: does R' increase strictly with the target R?"""
     ordered = check.sort_values("target")
-    return (ordered.groupby(["entry", "method"])["matched"]
-            .apply(lambda s: bool(np.all(np.diff(s.to_numpy()) > 0))).rename("increases").reset_index())
+    return (
+        ordered.groupby(["entry", "method"])["matched"]
+        .apply(lambda s: bool(np.all(np.diff(s.to_numpy()) > 0)))
+        .rename("increases")
+        .reset_index()
+    )

@@ -10,6 +10,7 @@ and that the run and figure folders can be written; each problem is one line and
 while a notebook runs (a full disk) gives the usual ``FAILED: notebook`` line and status 2; Ctrl-C gives one
 line and status 130, SIGTERM status 143.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,15 +126,24 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
         start = time.time()
         print(f"== {nb.name} (profile {profile})", flush=True)
         try:
-            pm.execute_notebook(str(nb), str(out), parameters=pm_params, cwd=str(NOTEBOOK_DIR),
-                                kernel_name="python3", progress_bar=False, log_output=False,
-                                extra_arguments=KERNEL_ARGUMENTS)
+            pm.execute_notebook(
+                str(nb),
+                str(out),
+                parameters=pm_params,
+                cwd=str(NOTEBOOK_DIR),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                extra_arguments=KERNEL_ARGUMENTS,
+            )
         except pm.PapermillExecutionError as exc:
             source = "\n".join("    " + line for line in exc.source.splitlines()[:12])
-            print(f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; "
-                  f"execution count [{exc.exec_count}]):\n"
-                  f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
-                  file=sys.stderr)
+            print(
+                f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; "
+                f"execution count [{exc.exec_count}]):\n"
+                f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
+                file=sys.stderr,
+            )
             _export_html(HTMLExporter, out)
             return 1
         except OSError as exc:  # papermill writing the executed notebook: a full disk, a folder made read-only
@@ -158,8 +168,10 @@ def _export_html(exporter_cls, notebook: Path) -> None:
         try:
             notebook.with_suffix(".html").write_text(body)
         except OSError as exc:
-            print(f"run_all.sh: warning: cannot write {notebook.with_suffix('.html')}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(
+                f"run_all.sh: warning: cannot write {notebook.with_suffix('.html')}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
     parser.add_argument("--only", action="append", help="run only notebooks starting with this (e.g. 04); repeatable")
     parser.add_argument("--dry-run", action="store_true", help="list downloads and steps, run nothing")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                        help="override a profile parameter, passed to papermill (e.g. -p res_min 3)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="override a profile parameter, passed to papermill (e.g. -p res_min 3)",
+    )
     args = parser.parse_args(argv)
     overrides = {key: parse_value(value) for key, value in args.parameter}
     with sigterm_raises():

@@ -21,6 +21,7 @@ Example:
     >>> st = read_structure("model.pdb")                      # doctest: +SKIP
     >>> sim = simulate(st, "molmap", 2.0, ref_map=exp_map)    # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
@@ -40,6 +41,7 @@ _CHUNK_VALUES = 1 << 22  # values per accumulation step of the Gaussian sum (16 
 
 
 # ------------------------------------------------------------------------------------------------ checks
+
 
 def _check_resolution(resolution: float, name: str = "resolution") -> float:
     value = float(resolution)
@@ -66,8 +68,12 @@ def _check_inside(structure: Structure, grid: DensityMap) -> None:
     box = ", ".join(f"{a} {lo:.1f}..{hi:.1f}" for a, lo, hi in zip("xyz", low, high))
     if n_out == structure.n_atoms:
         raise ValueError(f"{structure.path}: none of the {n_out} atoms lies inside the reference map grid ({box} A)")
-    warnings.warn(f"{structure.path}: {n_out} of {structure.n_atoms} atoms lie outside the reference map grid "
-                  f"({box} A); their density is cut off at the box edge", UserWarning, stacklevel=3)
+    warnings.warn(
+        f"{structure.path}: {n_out} of {structure.n_atoms} atoms lie outside the reference map grid "
+        f"({box} A); their density is cut off at the box edge",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _empty_like(ref_map: DensityMap) -> DensityMap:
@@ -90,6 +96,7 @@ def bounding_grid(xyz: np.ndarray, spacing: float, pad: float) -> DensityMap:
 
 
 # ---------------------------------------------------------------------------------- exact Gaussian sums
+
 
 def gaussian_sum(grid: DensityMap, xyz: np.ndarray, amplitude: np.ndarray, sigma: float, cutoff: float) -> np.ndarray:
     """Sum over atoms of ``amplitude * exp(-|p - x|^2 / (2 sigma^2))`` at every grid point ``p`` with
@@ -147,28 +154,38 @@ def gaussian_sum(grid: DensityMap, xyz: np.ndarray, amplitude: np.ndarray, sigma
             c1 = min(c0 + per_chunk, g1)
             rows = (iz[c0:c1, :, None] * ny + iy[c0:c1, None, :]).reshape(-1)
             plane = gz[c0:c1, :, None] * gy[c0:c1, None, :]
-            values = (plane[:, :, :, None] * gx[c0:c1, None, None, lo - x0:hi - x0]).reshape(rows.numel(), hi - lo)
+            values = (plane[:, :, :, None] * gx[c0:c1, None, None, lo - x0 : hi - x0]).reshape(rows.numel(), hi - lo)
             target.index_add_(0, rows, values)
     return out.numpy()
 
 
-def _target_grid(structure: Structure, resolution: float, ref_map: DensityMap | None,
-                 spacing: float | None, pad: float | None) -> DensityMap:
+def _target_grid(
+    structure: Structure, resolution: float, ref_map: DensityMap | None, spacing: float | None, pad: float | None
+) -> DensityMap:
     """``ref_map``'s grid (after the containment check), else molmap's bounding grid (spacing R/3, pad 3R)."""
     if ref_map is not None:
         if spacing is not None or pad is not None:
             raise ValueError("spacing/pad define a new grid and cannot be combined with ref_map (its grid is used)")
         _check_inside(structure, ref_map)
         return _empty_like(ref_map)
-    return bounding_grid(structure.xyz, resolution / 3 if spacing is None else spacing,
-                         3 * resolution if pad is None else pad)
+    return bounding_grid(
+        structure.xyz, resolution / 3 if spacing is None else spacing, 3 * resolution if pad is None else pad
+    )
 
 
 # ----------------------------------------------------------------------------------------------- methods
 
-def molmap(structure: Structure, resolution: float, *, ref_map: DensityMap | None = None,
-           spacing: float | None = None, pad: float | None = None,
-           sigma_factor: float = MOLMAP_SIGMA_FACTOR, cutoff_range: float = 5.0) -> DensityMap:
+
+def molmap(
+    structure: Structure,
+    resolution: float,
+    *,
+    ref_map: DensityMap | None = None,
+    spacing: float | None = None,
+    pad: float | None = None,
+    sigma_factor: float = MOLMAP_SIGMA_FACTOR,
+    cutoff_range: float = 5.0,
+) -> DensityMap:
     """ChimeraX ``molmap``: each atom a Gaussian of weight Z (atomic number, H and waters included when present;
     occupancy ignored; one conformer per atom, as ChimeraX shows one).
 
@@ -183,12 +200,18 @@ def molmap(structure: Structure, resolution: float, *, ref_map: DensityMap | Non
     _check_structure(structure)
     grid = _target_grid(structure, resolution, ref_map, spacing, pad)
     sigma = resolution * sigma_factor
-    amplitude = structure.atomic_number * (2 * math.pi) ** -1.5 * sigma ** -3
+    amplitude = structure.atomic_number * (2 * math.pi) ** -1.5 * sigma**-3
     return grid.copy(gaussian_sum(grid, structure.xyz, amplitude, sigma, cutoff_range * sigma))
 
 
-def e2pdb2mrc(structure: Structure, resolution: float = 2.8, *, ref_map: DensityMap | None = None,
-              spacing: float | None = None, box: int | None = None) -> DensityMap:
+def e2pdb2mrc(
+    structure: Structure,
+    resolution: float = 2.8,
+    *,
+    ref_map: DensityMap | None = None,
+    spacing: float | None = None,
+    box: int | None = None,
+) -> DensityMap:
     """EMAN2 ``e2pdb2mrc`` (``PointArray::pdb2mrc_by_summation``), unnormalised electron-count Gaussians.
 
     rho(p) = sum_a e_a exp(-(|p - x_a| / w)^2), w = resolution / pi, on the cube |p_i - x_a,i| <= 4.015 w
@@ -221,13 +244,20 @@ def e2pdb2mrc(structure: Structure, resolution: float = 2.8, *, ref_map: Density
         grid = DensityMap(np.zeros((int(box),) * 3, np.float32), -half * apix, apix)
         _check_inside(structure, grid)
     sigma = width / math.sqrt(2.0)  # exp(-(r/w)^2) = exp(-r^2 / (2 sigma^2))
-    return grid.copy(gaussian_sum(grid, structure.xyz, structure.atomic_number.astype(np.float64), sigma,
-                                  EMAN2_CUTOFF * width))
+    return grid.copy(
+        gaussian_sum(grid, structure.xyz, structure.atomic_number.astype(np.float64), sigma, EMAN2_CUTOFF * width)
+    )
 
 
-def blurrer(structure: Structure, resolution: float, *, ref_map: DensityMap | None = None,
-            spacing: float | None = None, pad: float | None = None,
-            sigma_coeff: float = TEMPY_SIGMA_COEFF) -> DensityMap:
+def blurrer(
+    structure: Structure,
+    resolution: float,
+    *,
+    ref_map: DensityMap | None = None,
+    spacing: float | None = None,
+    pad: float | None = None,
+    sigma_coeff: float = TEMPY_SIGMA_COEFF,
+) -> DensityMap:
     """TEMPy ``StructureBlurrer.gaussian_blur_real_space`` run through BioTEMPy itself (a true peer).
 
     TEMPy puts each atom's mass (by the first letter of its name: H 1, C 12, N 14, O 16, S 32, else 1) on the
@@ -245,17 +275,27 @@ def blurrer(structure: Structure, resolution: float, *, ref_map: DensityMap | No
     _check_structure(structure)
     grid = _target_grid(structure, resolution, ref_map, spacing, pad)
     template = Map(np.zeros(grid.data.shape), grid.origin.copy(), grid.voxel_size.copy(), "reference")
-    atoms = [Atom(name, xyz, element=element)
-             for name, xyz, element in zip(structure.atom_name, structure.xyz.tolist(), structure.element)]
+    atoms = [
+        Atom(name, xyz, element=element)
+        for name, xyz, element in zip(structure.atom_name, structure.xyz.tolist(), structure.element)
+    ]
     tempy_blurrer = StructureBlurrer()
     tempy_blurrer.use_vc = False  # the environment variable BLUR_WITH_VC would switch TEMPy to voxcov
-    result = tempy_blurrer.gaussian_blur_real_space(BioPy_Structure(atoms), resolution, densMap=template,
-                                                    sigma_coeff=sigma_coeff, normalise=True)
+    result = tempy_blurrer.gaussian_blur_real_space(
+        BioPy_Structure(atoms), resolution, densMap=template, sigma_coeff=sigma_coeff, normalise=True
+    )
     return grid.copy(np.asarray(result.fullMap, dtype=np.float32))
 
 
-def gemmi_density(structure: Structure, resolution: float, *, ref_map: DensityMap | None = None,
-                  spacing: float | None = None, pad: float | None = None, blur: float | None = None) -> DensityMap:
+def gemmi_density(
+    structure: Structure,
+    resolution: float,
+    *,
+    ref_map: DensityMap | None = None,
+    spacing: float | None = None,
+    pad: float | None = None,
+    blur: float | None = None,
+) -> DensityMap:
     """Electron-scattering density from ``gemmi.DensityCalculatorE`` (ITC table 4.3.2.2 coefficients).
 
     rho(r) = sum_a occ_a sum_i a_i (4 pi / (b_i + B_a))^1.5 exp(-4 pi^2 r^2 / (b_i + B_a)), B_a = B-factor + blur
@@ -268,7 +308,7 @@ def gemmi_density(structure: Structure, resolution: float, *, ref_map: DensityMa
     """
     resolution = _check_resolution(resolution)
     _check_structure(structure)
-    blur = 4 * resolution ** 2 if blur is None else float(blur)
+    blur = 4 * resolution**2 if blur is None else float(blur)
     if not math.isfinite(blur) or blur < 0:
         raise ValueError(f"blur must be a non-negative B value (A^2), got {blur!r}")
     grid = _target_grid(structure, resolution, ref_map, spacing, pad)
@@ -279,10 +319,11 @@ def gemmi_density(structure: Structure, resolution: float, *, ref_map: DensityMa
     widest = 0.0  # largest Gaussian B among atoms: coefficient b + ADP + blur
     for cra in model.all():
         atom = cra.atom
-        adp = max(atom.aniso.u11, atom.aniso.u22, atom.aniso.u33) * 8 * math.pi ** 2 if atom.aniso.nonzero() \
-            else atom.b_iso
+        adp = (
+            max(atom.aniso.u11, atom.aniso.u22, atom.aniso.u33) * 8 * math.pi**2 if atom.aniso.nonzero() else atom.b_iso
+        )
         widest = max(widest, max(atom.element.c4322.get_coefs()[5:]) + adp + blur)
-    radius = math.sqrt(widest * math.log(1e6) / (4 * math.pi ** 2))  # generous bound on gemmi's 1e-5 cutoff
+    radius = math.sqrt(widest * math.log(1e6) / (4 * math.pi**2))  # generous bound on gemmi's 1e-5 cutoff
     shape = np.array(grid.shape_xyz)
     low, high = -radius, (shape - 1) * grid.voxel_size + radius
     lo, hi = [float(low)] * 3, [float(v) for v in high]
@@ -299,15 +340,20 @@ def gemmi_density(structure: Structure, resolution: float, *, ref_map: DensityMa
     calc.grid.set_unit_cell(gemmi.UnitCell(*(size * grid.voxel_size), 90, 90, 90))
     calc.grid.set_size(*map(int, size))
     calc.add_model_density_to_grid(model)
-    values = np.array(calc.grid, copy=False)[:shape[0], :shape[1], :shape[2]]  # [x, y, z]
+    values = np.array(calc.grid, copy=False)[: shape[0], : shape[1], : shape[2]]  # [x, y, z]
     return grid.copy(np.ascontiguousarray(values.transpose(2, 1, 0), dtype=np.float32))
 
 
 _SIMULATORS = {"molmap": molmap, "e2pdb2mrc": e2pdb2mrc, "blurrer": blurrer, "gemmi": gemmi_density}
 
 
-def simulate(structure: Structure, method: str, resolution: float, ref_map: DensityMap | None = None,
-             spacing: float | None = None) -> DensityMap:
+def simulate(
+    structure: Structure,
+    method: str,
+    resolution: float,
+    ref_map: DensityMap | None = None,
+    spacing: float | None = None,
+) -> DensityMap:
     """Simulate a map with one of :data:`METHODS`; with ``ref_map`` the result lies on that map's grid.
 
     ``spacing`` (A per voxel) sets the voxel size of the method's own grid (``e2pdb2mrc``: EMAN2's apix).

@@ -7,6 +7,7 @@ Example:
     >>> big.n_residues                                                         # doctest: +SKIP
     2501
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,6 +31,7 @@ B_KINDS = ("auto", "b", "plddt", "none")
 
 
 # ------------------------------------------------------------------------------------------------ B-factors
+
 
 def _file_head(path) -> str:
     try:
@@ -103,6 +105,7 @@ def with_b_factors(structure: Structure, convert) -> Structure:
 
 # ------------------------------------------------------------------------------------ secondary structure
 
+
 def _annotated(structure: Structure) -> dict[tuple[str, int], str]:
     """(chain name, residue index in chain) -> 'helix' / 'strand' from the file's HELIX/SHEET records
     (mmCIF struct_conf / struct_sheet_range), through gemmi; helix wins where both apply."""
@@ -132,7 +135,7 @@ def _geometric(xyz: np.ndarray) -> np.ndarray:
     d = np.linalg.norm(xyz[3:] - xyz[:-3], axis=1)
     for kind, hit in (("helix", (d >= HELIX_I3[0]) & (d <= HELIX_I3[1])), ("strand", d > STRAND_I3)):
         for i in np.flatnonzero(hit):
-            window = ss[i:i + 4]
+            window = ss[i : i + 4]
             window[window == "coil"] = kind
     return ss
 
@@ -151,8 +154,18 @@ def secondary_structure(structure: Structure) -> pd.DataFrame:
             info = gemmi.find_tabulated_residue(res.name)
             ca = res.find_atom("CA", "*", gemmi.Element("C"))
             if ca is not None and info is not None and info.is_amino_acid():
-                rows.append({"chain": chain.name, "index": i, "residue": res.seqid.num, "icode": res.seqid.icode,
-                             "name": res.name, "x": ca.pos.x, "y": ca.pos.y, "z": ca.pos.z})
+                rows.append(
+                    {
+                        "chain": chain.name,
+                        "index": i,
+                        "residue": res.seqid.num,
+                        "icode": res.seqid.icode,
+                        "name": res.name,
+                        "x": ca.pos.x,
+                        "y": ca.pos.y,
+                        "z": ca.pos.z,
+                    }
+                )
     table = pd.DataFrame(rows, columns=["chain", "index", "residue", "icode", "name", "x", "y", "z"])
     marks = _annotated(structure)
     if any((c, i) in marks for c, i in zip(table["chain"], table["index"])):
@@ -185,6 +198,7 @@ def _runs(table: pd.DataFrame) -> list[np.ndarray]:
 
 # ------------------------------------------------------------------------------ structures of a chosen size
 
+
 def tile_structure(structure: Structure, copies: int, spacing: float | None = None) -> Structure:
     """``copies`` translated copies of ``structure`` on a grid: ``ceil(copies^(1/3))`` places per axis, filled
     x first, ``spacing`` A apart (default: the model's largest bounding-box edge + 5 A, so copies never
@@ -201,14 +215,15 @@ def tile_structure(structure: Structure, copies: int, spacing: float | None = No
     extent = float((hi - lo).max())
     step = extent + TILE_GAP if spacing is None else float(spacing)
     if not step > extent:
-        raise ValueError(f"{structure.path}: spacing {step:g} A must exceed the model's extent {extent:.1f} A, "
-                         "else copies overlap")
+        raise ValueError(
+            f"{structure.path}: spacing {step:g} A must exceed the model's extent {extent:.1f} A, else copies overlap"
+        )
     per_axis = max(1, math.ceil(round(copies ** (1 / 3), 9)))
     st = structure.gemmi_structure.clone()
     model = st[0]
     helices, sheets = structure.gemmi_structure.helices, structure.gemmi_structure.sheets
     for k in range(1, copies):
-        shift = step * np.array([k % per_axis, (k // per_axis) % per_axis, k // per_axis ** 2], dtype=float)
+        shift = step * np.array([k % per_axis, (k // per_axis) % per_axis, k // per_axis**2], dtype=float)
         moved = structure.gemmi_structure[0].clone()
         moved.transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*shift)))
         for chain in moved:
@@ -227,8 +242,9 @@ def tile_structure(structure: Structure, copies: int, spacing: float | None = No
     return structure_from_gemmi(st, structure.path)
 
 
-def structure_of_size(structure: Structure, *, residues: int | None = None, atoms: int | None = None,
-                      spacing: float | None = None) -> Structure:
+def structure_of_size(
+    structure: Structure, *, residues: int | None = None, atoms: int | None = None, spacing: float | None = None
+) -> Structure:
     """A real structure of a chosen size: :func:`tile_structure` with enough copies, cut to the first
     ``residues`` residues, or to the most whole residues holding at most ``atoms`` atoms (chain order; the last
     chain is partial). Give exactly one of ``residues`` / ``atoms``.

@@ -12,6 +12,7 @@ Example:
     >>> maps = simulate_baselines(entries, "runs/default/baselines")            # doctest: +SKIP
     >>> table1 = summary_table(score_maps(maps, entries), "table1_paper.csv")   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
@@ -29,10 +30,18 @@ from .errors import ManifestError, require_columns
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .io import DensityMap, Structure, read_map, read_structure, write_map
-from .metrics import (atom_qscores, evaluate, field_scores, fsc_resolution, map_model_fsc, mean_qscore,
-                      on_grid_of, residue_qscores)
-from .structures import secondary_structure
+from .metrics import (
+    atom_qscores,
+    evaluate,
+    field_scores,
+    fsc_resolution,
+    map_model_fsc,
+    mean_qscore,
+    on_grid_of,
+    residue_qscores,
+)
 from .simulate import simulate
+from .structures import secondary_structure
 from .tiling import cube_corners
 
 # display name -> (simulate() method, resolution in A; None: the entry's reported resolution). The paper compares
@@ -62,8 +71,9 @@ def entry_rows(entries: pd.DataFrame) -> dict[str, dict]:
         name = str(row["entry"])
         for column in ("exp_map", "model"):
             if not isinstance(row[column], str) or not row[column]:
-                raise ManifestError(f"{name}: no {column} path in the entries table (only kept, curated entries "
-                                    "can be compared)")
+                raise ManifestError(
+                    f"{name}: no {column} path in the entries table (only kept, curated entries can be compared)"
+                )
             if not Path(row[column]).is_file():
                 raise ManifestError(f"{name}: {column} file not found: {row[column]}")
         rows[name] = row
@@ -72,8 +82,15 @@ def entry_rows(entries: pd.DataFrame) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------------------------- baselines
 
-def simulate_baselines(entries: pd.DataFrame, out_dir: str | os.PathLike, *, methods: Sequence[str] | None = None,
-                       default_resolution: float = 3.5, progress: bool = True) -> pd.DataFrame:
+
+def simulate_baselines(
+    entries: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    methods: Sequence[str] | None = None,
+    default_resolution: float = 3.5,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Simulate each entry with each baseline on its ExpMap's grid, into ``out_dir/<entry>/<method>.mrc``.
 
     ``entries``: curation-table rows (columns entry, resolution, exp_map, model). ``methods``: keys of
@@ -114,15 +131,32 @@ def simulate_baselines(entries: pd.DataFrame, out_dir: str | os.PathLike, *, met
                 write_map(density, path)
                 timings[name] = record = {**stamp, "seconds": seconds}
                 write_record(sidecar, timings)
-            records.append({"entry": entry, "method": name, "sim_method": method, "sim_resolution": resolution,
-                            "path": str(path), "seconds": float(record["seconds"]), "cached": cached})
-    return pd.DataFrame(records, columns=["entry", "method", "sim_method", "sim_resolution", "path", "seconds",
-                                          "cached"])
+            records.append(
+                {
+                    "entry": entry,
+                    "method": name,
+                    "sim_method": method,
+                    "sim_resolution": resolution,
+                    "path": str(path),
+                    "seconds": float(record["seconds"]),
+                    "cached": cached,
+                }
+            )
+    return pd.DataFrame(
+        records, columns=["entry", "method", "sim_method", "sim_resolution", "path", "seconds", "cached"]
+    )
 
 
-def score_maps(maps: pd.DataFrame, entries: pd.DataFrame, *, contour_fraction: float = 0.01, mask_radius: float = 3.0,
-               model_fit: bool = False, default_resolution: float = DEFAULT_RESOLUTION,
-               progress: bool = True) -> pd.DataFrame:
+def score_maps(
+    maps: pd.DataFrame,
+    entries: pd.DataFrame,
+    *,
+    contour_fraction: float = 0.01,
+    mask_radius: float = 3.0,
+    model_fit: bool = False,
+    default_resolution: float = DEFAULT_RESOLUTION,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Score every map against its entry's curated ExpMap with :func:`s2mlib.metrics.evaluate` (model-masked
     scores within ``mask_radius`` A of the entry's model included); with ``model_fit`` also the field's scores of the
     map against the model (:func:`s2mlib.metrics.field_scores` at the entry's reported resolution,
@@ -145,13 +179,13 @@ def score_maps(maps: pd.DataFrame, entries: pd.DataFrame, *, contour_fraction: f
         resolution = known_resolution(row["resolution"], math.nan)
         for method, path in zip(group["method"], group["path"]):
             density = read_map(path)
-            scores = evaluate(density, reference, structure, mask_radius=mask_radius,
-                              contour_fraction=contour_fraction)
+            scores = evaluate(density, reference, structure, mask_radius=mask_radius, contour_fraction=contour_fraction)
             if model_fit:
                 fit_resolution = known_resolution(row["resolution"], default_resolution)
                 scores.update(field_scores(on_grid_of(density, reference), structure, fit_resolution))
-            records.append({"entry": entry, "method": method, "resolution": resolution,
-                            "residues": structure.n_residues, **scores})
+            records.append(
+                {"entry": entry, "method": method, "resolution": resolution, "residues": structure.n_residues, **scores}
+            )
     return pd.DataFrame(records)
 
 
@@ -167,31 +201,44 @@ def map_quality(table: pd.DataFrame, *, progress: bool = True) -> pd.DataFrame:
     kept = table[table["kept"].astype(bool)]
     for row in tqdm(list(kept.itertuples()), desc="map quality", unit="entry", disable=not progress):
         density, structure = read_map(row.map), read_structure(row.model)
-        records.append({"entry": row.entry, "q_mean": mean_qscore(atom_qscores(density, structure)),
-                        "fsc_0.5_resolution": fsc_resolution(map_model_fsc(density, structure), 0.5)})
+        records.append(
+            {
+                "entry": row.entry,
+                "q_mean": mean_qscore(atom_qscores(density, structure)),
+                "fsc_0.5_resolution": fsc_resolution(map_model_fsc(density, structure), 0.5),
+            }
+        )
     return pd.DataFrame(records, columns=["entry", "q_mean", "fsc_0.5_resolution"])
 
 
 def residue_profiles(maps: Mapping[str, DensityMap], structure: Structure) -> pd.DataFrame:
     """Per-residue Q-score of each map (one column per name of ``maps``, mapq's Q averaged over the residue's heavy
-    atoms) for the amino acids with a CA, with their secondary structure (:func:`s2mlib.structures.secondary_structure`):
-    chain, residue_number, insertion_code, residue_name, ss, then the maps' columns (waters, ligands left out)."""
+    atoms) for the amino acids with a CA, with their secondary structure
+    (:func:`s2mlib.structures.secondary_structure`): chain, residue_number, insertion_code, residue_name, ss, then the
+    maps' columns (waters, ligands left out)."""
     table = None
     for name, density in maps.items():
         q = residue_qscores(structure, atom_qscores(density, structure)).rename(columns={"q": name})
         q = q.drop(columns="n_atoms")
-        table = q if table is None else table.merge(q, on=["chain", "residue_number", "insertion_code",
-                                                           "residue_name"], how="outer", sort=False)
+        table = (
+            q
+            if table is None
+            else table.merge(
+                q, on=["chain", "residue_number", "insertion_code", "residue_name"], how="outer", sort=False
+            )
+        )
     ss = secondary_structure(structure).rename(columns={"residue": "residue_number", "icode": "insertion_code"})
     ss["insertion_code"] = ss["insertion_code"].str.strip()
     table["insertion_code"] = table["insertion_code"].astype(str).str.strip()
     table = ss[["chain", "residue_number", "insertion_code", "ss"]].merge(
-        table, how="inner", on=["chain", "residue_number", "insertion_code"], sort=False)
+        table, how="inner", on=["chain", "residue_number", "insertion_code"], sort=False
+    )
     return table[["chain", "residue_number", "insertion_code", "residue_name", "ss", *maps]]
 
 
-def summary_table(scores: pd.DataFrame, paper_csv: str | os.PathLike | None = None, *,
-                  masked: bool = False) -> pd.DataFrame:
+def summary_table(
+    scores: pd.DataFrame, paper_csv: str | os.PathLike | None = None, *, masked: bool = False
+) -> pd.DataFrame:
     """Table 1: one row per method (in order of first appearance): n (entries), ``<metric>_mean`` and
     ``<metric>_median`` of ssim, correlation, correlation_about_mean and pcc (NaN scores left out), named as the
     paper's CSV; ``masked=True``: the same for their model-masked variants (:data:`MASKED_METRICS`). The
@@ -237,16 +284,23 @@ def resolution_fits(scores: pd.DataFrame, metrics: Sequence[str] = ("correlation
             row = {"method": method, "metric": metric, "n": len(both)}
             if len(both) >= 3 and both["resolution"].nunique() > 1:
                 fit = stats.linregress(both["resolution"], both[metric])
-                row.update(slope=fit.slope, slope_ci95=stats.t.ppf(0.975, len(both) - 2) * fit.stderr,
-                           intercept=fit.intercept, r=fit.rvalue, p=fit.pvalue)
+                row.update(
+                    slope=fit.slope,
+                    slope_ci95=stats.t.ppf(0.975, len(both) - 2) * fit.stderr,
+                    intercept=fit.intercept,
+                    r=fit.rvalue,
+                    p=fit.pvalue,
+                )
             rows.append(row)
     return pd.DataFrame(rows, columns=["method", "metric", "n", "slope", "slope_ci95", "intercept", "r", "p"])
 
 
 # ------------------------------------------------------------------------- Figure 7: generation timing
 
-def time_generation(generator: MapGenerator, structures: Mapping[str, Structure], *,
-                    warmup: bool = True) -> pd.DataFrame:
+
+def time_generation(
+    generator: MapGenerator, structures: Mapping[str, Structure], *, warmup: bool = True
+) -> pd.DataFrame:
     """Wall time of ``generator(structure)`` (the whole pipeline, structure -> map) for each structure.
 
     Returns name, residues, atoms, grid (nx x ny x nz at 1 A), cubes, cubes_run (those the network saw: all, or
@@ -266,10 +320,20 @@ def time_generation(generator: MapGenerator, structures: Mapping[str, Structure]
             t0 = time.perf_counter()
             density = generator(structure)
             seconds = time.perf_counter() - t0
-            rows.append({"name": name, "residues": structure.n_residues, "atoms": structure.n_atoms,
-                         "grid": "x".join(map(str, density.shape_xyz)), "cubes": len(cube_corners(density.data.shape)),
-                         "cubes_run": sum(seen), "seconds": seconds, "simulate_s": generator.last_timing["simulate_s"],
-                         "network_s": generator.last_timing["network_s"], "device": str(generator.device)})
+            rows.append(
+                {
+                    "name": name,
+                    "residues": structure.n_residues,
+                    "atoms": structure.n_atoms,
+                    "grid": "x".join(map(str, density.shape_xyz)),
+                    "cubes": len(cube_corners(density.data.shape)),
+                    "cubes_run": sum(seen),
+                    "seconds": seconds,
+                    "simulate_s": generator.last_timing["simulate_s"],
+                    "network_s": generator.last_timing["network_s"],
+                    "device": str(generator.device),
+                }
+            )
     finally:
         hook.remove()
     return pd.DataFrame(rows)

@@ -23,6 +23,7 @@ Example:
     >>> bool(np.array_equal(reassemble(c, corners, a.shape), a))
     True
 """
+
 from __future__ import annotations
 
 import math
@@ -95,6 +96,8 @@ def reassemble(cubes: np.ndarray, corners: np.ndarray, shape: Sequence[int], str
     centre = slice(margin, margin + stride)
     for cube, (z, y, x) in zip(cubes, corners + margin):
         if min(z, y, x) < 0 or z + stride > span[0] or y + stride > span[1] or x + stride > span[2]:
-            raise ValueError(f"corner {(z - margin, y - margin, x - margin)} is not on the cube grid of shape {tuple(shape)}")
-        out[z:z + stride, y:y + stride, x:x + stride] = cube[centre, centre, centre]
+            raise ValueError(
+                f"corner {(z - margin, y - margin, x - margin)} is not on the cube grid of shape {tuple(shape)}"
+            )
+        out[z : z + stride, y : y + stride, x : x + stride] = cube[centre, centre, centre]
     return out[: shape[0], : shape[1], : shape[2]]

@@ -29,6 +29,7 @@ Example (a CPU smoke run):
     >>> cfg = TrainConfig(epochs=2, batch_size=4, width=4, max_patches_per_epoch=8)  # doctest: +SKIP
     >>> history = train(cfg, train_pairs, val_pairs, "runs/smoke")                   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import argparse
@@ -137,15 +138,24 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.augment_backend not in AUGMENT_BACKENDS:
-            raise ValueError(f"TrainConfig.augment_backend must be one of {', '.join(AUGMENT_BACKENDS)}, "
-                             f"got {self.augment_backend!r}")
+            raise ValueError(
+                f"TrainConfig.augment_backend must be one of {', '.join(AUGMENT_BACKENDS)}, "
+                f"got {self.augment_backend!r}"
+            )
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"TrainConfig.input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if not (0 < self.default_resolution <= self.max_resolution and self.resolution_step > 0):
-            raise ValueError(f"TrainConfig: need 0 < default_resolution <= max_resolution and resolution_step > 0 "
-                             f"(got {self.default_resolution}, {self.max_resolution}, {self.resolution_step})")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "width": self.width, "lr": self.lr,
-                    "checkpoint_every": self.checkpoint_every}
+            raise ValueError(
+                f"TrainConfig: need 0 < default_resolution <= max_resolution and resolution_step > 0 "
+                f"(got {self.default_resolution}, {self.max_resolution}, {self.resolution_step})"
+            )
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "width": self.width,
+            "lr": self.lr,
+            "checkpoint_every": self.checkpoint_every,
+        }
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"TrainConfig.{name} must be a positive number, got {value!r}")
@@ -156,18 +166,22 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise ValueError(f"TrainConfig.{name} must be None or >= 1, got {value}")
         if self.alpha < 0 or not 0 < self.lr_factor < 1 or self.lr_patience < 0 or self.num_workers < 0:
-            raise ValueError(f"TrainConfig: need alpha >= 0, 0 < lr_factor < 1, lr_patience >= 0, num_workers >= 0 "
-                             f"(got {self.alpha}, {self.lr_factor}, {self.lr_patience}, {self.num_workers})")
+            raise ValueError(
+                f"TrainConfig: need alpha >= 0, 0 < lr_factor < 1, lr_patience >= 0, num_workers >= 0 "
+                f"(got {self.alpha}, {self.lr_factor}, {self.lr_patience}, {self.num_workers})"
+            )
         if not self.l1 and self.alpha == 0:
             raise ValueError("TrainConfig: l1=False with alpha=0 leaves the generator without a loss")
 
 
-def generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, alpha: float,
-                   l1: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def generator_loss(
+    fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, alpha: float, l1: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(loss_G, smooth_l1, adversarial)`` with ``loss_G = [l1] SmoothL1(fake, target) + alpha * BCE(D(fake), 1)``."""
     smooth = F.smooth_l1_loss(fake.float(), target.float())
-    adversarial = F.binary_cross_entropy_with_logits(fake_logits.float(),
-                                                     torch.ones_like(fake_logits, dtype=torch.float32))
+    adversarial = F.binary_cross_entropy_with_logits(
+        fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32)
+    )
     return (smooth if l1 else 0.0) + alpha * adversarial, smooth, adversarial
 
 
@@ -197,14 +211,19 @@ class GAN:
     def build(cls, config: TrainConfig, device: str | torch.device = "cpu") -> GAN:
         """Fresh networks (initialised from ``torch.manual_seed(config.seed)``) on ``device``."""
         torch.manual_seed(config.seed)
-        g = place(Generator(config.width, conditioned=config.conditioned, input_kind=config.input_kind), device,
-                  config.channels_last)
+        g = place(
+            Generator(config.width, conditioned=config.conditioned, input_kind=config.input_kind),
+            device,
+            config.channels_last,
+        )
         d = place(Discriminator(config.width, conditioned=config.conditioned), device, config.channels_last)
         opt_g, opt_d = torch.optim.NAdam(g.parameters(), lr=config.lr), torch.optim.NAdam(d.parameters(), lr=config.lr)
 
         def plateau(opt):
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=config.lr_factor,
-                                                              patience=config.lr_patience)
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="min", factor=config.lr_factor, patience=config.lr_patience
+            )
+
         return cls(g, d, opt_g, opt_d, plateau(opt_g), plateau(opt_d))
 
     def prepare(self, config: TrainConfig, device: torch.device, world_size: int = 1) -> None:
@@ -220,8 +239,14 @@ class GAN:
             g, d, adversary = torch.compile(g), torch.compile(d), torch.compile(adversary)
         self.step_g, self.step_d, self.adversary = g, d, adversary
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, resolution: torch.Tensor | None = None,
-             weight: float = 1.0) -> dict[str, torch.Tensor]:
+    def step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        config: TrainConfig,
+        resolution: torch.Tensor | None = None,
+        weight: float = 1.0,
+    ) -> dict[str, torch.Tensor]:
         """One generator update then one discriminator update on a batch (with its target resolutions when the
         networks are conditioned); returns the detached losses. ``weight`` scales both losses before the backward
         pass (a process's share of a global batch, :func:`s2mlib.distributed.shards`)."""
@@ -240,7 +265,7 @@ class GAN:
         self.discriminator.requires_grad_(True)
         with _autocast(x.device, config.bf16):
             logits = d(torch.cat([y, fake.detach().to(y.dtype)]), both)  # per-sample norms: same as two passes
-            loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
+            loss_d = discriminator_loss(logits[: len(y)], logits[len(y) :])
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d if weight == 1 else loss_d * weight).backward()
         self.opt_d.step()
@@ -256,18 +281,29 @@ class GAN:
             with _autocast(device, config.bf16):
                 fake = self.generator(x, r)
                 logits = self.discriminator(torch.cat([y, fake.to(y.dtype)]), None if r is None else torch.cat([r, r]))
-                loss_g, smooth, _ = generator_loss(logits[len(y):], fake, y, config.alpha, config.l1)
-                loss_d = discriminator_loss(logits[: len(y)], logits[len(y):])
-            sums += torch.stack([loss_g.double() * len(y), loss_d.double() * len(y), smooth.double() * len(y),
-                                 torch.tensor(float(len(y)), dtype=torch.float64, device=device)])
+                loss_g, smooth, _ = generator_loss(logits[len(y) :], fake, y, config.alpha, config.l1)
+                loss_d = discriminator_loss(logits[: len(y)], logits[len(y) :])
+            sums += torch.stack(
+                [
+                    loss_g.double() * len(y),
+                    loss_d.double() * len(y),
+                    smooth.double() * len(y),
+                    torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+                ]
+            )
         distributed.all_sum(sums)
         val_g, val_d, val_l1 = (sums[:3] / sums[3].clamp(min=1)).tolist()
         return {"val_loss_G": val_g, "val_loss_D": val_d, "val_l1": val_l1}
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict()}
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         for name in ("generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d"):
@@ -289,10 +325,12 @@ def _autocast(device: torch.device, enabled: bool):
 
 def _rng_state() -> dict:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
-            "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        "python": random.getstate(),
+    }
 
 
 def _set_rng_state(state: dict) -> None:
@@ -309,10 +347,19 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return load_torch_file(path, CHECKPOINT_FORMAT, "training checkpoint")
 
 
-def _save_checkpoint(run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict],
-                     world_size: int = 1) -> None:
-    payload = {"format": CHECKPOINT_FORMAT, "version": 1, "config": asdict(config), "epoch": epoch,
-               **gan.state_dict(), "rng": _rng_state(), "history": history, "world_size": world_size}
+def _save_checkpoint(
+    run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict], world_size: int = 1
+) -> None:
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": 1,
+        "config": asdict(config),
+        "epoch": epoch,
+        **gan.state_dict(),
+        "rng": _rng_state(),
+        "history": history,
+        "world_size": world_size,
+    }
     atomic_write(lambda tmp: torch.save(payload, tmp), run_dir / CHECKPOINT)
 
 
@@ -357,13 +404,24 @@ class _AtEpoch(Dataset):
 
 def _loader(dataset: PatchDataset, sampler: _Batches, config: TrainConfig, device: torch.device) -> DataLoader:
     """One loader for the whole run: its workers (if any) start once and stay."""
-    return DataLoader(_AtEpoch(dataset), batch_sampler=sampler, num_workers=config.num_workers,
-                      pin_memory=device.type == "cuda", persistent_workers=config.num_workers > 0)
+    return DataLoader(
+        _AtEpoch(dataset),
+        batch_sampler=sampler,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=config.num_workers > 0,
+    )
 
 
-def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
-          val_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]], run_dir: str | os.PathLike,
-          *, resume: bool = True, on_epoch_end: Callable[[int, Generator], None] | None = None) -> pd.DataFrame:
+def train(
+    config: TrainConfig,
+    train_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
+    val_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = True,
+    on_epoch_end: Callable[[int, Generator], None] | None = None,
+) -> pd.DataFrame:
     """Train the GAN; returns the per-epoch history (also ``run_dir/history.csv``).
 
     ``train_data`` / ``val_data``: (input, target) array pairs (SimMap, ExpMap on one 1 A grid, min-max [0, 1];
@@ -390,8 +448,9 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
     if device_augment and train_ds.augment:
         raise ValueError("augment_backend 'device' augments on the device: pass a training dataset without augment")
     if config.batch_size < where.world_size:
-        raise ValueError(f"batch_size {config.batch_size} (the global batch) is smaller than the "
-                         f"{where.world_size} processes")
+        raise ValueError(
+            f"batch_size {config.batch_size} (the global batch) is smaller than the {where.world_size} processes"
+        )
     gan = GAN.build(config, device)
     history: list[dict] = []
     start = 0
@@ -401,18 +460,21 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
         changed = [k for k, v in ckpt["config"].items() if k not in RESUMABLE_CHANGES and getattr(config, k) != v]
         if changed:
-            raise ValueError(f"{run_dir / CHECKPOINT}: cannot resume with changed settings "
-                             + ", ".join(f"{k} {ckpt['config'][k]!r} -> {getattr(config, k)!r}" for k in changed))
+            raise ValueError(
+                f"{run_dir / CHECKPOINT}: cannot resume with changed settings "
+                + ", ".join(f"{k} {ckpt['config'][k]!r} -> {getattr(config, k)!r}" for k in changed)
+            )
         gan.load_state_dict(ckpt)
         _set_rng_state(ckpt["rng"])
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
     gan.prepare(config, device, where.world_size)
     n_val = len(val_ds) if config.max_val_patches is None else min(config.max_val_patches, len(val_ds))
     started = time.perf_counter()
-    val_mine = np.array_split(np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)),
-                              where.world_size)[where.rank]
+    val_mine = np.array_split(np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int)), where.world_size)[
+        where.rank
+    ]
     val_batches, train_batches = _Batches(), _Batches()
-    val_batches.set(0, [val_mine[i:i + config.batch_size] for i in range(0, len(val_mine), config.batch_size)])
+    val_batches.set(0, [val_mine[i : i + config.batch_size] for i in range(0, len(val_mine), config.batch_size)])
     val_loader = _loader(val_ds, val_batches, config, device) if len(val_batches) else []
     loader = _loader(train_ds, train_batches, config, device)
     for epoch in range(start, config.epochs):
@@ -422,8 +484,9 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
         sums, t0 = torch.zeros(5, dtype=torch.float64, device=device), time.perf_counter()
         gan.generator.train()
         gan.discriminator.train()
-        with tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not show,
-                  leave=False) as bar:
+        with tqdm(
+            loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not show, leave=False
+        ) as bar:
             for step, (shard, batch) in enumerate(zip(plan, bar)):
                 x, y, r = _unpack(batch, config, device)
                 if device_augment:
@@ -433,8 +496,11 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
                 sums[4] += shard.count
                 if show and (step % 10 == 0 or step == len(plan) - 1):
                     mean = (sums[:4] / sums[4].clamp(min=1)).tolist()
-                    bar.set_postfix(loss_G=f"{mean[0]:.4f}", loss_D=f"{mean[1]:.4f}",
-                                    patch_s=f"{where.world_size * sums[4].item() / (time.perf_counter() - t0):.1f}")
+                    bar.set_postfix(
+                        loss_G=f"{mean[0]:.4f}",
+                        loss_D=f"{mean[1]:.4f}",
+                        patch_s=f"{where.world_size * sums[4].item() / (time.perf_counter() - t0):.1f}",
+                    )
         distributed.all_sum(sums)
         seconds, seen = time.perf_counter() - t0, int(sums[4].item())
         gan.generator.eval()
@@ -443,12 +509,23 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
         gan.sched_g.step(val["val_loss_G"])
         gan.sched_d.step(val["val_loss_D"])
         train_g, train_d, train_l1, train_adv = (sums[:4] / seen).tolist()
-        history.append({"epoch": epoch + 1, "train_loss_G": train_g, "train_loss_D": train_d, "train_l1": train_l1,
-                        "train_adv": train_adv, **val, "lr_G": gan.opt_g.param_groups[0]["lr"],
-                        "lr_D": gan.opt_d.param_groups[0]["lr"], "patches_per_s": seen / seconds,
-                        "seconds": seconds})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss_G": train_g,
+                "train_loss_D": train_d,
+                "train_l1": train_l1,
+                "train_adv": train_adv,
+                **val,
+                "lr_G": gan.opt_g.param_groups[0]["lr"],
+                "lr_D": gan.opt_d.param_groups[0]["lr"],
+                "patches_per_s": seen / seconds,
+                "seconds": seconds,
+            }
+        )
         out_of_time = distributed.from_main(
-            config.time_limit_s is not None and time.perf_counter() - started >= config.time_limit_s, device)
+            config.time_limit_s is not None and time.perf_counter() - started >= config.time_limit_s, device
+        )
         if where.main:
             frame = pd.DataFrame(history)
             atomic_write(lambda tmp, frame=frame: frame.to_csv(tmp, index=False), run_dir / HISTORY)
@@ -458,18 +535,25 @@ def train(config: TrainConfig, train_data: PatchDataset | Sequence[tuple[np.ndar
                 on_epoch_end(epoch + 1, gan.generator)
         distributed.barrier()  # the checkpoint is whole before any process goes on
         if show:
-            tqdm.write(f"epoch {epoch + 1}: loss_G {train_g:.4f} loss_D {train_d:.4f} "
-                       f"val_loss_G {val['val_loss_G']:.4f} val_loss_D {val['val_loss_D']:.4f} "
-                       f"({seen / seconds:.1f} patches/s)")
+            tqdm.write(
+                f"epoch {epoch + 1}: loss_G {train_g:.4f} loss_D {train_d:.4f} "
+                f"val_loss_G {val['val_loss_G']:.4f} val_loss_D {val['val_loss_D']:.4f} "
+                f"({seen / seconds:.1f} patches/s)"
+            )
         if out_of_time:
             break
     return pd.DataFrame(history)
 
 
-def train_from_table(config: TrainConfig, table: pd.DataFrame, run_dir: str | os.PathLike, *,
-                     root: str | os.PathLike | None = None,
-                     on_epoch_end: Callable[[int, Generator], None] | None = None,
-                     half: bool = False) -> tuple[pd.DataFrame, Path]:
+def train_from_table(
+    config: TrainConfig,
+    table: pd.DataFrame,
+    run_dir: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    on_epoch_end: Callable[[int, Generator], None] | None = None,
+    half: bool = False,
+) -> tuple[pd.DataFrame, Path]:
     """Train on a curation table's 'train' split, validate on its 'val' split, export the generator.
 
     The one training call of the notebooks (04, 08) and of ``python -m s2mlib.train``: builds the two
@@ -485,26 +569,54 @@ def train_from_table(config: TrainConfig, table: pd.DataFrame, run_dir: str | os
     require_kept(table, ("train", "val"))
     where = distributed.ranks()
     if config.multi_resolution:
-        levels = {split: load_levels(table, split, kind=config.input_kind, max_resolution=config.max_resolution,
-                                     step=config.resolution_step, default_resolution=config.default_resolution,
-                                     root=root) for split in ("train", "val")}
-        train_ds = PatchDataset(levels["train"][0], names=levels["train"][1], augment=config.loader_augment,
-                                seed=config.seed, keep_empty=config.keep_empty)
+        levels = {
+            split: load_levels(
+                table,
+                split,
+                kind=config.input_kind,
+                max_resolution=config.max_resolution,
+                step=config.resolution_step,
+                default_resolution=config.default_resolution,
+                root=root,
+            )
+            for split in ("train", "val")
+        }
+        train_ds = PatchDataset(
+            levels["train"][0],
+            names=levels["train"][1],
+            augment=config.loader_augment,
+            seed=config.seed,
+            keep_empty=config.keep_empty,
+        )
         val_ds = PatchDataset(levels["val"][0], names=levels["val"][1], seed=config.seed, keep_empty=config.keep_empty)
     else:
-        train_ds = PatchDataset.from_table(table, "train", root=root, mmap=True, augment=config.loader_augment,
-                                           seed=config.seed, keep_empty=config.keep_empty)
+        train_ds = PatchDataset.from_table(
+            table,
+            "train",
+            root=root,
+            mmap=True,
+            augment=config.loader_augment,
+            seed=config.seed,
+            keep_empty=config.keep_empty,
+        )
         val_ds = PatchDataset.from_table(table, "val", root=root, mmap=True, keep_empty=config.keep_empty)
     run_dir = Path(run_dir)
     if where.main:
-        record = {**asdict(config), "hardware": hardware(distributed.rank_device(config.device, where), where),
-                  "world_size": where.world_size, "command": _command(where), "train_patches": len(train_ds),
-                  "val_patches": len(val_ds)}
+        record = {
+            **asdict(config),
+            "hardware": hardware(distributed.rank_device(config.device, where), where),
+            "world_size": where.world_size,
+            "command": _command(where),
+            "train_patches": len(train_ds),
+            "val_patches": len(val_ds),
+        }
         atomic_write(lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)), run_dir / RECORD)
         if config.progress:
-            tqdm.write(f"train entries {', '.join(train_ds.names)}: {len(train_ds)} patches; validation entries "
-                       f"{', '.join(val_ds.names)}: {len(val_ds)} patches; {where.world_size} process(es), "
-                       f"torch threads {torch.get_num_threads()}")
+            tqdm.write(
+                f"train entries {', '.join(train_ds.names)}: {len(train_ds)} patches; validation entries "
+                f"{', '.join(val_ds.names)}: {len(val_ds)} patches; {where.world_size} process(es), "
+                f"torch threads {torch.get_num_threads()}"
+            )
     history = train(config, train_ds, val_ds, run_dir, on_epoch_end=on_epoch_end)
     if where.main:
         export_generator(run_dir / CHECKPOINT, run_dir / GENERATOR, half=half)
@@ -525,13 +637,17 @@ def _command(where: distributed.Ranks) -> str:
     if not sys.argv or not sys.argv[0].endswith(os.path.join("s2mlib", "train.py")):
         return f"s2mlib.train.train_from_table in {Path(sys.argv[0]).name if sys.argv else 'python'}"
     nodes, per_node = os.environ.get("GROUP_WORLD_SIZE", "1"), os.environ.get("LOCAL_WORLD_SIZE", where.world_size)
-    launcher = "python" if not where.parallel else f"torchrun --nproc-per-node {per_node}" if nodes == "1" else \
-        f"torchrun --nnodes {nodes} --nproc-per-node {per_node}"
+    launcher = (
+        "python"
+        if not where.parallel
+        else f"torchrun --nproc-per-node {per_node}"
+        if nodes == "1"
+        else f"torchrun --nnodes {nodes} --nproc-per-node {per_node}"
+    )
     return f"{launcher} -m s2mlib.train {shlex.join(sys.argv[1:])}"
 
 
-def run_training(params: Mapping[str, Any], *, curation: str | os.PathLike | None = None
-                 ) -> tuple[pd.DataFrame, Path]:
+def run_training(params: Mapping[str, Any], *, curation: str | os.PathLike | None = None) -> tuple[pd.DataFrame, Path]:
     """A profile's training run in this process (one of the processes under torchrun): ``TrainConfig`` from the
     profile's keys, the run folder's curation table (or ``curation``, a table whose relative paths start at its
     folder, e.g. a pack from ``tools/train_weights.py --pack``), generator snapshots every epoch
@@ -589,8 +705,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m s2mlib.train", description=main.__doc__.split("\n")[0])
     parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                        help="override a profile key (null sets it to None), as ./run_all.sh -p")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="override a profile key (null sets it to None), as ./run_all.sh -p",
+    )
     parser.add_argument("--params", type=Path, help="every parameter from this YAML file (train_profile's hand-over)")
     parser.add_argument("--curation", type=Path, help="a curation table elsewhere (relative paths from its folder)")
     args = parser.parse_args(argv)

@@ -3,8 +3,9 @@
 A weights file is a ``torch.save`` dict ``{"format": "struc2map-generator", "version": 1, "width": w,
 "dtype": "float16" | "float32", "conditioned": bool, "input_kind": "molmap" | "bfactor", "state_dict": ...}``
 (files without the last two are the paper's: unconditioned, molmap input), read back with
-``torch.load(weights_only=True)`` (no code runs on load). :func:`export_generator` writes one from a :class:`~s2mlib.model.Generator` or from a training
-checkpoint; :func:`load_generator` gives a float32 generator in eval mode. Inference needs only this module, the
+``torch.load(weights_only=True)`` (no code runs on load). :func:`export_generator` writes one from a
+:class:`~s2mlib.model.Generator` or from a training checkpoint; :func:`load_generator` gives a float32 generator in
+eval mode. Inference needs only this module, the
 model and the cube geometry: it never imports training.
 
 Shipped weights (``s2mlib/weights/``, each with a model card ``<name>.md``): ``shipped`` = the paper's width 32,
@@ -14,6 +15,7 @@ Example:
     >>> weights_path("fast").name
     'struc2map_generator_fast.pt'
 """
+
 from __future__ import annotations
 
 import os
@@ -71,9 +73,15 @@ def export_generator(source: Generator | str | os.PathLike, path: str | os.PathL
         state, width = checkpoint["generator"], int(config["width"])
         conditioned, input_kind = bool(config.get("conditioned", False)), config.get("input_kind", "molmap")
     dtype = torch.float16 if half else torch.float32
-    payload = {"format": GENERATOR_FORMAT, "version": 1, "width": width, "dtype": str(dtype).removeprefix("torch."),
-               "conditioned": conditioned, "input_kind": input_kind,
-               "state_dict": {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}}
+    payload = {
+        "format": GENERATOR_FORMAT,
+        "version": 1,
+        "width": width,
+        "dtype": str(dtype).removeprefix("torch."),
+        "conditioned": conditioned,
+        "input_kind": input_kind,
+        "state_dict": {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()},
+    }
     path = Path(path)
     atomic_write(lambda tmp: torch.save(payload, tmp), path)
     return path
@@ -83,11 +91,15 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     """A float32 :class:`Generator` in eval mode from :func:`export_generator`'s file (``weights_only=True``), with
     the input it was trained on as ``input_kind``."""
     payload = load_torch_file(path, GENERATOR_FORMAT, "generator weights")
-    generator = Generator(int(payload["width"]), conditioned=bool(payload.get("conditioned", False)),
-                          input_kind=str(payload.get("input_kind", "molmap")))
+    generator = Generator(
+        int(payload["width"]),
+        conditioned=bool(payload.get("conditioned", False)),
+        input_kind=str(payload.get("input_kind", "molmap")),
+    )
     try:
         generator.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
     except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit a generator of width {payload['width']} "
-                         f"({(str(exc).splitlines() or [''])[0]})") from None
+        raise ValueError(
+            f"{path}: weights do not fit a generator of width {payload['width']} ({(str(exc).splitlines() or [''])[0]})"
+        ) from None
     return generator.to(resolve_device(device)).eval()

@@ -1,5 +1,6 @@
 """Shared fixtures: real map/model pairs of ../shared/data (never copied into the repo), and the tiny real set in
 tests/data (four of those pairs, models gzipped) that the core tests fall back to when ../shared is absent."""
+
 from __future__ import annotations
 
 import csv
@@ -61,8 +62,10 @@ def pair(entry: str) -> dict:
     rows = _rows(SHARED_DATA) if (SHARED_DATA / "pairs.tsv").exists() else tiny_pairs()
     found = [row for row in rows if row["entry"] == entry]
     if not found:
-        pytest.skip(f"{entry}: {SHARED_MISSING} (the in-repo tests/data holds only "
-                    f"{', '.join(r['entry'] for r in tiny_pairs())})")
+        pytest.skip(
+            f"{entry}: {SHARED_MISSING} (the in-repo tests/data holds only "
+            f"{', '.join(r['entry'] for r in tiny_pairs())})"
+        )
     return found[0]
 
 

@@ -1,6 +1,7 @@
 """Tests of s2mlib.augment, the paper's augmentation on a batch on the device, against TorchIO (the reference,
 s2mlib.patches.augmentation) on the CPU: the same parameters give TorchIO's output, and the distributions of the
 draws and of the augmented patches agree."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def cube() -> torch.Tensor:
     a = m.resampled_on(m.origin, shape, 1.0).data
     a = (a - a.min()) / (a.max() - a.min())
     z, y, x = (n // 2 - 16 for n in a.shape)
-    return torch.from_numpy(np.ascontiguousarray(a[z:z + 32, y:y + 32, x:x + 32]))[None]
+    return torch.from_numpy(np.ascontiguousarray(a[z : z + 32, y : y + 32, x : x + 32]))[None]
 
 
 def test_anisotropy_and_blur_give_torchios_output(cube):
@@ -35,14 +36,19 @@ def test_anisotropy_and_blur_give_torchios_output(cube):
     rng = np.random.default_rng(3)
     for factor in rng.uniform(1, 1.5, 4):
         for axis in range(3):
-            ref = tio.RandomAnisotropy(axes=(axis,), downsampling=(factor, factor), image_interpolation="bspline",
-                                       p=1)(cube)
+            ref = tio.RandomAnisotropy(axes=(axis,), downsampling=(factor, factor), image_interpolation="bspline", p=1)(
+                cube
+            )
             ours = augment_batch(cube[None], [Draw(axis, float(factor), None, None, 0)])[0]
             torch.testing.assert_close(ours, ref.float(), rtol=0, atol=1e-5)
     for _ in range(4):
         stds = tuple(float(s) for s in rng.uniform(0, 0.5, 3))
-        torch.testing.assert_close(augment_batch(cube[None], [Draw(None, 1.0, stds, None, 0)])[0],
-                                   tio.Blur(std=stds)(cube).float(), rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            augment_batch(cube[None], [Draw(None, 1.0, stds, None, 0)])[0],
+            tio.Blur(std=stds)(cube).float(),
+            rtol=0,
+            atol=1e-5,
+        )
 
 
 def test_matrices_edge_cases():
@@ -58,8 +64,11 @@ def test_matrices_edge_cases():
 
 def test_draws_have_the_papers_distributions():
     draws = [draw(0, 0, i) for i in range(4000)]
-    for fired in ([d.axis is not None for d in draws], [d.blur is not None for d in draws],
-                  [d.noise_std is not None for d in draws]):
+    for fired in (
+        [d.axis is not None for d in draws],
+        [d.blur is not None for d in draws],
+        [d.noise_std is not None for d in draws],
+    ):
         assert abs(np.mean(fired) - 0.25) < 4 * np.sqrt(0.25 * 0.75 / len(draws))
     factors = [d.factor for d in draws if d.axis is not None]
     assert stats.kstest(factors, stats.uniform(1, 0.5).cdf).pvalue > 1e-3
@@ -89,12 +98,17 @@ def test_each_transform_is_distributed_as_torchios(cube):
     (two-sample Kolmogorov-Smirnov). Sensitivity (measured): the blur test rejects std ~ U(0, 0.55) (p < 1e-4), the
     noise test std ~ U(0, 0.11) at p 0.04; the anisotropy operator itself is pinned by the test above."""
     n = 200
-    references = {"axis": tio.RandomAnisotropy(downsampling=1.5, image_interpolation="bspline", p=1),
-                  "blur": tio.RandomBlur(std=(0, 0.5), p=1), "noise_std": tio.RandomNoise(std=(0, 0.1), p=1)}
+    references = {
+        "axis": tio.RandomAnisotropy(downsampling=1.5, image_interpolation="bspline", p=1),
+        "blur": tio.RandomBlur(std=(0, 0.5), p=1),
+        "noise_std": tio.RandomNoise(std=(0, 0.1), p=1),
+    }
     draws = [draw(0, 0, i) for i in range(5 * n)]
-    alone = {"axis": [Draw(d.axis, d.factor, None, None, 0) for d in draws if d.axis is not None],
-             "blur": [Draw(None, 1.0, d.blur, None, 0) for d in draws if d.blur is not None],
-             "noise_std": [Draw(None, 1.0, None, d.noise_std, d.noise_seed) for d in draws if d.noise_std is not None]}
+    alone = {
+        "axis": [Draw(d.axis, d.factor, None, None, 0) for d in draws if d.axis is not None],
+        "blur": [Draw(None, 1.0, d.blur, None, 0) for d in draws if d.blur is not None],
+        "noise_std": [Draw(None, 1.0, None, d.noise_std, d.noise_seed) for d in draws if d.noise_std is not None],
+    }
     for name, transform in references.items():
         ref = []
         for i in range(n):

@@ -1,4 +1,5 @@
 """Tests of s2mlib.cache: records match only the same stamp; file stamps notice a changed file; names are safe."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The s2m entry point: commands listed, info on real files, one-line errors; evaluate --model / --per-residue,
 confidence and generate --confidence on real pairs, checked against the s2mlib.metrics calls they wrap."""
+
 import contextlib
 import io
 import json
@@ -51,8 +52,10 @@ def test_simulate_on_reference_grid(tmp_path, capsys):
 
     ref = pair(MODEL)["map_path"]
     out = tmp_path / "sim.mrc"
-    assert main(["simulate", str(pair(MODEL)["model_path"]), "-o", str(out),
-                 "--resolution", "3.6", "--ref-map", str(ref)]) == 0
+    assert (
+        main(["simulate", str(pair(MODEL)["model_path"]), "-o", str(out), "--resolution", "3.6", "--ref-map", str(ref)])
+        == 0
+    )
     sim, exp = read_map(out), read_map(ref)
     assert sim.data.shape == exp.data.shape
     assert (sim.origin == exp.origin).all() and (sim.voxel_size == exp.voxel_size).all()
@@ -60,24 +63,45 @@ def test_simulate_on_reference_grid(tmp_path, capsys):
 
 
 def test_simulate_rejects_bad_resolution(tmp_path, capsys):
-    status = main(["simulate", str(pair(MODEL)["model_path"]), "-o", str(tmp_path / "x.mrc"),
-                   "--resolution", "-1"])
+    status = main(["simulate", str(pair(MODEL)["model_path"]), "-o", str(tmp_path / "x.mrc"), "--resolution", "-1"])
     assert status == 2 and "resolution" in capsys.readouterr().err
     assert not (tmp_path / "x.mrc").exists()
 
 
 # ------------------------------------------------------- evaluate --model, --per-residue; confidence
 
-PAPER_KEYS = {"ssim", "correlation", "correlation_about_mean", "pcc", "pearson_box", "contour_level",
-              "n_contour_points", "masked_correlation", "masked_correlation_about_mean", "masked_pcc", "masked_ssim",
-              "mask_voxels"}
-FIT_KEYS = ["resolution", "resolution_source", "cc_mask", "cc_box", "cc_volume", "cc_peaks", "mask_voxels",
-            "fsc_0.5_resolution", "q_mean", "smoc_mean"]
+PAPER_KEYS = {
+    "ssim",
+    "correlation",
+    "correlation_about_mean",
+    "pcc",
+    "pearson_box",
+    "contour_level",
+    "n_contour_points",
+    "masked_correlation",
+    "masked_correlation_about_mean",
+    "masked_pcc",
+    "masked_ssim",
+    "mask_voxels",
+}
+FIT_KEYS = [
+    "resolution",
+    "resolution_source",
+    "cc_mask",
+    "cc_box",
+    "cc_volume",
+    "cc_peaks",
+    "mask_voxels",
+    "fsc_0.5_resolution",
+    "q_mean",
+    "smoc_mean",
+]
 
 
 def strict_json(text: str):
     def refuse(name):
         raise AssertionError(f"{name} in JSON output")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -100,11 +124,29 @@ def evaluated(tmp_path_factory, one_torch_thread):
     csv = folder / "residues.csv"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = main(["evaluate", str(scored), "--ref", str(row["map_path"]), "--model", str(row["model_path"]),
-                       "--json", "--per-residue", str(csv)])
+        status = main(
+            [
+                "evaluate",
+                str(scored),
+                "--ref",
+                str(row["map_path"]),
+                "--model",
+                str(row["model_path"]),
+                "--json",
+                "--per-residue",
+                str(csv),
+            ]
+        )
     assert status == 0
-    return {"json": out.getvalue(), "csv": csv, "map": read_map(scored), "ref": ref, "model": model,
-            "map_path": scored, "folder": folder}
+    return {
+        "json": out.getvalue(),
+        "csv": csv,
+        "map": read_map(scored),
+        "ref": ref,
+        "model": model,
+        "map_path": scored,
+        "folder": folder,
+    }
 
 
 def test_evaluate_with_model_json_has_every_key_and_is_strict(evaluated):
@@ -122,8 +164,9 @@ def test_evaluate_with_model_json_has_every_key_and_is_strict(evaluated):
         assert column["resolution_source"] == "matched" and 2.0 <= column["resolution"] <= 12.0
         expected = field_scores(evaluated[name], evaluated["model"], column["resolution"])
         assert {k: column[k] for k in expected} == pytest.approx(expected, rel=1e-9)
-        assert 0.5 < column["matched_cc"] <= 1.0 and all(isinstance(column[k], float) for k in expected
-                                                         if k != "mask_voxels")
+        assert 0.5 < column["matched_cc"] <= 1.0 and all(
+            isinstance(column[k], float) for k in expected if k != "mask_voxels"
+        )
     assert fit["map"]["cc_mask"] > fit["ref"]["cc_mask"]  # a molmap of the model fits it better than the data
 
 
@@ -134,8 +177,16 @@ def test_per_residue_csv_is_per_residue_scores_of_map_and_ref(evaluated):
 
     fit = strict_json(evaluated["json"])["model_fit"]
     table = pd.read_csv(evaluated["csv"], keep_default_na=False, na_values=[""], dtype={"insertion_code": str})
-    assert list(table.columns) == ["chain", "residue_number", "insertion_code", "residue_name", "q", "smoc",
-                                   "q_ref", "smoc_ref"]
+    assert list(table.columns) == [
+        "chain",
+        "residue_number",
+        "insertion_code",
+        "residue_name",
+        "q",
+        "smoc",
+        "q_ref",
+        "smoc_ref",
+    ]
     assert len(table) == evaluated["model"].n_residues == 97
     for name, suffix in (("map", ""), ("ref", "_ref")):
         expected = per_residue_scores(evaluated[name], evaluated["model"], fit[name]["resolution"])
@@ -163,8 +214,10 @@ def test_confidence_writes_the_csv_scores_as_per_residue_b_factors(evaluated, tm
     table = pd.read_csv(evaluated["csv"])
     model_path = str(pair(MODEL)["model_path"])
     resolution = strict_json(evaluated["json"])["model_fit"]["map"]["resolution"]
-    runs = [("conf.pdb", [], "q", 0.005), ("conf.cif", ["--score", "smoc", "--resolution", str(resolution)], "smoc",
-                                           1e-5)]
+    runs = [
+        ("conf.pdb", [], "q", 0.005),
+        ("conf.cif", ["--score", "smoc", "--resolution", str(resolution)], "smoc", 1e-5),
+    ]
     for name, options, column, tolerance in runs:
         out = tmp_path / name
         assert main(["confidence", str(evaluated["map_path"]), model_path, "-o", str(out), *options]) == 0
@@ -184,8 +237,15 @@ def test_scores_in_b_factors_sets_unscored_residues_to_zero():
     from s2mlib.io import read_structure
 
     model = read_structure(pair(MODEL)["model_path"])
-    table = pd.DataFrame({"chain": ["A", "A", "A"], "residue_number": [1, 2, 3], "insertion_code": ["", "", ""],
-                          "residue_name": ["MET", "ALA", "XXX"], "q": [0.5, np.nan, 0.7]})
+    table = pd.DataFrame(
+        {
+            "chain": ["A", "A", "A"],
+            "residue_number": [1, 2, 3],
+            "insertion_code": ["", "", ""],
+            "residue_name": ["MET", "ALA", "XXX"],
+            "q": [0.5, np.nan, 0.7],
+        }
+    )
     st, unscored = scores_in_b_factors(model, table, "q")
     residues = [res for res in st[0][0]]
     assert unscored == len(residues) - 1 and {a.b_iso for a in residues[0]} == {0.5}
@@ -197,12 +257,28 @@ def test_evaluate_table_shows_map_and_ref_side_by_side(tmp_path, capsys):
     """On 2566_3J6B at a given resolution: the paper's lines, then one line per model-fit score with a map and a
     ref column; no NaN anywhere."""
     row = pair("2566_3J6B")
-    assert main(["evaluate", str(row["map_path"]), "--ref", str(row["map_path"]), "--model", str(row["model_path"]),
-                 "--resolution", "3.2"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(row["map_path"]),
+                "--ref",
+                str(row["map_path"]),
+                "--model",
+                str(row["model_path"]),
+                "--resolution",
+                "3.2",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "nan" not in out.lower() and "resolution: given by --resolution" in out
-    lines = {line.split(":")[0].strip(): line.split(":", 1)[1].split() for line in out.splitlines()
-             if ":" in line and not line.startswith("model fit")}
+    lines = {
+        line.split(":")[0].strip(): line.split(":", 1)[1].split()
+        for line in out.splitlines()
+        if ":" in line and not line.startswith("model fit")
+    }
     assert PAPER_KEYS <= set(lines) and lines["ssim"] == ["1.0000"]
     assert [line.split() for line in out.splitlines() if line.split() == ["map", "ref"]] == [["map", "ref"]]
     for key in FIT_KEYS:
@@ -210,18 +286,33 @@ def test_evaluate_table_shows_map_and_ref_side_by_side(tmp_path, capsys):
     assert lines["resolution"] == ["3.2000", "3.2000"] and lines["resolution_source"] == ["--resolution"] * 2
 
 
-@pytest.mark.parametrize("args, command, names", [
-    (["evaluate", "{map}", "--ref", "{map}", "--per-residue", "{tmp}/r.csv"], "evaluate",
-     "--per-residue needs --model"),
-    (["evaluate", "{map}", "--ref", "{map}", "--resolution", "3"], "evaluate", "--resolution needs --model"),
-    (["evaluate", "{map}", "--ref", "{map}", "--model", "{model}", "--per-residue", "{tmp}/r.tsv"], "evaluate",
-     "r.tsv: not a CSV file name"),
-    (["confidence", "{map}", "{model}", "-o", "{tmp}/c.txt"], "confidence", "c.txt: not a model file name"),
-    (["confidence", "{map}", "{model}", "-o", "{tmp}/c.pdb", "--score", "smoc", "--resolution", "-2"], "confidence",
-     "--resolution must be a positive number"),
-    (["generate", "{model}", "-o", "{tmp}/g.mrc", "--confidence", "{tmp}/c.mrc"], "generate",
-     "c.mrc: not a model file name"),
-])
+@pytest.mark.parametrize(
+    "args, command, names",
+    [
+        (
+            ["evaluate", "{map}", "--ref", "{map}", "--per-residue", "{tmp}/r.csv"],
+            "evaluate",
+            "--per-residue needs --model",
+        ),
+        (["evaluate", "{map}", "--ref", "{map}", "--resolution", "3"], "evaluate", "--resolution needs --model"),
+        (
+            ["evaluate", "{map}", "--ref", "{map}", "--model", "{model}", "--per-residue", "{tmp}/r.tsv"],
+            "evaluate",
+            "r.tsv: not a CSV file name",
+        ),
+        (["confidence", "{map}", "{model}", "-o", "{tmp}/c.txt"], "confidence", "c.txt: not a model file name"),
+        (
+            ["confidence", "{map}", "{model}", "-o", "{tmp}/c.pdb", "--score", "smoc", "--resolution", "-2"],
+            "confidence",
+            "--resolution must be a positive number",
+        ),
+        (
+            ["generate", "{model}", "-o", "{tmp}/g.mrc", "--confidence", "{tmp}/c.mrc"],
+            "generate",
+            "c.mrc: not a model file name",
+        ),
+    ],
+)
 def test_model_fit_options_refused_in_one_line_before_any_work(tmp_path, capsys, args, command, names):
     row = pair(MODEL)
     argv = [a.format(map=row["map_path"], model=row["model_path"], tmp=tmp_path) for a in args]
@@ -244,8 +335,23 @@ def test_generate_confidence_scores_the_generated_map(tmp_path, capsys, one_torc
     weights = export_generator(Generator(width=2), tmp_path / "tiny.pt")
     row = pair("2566_3J6B")
     out, confidence = tmp_path / "g.mrc", tmp_path / "g.cif"
-    assert main(["generate", str(row["model_path"]), "-o", str(out), "--weights", str(weights), "--device", "cpu",
-                 "--confidence", str(confidence)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(row["model_path"]),
+                "-o",
+                str(out),
+                "--weights",
+                str(weights),
+                "--device",
+                "cpu",
+                "--confidence",
+                str(confidence),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith(f"{out}: ") and printed[1].startswith(f"{confidence}: Q-score (mapq)")
     model = read_structure(row["model_path"])

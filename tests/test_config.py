@@ -1,4 +1,5 @@
 """Profiles and overrides."""
+
 import pytest
 
 from s2mlib.config import ROOT, RunPaths, kwargs_for, load_profile, start
@@ -37,7 +38,9 @@ def test_start_makes_the_folders_and_resolves_run_weights(monkeypatch, tmp_path,
     assert run.paths.root == tmp_path / "run" and run.paths.root.is_dir() and run.figures.is_dir()
     assert run.params["weights"] == str(tmp_path / "run" / "train" / "generator.pt") == str(run.paths.generator)
     assert run.label == "default (m.tsv)" and "run folder" in capsys.readouterr().out
-    assert start("default", {"run_dir": str(tmp_path / "run"), "weights": "fast"}, quiet=True).params["weights"] == "fast"
+    assert (
+        start("default", {"run_dir": str(tmp_path / "run"), "weights": "fast"}, quiet=True).params["weights"] == "fast"
+    )
 
 
 def test_run_paths_are_named_once():
@@ -50,9 +53,19 @@ def test_run_paths_are_named_once():
 def test_kwargs_for_with_a_prefix():
     def generator(weights=None, *, device="auto", batch_size=32, bf16=False): ...
 
-    params = {"weights": "fast", "device": "cpu", "batch_size": 8, "generate_batch_size": 16, "bf16": False,
-              "generate_bf16": True, "epochs": 3}
+    params = {
+        "weights": "fast",
+        "device": "cpu",
+        "batch_size": 8,
+        "generate_batch_size": 16,
+        "bf16": False,
+        "generate_bf16": True,
+        "epochs": 3,
+    }
     assert kwargs_for(generator, params) == {"weights": "fast", "device": "cpu", "batch_size": 8, "bf16": False}
-    assert kwargs_for(generator, params, prefix="generate_") == {"weights": "fast", "device": "cpu", "batch_size": 16,
-                                                                 "bf16": True}
-
+    assert kwargs_for(generator, params, prefix="generate_") == {
+        "weights": "fast",
+        "device": "cpu",
+        "batch_size": 16,
+        "bf16": True,
+    }

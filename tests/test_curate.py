@@ -1,5 +1,6 @@
 """Curation of training pairs on the real shared pairs, against independent oracles (scipy interpolation,
 brute-force distances and Gaussian sums, numpy Pearson), plus the filters and splits on built cases."""
+
 from __future__ import annotations
 
 import math
@@ -9,12 +10,19 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED_DATA, TEST_DATA, pair, pair_ids
 from scipy.interpolate import RegularGridInterpolator
 from scipy.spatial import cKDTree
 
-from conftest import SHARED_DATA, TEST_DATA, pair, pair_ids
-from s2mlib.curate import (CurationConfig, assign_splits, curate_exp_map, curate_manifest, make_raw_targets,
-                           make_sim_map, require_kept)
+from s2mlib.curate import (
+    CurationConfig,
+    assign_splits,
+    curate_exp_map,
+    curate_manifest,
+    make_raw_targets,
+    make_sim_map,
+    require_kept,
+)
 from s2mlib.errors import ManifestError
 from s2mlib.io import read_map, read_structure
 from s2mlib.manifest import load_manifest
@@ -28,6 +36,7 @@ def reported_resolution(row: dict) -> float:
 
 
 # ------------------------------------------------------------------ done-when: the pairs line up
+
 
 @pytest.mark.parametrize("entry", pair_ids())
 def test_molmap_correlates_with_each_map_and_a_shifted_model_does_not(entry):
@@ -52,21 +61,25 @@ def test_molmap_correlates_with_each_map_and_a_shifted_model_does_not(entry):
 
 # ------------------------------------------------------------------ ExpMap / SimMap against oracles
 
+
 def brute_force_exp_map(density, model, radius=3.0, cushion=3.0, spacing=1.0) -> tuple[np.ndarray, np.ndarray]:
     """ExpMap recomputed with plain numpy/scipy: phenix-style box, KD-tree mask, RegularGridInterpolator."""
     lo, hi = model.bounds()
     size = np.array(density.data.shape[::-1])
     i0 = np.maximum(np.floor((lo - cushion - density.origin) / density.voxel_size), 0).astype(int)
     i1 = np.minimum(np.ceil((hi + cushion - density.origin) / density.voxel_size), size - 1).astype(int)
-    sub = density.data[i0[2]:i1[2] + 1, i0[1]:i1[1] + 1, i0[0]:i1[0] + 1].astype(np.float64)
+    sub = density.data[i0[2] : i1[2] + 1, i0[1] : i1[1] + 1, i0[0] : i1[0] + 1].astype(np.float64)
     axes = [density.origin[a] + (i0[a] + np.arange(i1[a] - i0[a] + 1)) * density.voxel_size[a] for a in range(3)]
     zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
     dist, _ = cKDTree(model.xyz).query(np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1))
     sub[(dist > radius).reshape(sub.shape)] = 0.0
-    interp = RegularGridInterpolator((axes[2], axes[1], axes[0]), sub, method="linear", bounds_error=False,
-                                     fill_value=None)  # the last new point may pass the box by rounding
-    new_axes = [axes[a][0] + spacing * np.arange(int(np.floor((axes[a][-1] - axes[a][0]) / spacing + 1e-6)) + 1)
-                for a in range(3)]
+    interp = RegularGridInterpolator(
+        (axes[2], axes[1], axes[0]), sub, method="linear", bounds_error=False, fill_value=None
+    )  # the last new point may pass the box by rounding
+    new_axes = [
+        axes[a][0] + spacing * np.arange(int(np.floor((axes[a][-1] - axes[a][0]) / spacing + 1e-6)) + 1)
+        for a in range(3)
+    ]
     zz, yy, xx = np.meshgrid(new_axes[2], new_axes[1], new_axes[0], indexing="ij")
     values = interp(np.stack([zz, yy, xx], axis=-1))
     origin = np.array([new_axes[0][0], new_axes[1][0], new_axes[2][0]])
@@ -112,12 +125,13 @@ def test_sim_map_is_molmap_on_the_exp_grid_normalised():
     near = np.argwhere(sim.data > 0.05)[rng.choice(int((sim.data > 0.05).sum()), 20, replace=False)]
     points = exp.index_to_world(near[:, ::-1])
     d2 = ((points[:, None, :] - model.xyz[None, :, :]) ** 2).sum(-1)
-    brute = (model.atomic_number[None, :] * np.exp(-d2 / (2 * sigma ** 2))).sum(1)
+    brute = (model.atomic_number[None, :] * np.exp(-d2 / (2 * sigma**2))).sum(1)
     got = sim.data[tuple(near.T)]
     np.testing.assert_allclose(got / got[0], brute / brute[0], rtol=1e-4)
 
 
 # ------------------------------------------------------------------ splits
+
 
 def test_assign_splits_keeps_presets_and_never_splits_an_emdb_id():
     emdb = pd.Series(["1", "1", "2", "3", "4", "5", "5", "6", "7", "8", "9", "10"])
@@ -139,6 +153,7 @@ def test_assign_splits_keeps_presets_and_never_splits_an_emdb_id():
 
 
 # ------------------------------------------------------------------ the whole manifest
+
 
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory, shared_data):
@@ -227,10 +242,14 @@ def test_raw_targets_are_unmasked_on_the_simmap_grid(tmp_path):
 
 # ------------------------------------------------------------------ the in-repo set, settings, empty results
 
+
 def test_the_in_repo_set_curates_without_shared_data(tmp_path):
     """tests/data: three protein pairs kept and split; the RNA hairpin excluded for its nucleic acids."""
-    table = curate_manifest(load_manifest(TEST_DATA / "pairs.tsv"), tmp_path,
-                            CurationConfig(clip_negative=True, val_fraction=0.34, test_fraction=0.34))
+    table = curate_manifest(
+        load_manifest(TEST_DATA / "pairs.tsv"),
+        tmp_path,
+        CurationConfig(clip_negative=True, val_fraction=0.34, test_fraction=0.34),
+    )
     reasons = dict(zip(table["entry"], table["reason"]))
     assert reasons["20353_6PJ6"].startswith("nucleic acids")
     kept = table[table["kept"]]
@@ -242,8 +261,14 @@ def test_the_in_repo_set_curates_without_shared_data(tmp_path):
 
 
 def test_require_kept_says_what_is_wrong(tmp_path):
-    base = pd.DataFrame({"entry": ["a", "b"], "kept": [False, False], "split": ["", ""],
-                         "reason": ["nucleic acids: 3 nucleotides", "low correlation: 0.4 < 0.65"]})
+    base = pd.DataFrame(
+        {
+            "entry": ["a", "b"],
+            "kept": [False, False],
+            "split": ["", ""],
+            "reason": ["nucleic acids: 3 nucleotides", "low correlation: 0.4 < 0.65"],
+        }
+    )
     with pytest.raises(ManifestError, match="every entry of the manifest was excluded .*a: nucleic acids"):
         require_kept(base)
     one = base.assign(kept=[True, False], split=["train", ""], reason=["", "x"])
@@ -255,8 +280,12 @@ def test_require_kept_says_what_is_wrong(tmp_path):
 def test_curation_config_validates_itself():
     assert CurationConfig().mask_radius == 3.0 and "seed" not in CurationConfig().entry_stamp()
     assert CurationConfig.from_params({"mask_radius": 2.0, "epochs": 5}).mask_radius == 2.0
-    for bad in ({"mask_radius": 0}, {"min_correlation": 1.5}, {"val_fraction": 0.6, "test_fraction": 0.5},
-                {"cushion": -1.0}):
+    for bad in (
+        {"mask_radius": 0},
+        {"min_correlation": 1.5},
+        {"val_fraction": 0.6, "test_fraction": 0.5},
+        {"cushion": -1.0},
+    ):
         with pytest.raises(ValueError, match="CurationConfig: " + next(iter(bad))):
             CurationConfig(**bad)
 
@@ -265,4 +294,3 @@ def test_an_empty_manifest_is_a_sentence(tmp_path):
     empty = load_manifest(TEST_DATA / "pairs.tsv").iloc[:0]
     with pytest.raises(ManifestError, match="the manifest has no entries"):
         curate_manifest(empty, tmp_path)
-

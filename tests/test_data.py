@@ -1,4 +1,5 @@
 """The downloader against a real HTTP server on 127.0.0.1 serving real shared maps/models laid out like EMDB/PDB."""
+
 from __future__ import annotations
 
 import gzip
@@ -36,15 +37,29 @@ ENTRIES = {"35448_8IHL": (3.1, 0.42), "2566_3J6B": (3.2, 0.05)}
 
 def header_xml(emdb: str, resolution: float | None, contour: float | None) -> str:
     """A minimal EMDB v3 header: resolution under final_reconstruction, a non-primary then a primary contour."""
-    res = (f"<singleparticle_processing><final_reconstruction><resolution res_type=\"BY AUTHOR\" units=\"A\">"
-           f"{resolution}</resolution></final_reconstruction></singleparticle_processing>") if resolution else ""
-    levels = (f"<contour_list><contour primary=\"false\"><level>99.0</level></contour>"
-              f"<contour primary=\"true\"><level>{contour}</level><source>AUTHOR</source></contour>"
-              f"</contour_list>") if contour is not None else ""
-    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<emd emdb_id=\"EMD-{emdb}\" version=\"3.0.9.3\">"
-            f"<structure_determination_list><structure_determination><method>singleParticle</method>{res}"
-            f"</structure_determination></structure_determination_list>"
-            f"<map format=\"CCP4\"><file>emd_{emdb}.map.gz</file>{levels}</map></emd>\n")
+    res = (
+        (
+            f'<singleparticle_processing><final_reconstruction><resolution res_type="BY AUTHOR" units="A">'
+            f"{resolution}</resolution></final_reconstruction></singleparticle_processing>"
+        )
+        if resolution
+        else ""
+    )
+    levels = (
+        (
+            f'<contour_list><contour primary="false"><level>99.0</level></contour>'
+            f'<contour primary="true"><level>{contour}</level><source>AUTHOR</source></contour>'
+            f"</contour_list>"
+        )
+        if contour is not None
+        else ""
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<emd emdb_id="EMD-{emdb}" version="3.0.9.3">'
+        f"<structure_determination_list><structure_determination><method>singleParticle</method>{res}"
+        f"</structure_determination></structure_determination_list>"
+        f'<map format="CCP4"><file>emd_{emdb}.map.gz</file>{levels}</map></emd>\n'
+    )
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +168,9 @@ def test_fetch_over_http_gives_the_source_bytes(server, mirror, tmp_path):
     assert (got["resolution"], got["contour"]) == ENTRIES["35448_8IHL"]  # the primary contour, not the first
     assert "x".join(map(str, read_map(got["map"]).shape_xyz)) == row["map_shape_xyz"]
     assert read_structure(got["model"]).n_atoms == read_structure(row["model_path"]).n_atoms
-    assert sorted(path for path, _ in server.log) == sorted([
-        map_url("35448"), "/emdb/structures/EMD-35448/header/emd-35448-v30.xml", "/pdb/download/8IHL.cif.gz"])
+    assert sorted(path for path, _ in server.log) == sorted(
+        [map_url("35448"), "/emdb/structures/EMD-35448/header/emd-35448-v30.xml", "/pdb/download/8IHL.cif.gz"]
+    )
 
 
 def test_second_fetch_is_served_from_the_cache_without_a_request(server, tmp_path):
@@ -219,10 +235,21 @@ def test_404_names_the_id_and_url_and_is_not_retried(server, tmp_path):
     assert not any(p.name.startswith(("emd-9999", "9ZZZ")) for p in files_in(tmp_path))
 
 
-@pytest.mark.parametrize("emdb, pdb", [
-    ("123", None), ("123456", None), ("EMD-12a4", None), ("", None), ("2566/../1", None),
-    ("2566", "ABCD"), ("2566", "0ABC"), ("2566", "12345"), ("2566", "1AB"), ("2566", "../1"),
-])
+@pytest.mark.parametrize(
+    "emdb, pdb",
+    [
+        ("123", None),
+        ("123456", None),
+        ("EMD-12a4", None),
+        ("", None),
+        ("2566/../1", None),
+        ("2566", "ABCD"),
+        ("2566", "0ABC"),
+        ("2566", "12345"),
+        ("2566", "1AB"),
+        ("2566", "../1"),
+    ],
+)
 def test_invalid_ids_fail_before_any_request(server, tmp_path, emdb, pdb):
     kind, bad = ("PDB", pdb) if pdb else ("EMDB", emdb)
     with pytest.raises(DownloadError, match=f"invalid {kind} ID {re.escape(repr(bad))}"):
@@ -274,13 +301,18 @@ def test_resolve_manifest_downloads_only_what_is_missing(server, tmp_path):
         "entry,emdb_id,pdb_id,resolution,map,model,split\n"
         f"local,6272,3J9S,2.6,{local['map_path']},{local['model_path']},train\n"
         "remote,35448,8IHL,,,,test\n"
-        "remote_map_local_model,2566,3J6B,3.3,," + str(pair("2566_3J6B")["model_path"]) + ",val\n")
+        "remote_map_local_model,2566,3J6B,3.3,," + str(pair("2566_3J6B")["model_path"]) + ",val\n"
+    )
     df = load_manifest(manifest)
     cache = tmp_path / "cache"
     plan = planned_downloads(df, cache, mirror=server.url)
     assert [(p["entry"], p["kind"]) for p in plan] == [
-        ("remote", "header"), ("remote", "map"), ("remote", "model"),
-        ("remote_map_local_model", "header"), ("remote_map_local_model", "map")]
+        ("remote", "header"),
+        ("remote", "map"),
+        ("remote", "model"),
+        ("remote_map_local_model", "header"),
+        ("remote_map_local_model", "map"),
+    ]
     assert needs_download(df, cache) and not needs_download(df.iloc[:1], cache) and server.log == []
     out = resolve_manifest(df, cache, mirror=server.url, **FAST)
     assert len(server.log) == 5 and not needs_download(out, cache) and not needs_download(df, cache)
@@ -305,6 +337,7 @@ def test_resolve_manifest_validates_every_id_first(server, tmp_path):
 
 # ------------------------------------------------------------------------------- faults: bad maps, stalls
 
+
 def truncated_inside_gzip(source: Path) -> bytes:
     """A valid gzip stream holding a map cut 1000 bytes short: gzip checks alone accept it."""
     return gzip.compress(gzip.decompress(source.read_bytes())[:-1000])
@@ -317,8 +350,11 @@ def test_map_truncated_inside_a_valid_gzip_never_enters_the_cache(mirror, tmp_pa
     target.write_bytes(truncated_inside_gzip(target))
     srv = Server(bad)
     try:
-        with pytest.raises(DownloadError, match=r"EMD-2566 map: truncated or corrupt map: its header declares "
-                                                r"(\d+) bytes, the gzip data holds (?!\1)\d+"):
+        with pytest.raises(
+            DownloadError,
+            match=r"EMD-2566 map: truncated or corrupt map: its header declares "
+            r"(\d+) bytes, the gzip data holds (?!\1)\d+",
+        ):
             fetch_entry("2566", cache=tmp_path / "cache", mirror=srv.url, **FAST)
         assert len([p for p, _ in srv.log if p == map_url("2566")]) == 1  # a corrupt file is not retried
     finally:
@@ -344,8 +380,11 @@ def test_bad_cached_map_is_moved_aside_and_fetched_again(server, tmp_path, damag
     source = Path(pair("2566_3J6B")["map_path"])
     first = fetch_entry("2566", cache=tmp_path, mirror=server.url, **FAST)
     cached = first["map"]
-    blob = {"inside_gzip": truncated_inside_gzip(source), "cut_gzip": source.read_bytes()[:-5000],
-            "not_a_map": gzip.compress(b"<html>502 Bad Gateway</html>" * 50)}[damage]
+    blob = {
+        "inside_gzip": truncated_inside_gzip(source),
+        "cut_gzip": source.read_bytes()[:-5000],
+        "not_a_map": gzip.compress(b"<html>502 Bad Gateway</html>" * 50),
+    }[damage]
     cached.write_bytes(blob)
     plan = planned_downloads(load_manifest_of(tmp_path, "2566"), tmp_path, mirror=server.url)
     assert [p["kind"] for p in plan] == ["map"]  # a dry run sees it, without moving anything
@@ -388,8 +427,9 @@ def test_stalled_mirror_fails_within_the_timeout(server, tmp_path, fault, capsys
 
     server.faults["/emdb/structures/EMD-2566/header/emd-2566-v30.xml"] = [fault] * 5
     start = time.monotonic()
-    status = main(["fetch", "2566", "--cache", str(tmp_path), "--mirror", server.url, "--timeout", "0.5",
-                   "--retries", "1"])
+    status = main(
+        ["fetch", "2566", "--cache", str(tmp_path), "--mirror", server.url, "--timeout", "0.5", "--retries", "1"]
+    )
     took = time.monotonic() - start
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err

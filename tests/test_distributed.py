@@ -13,6 +13,7 @@ bound 6e-4) and change no output, so the test bounds them by lr x steps and comp
 random input instead (measured: 5.5e-6 on outputs of about 0.05; tolerance 5e-5). The history's losses agree within
 1e-5 relative (measured: 6e-8). A run resumed under the same number of processes is exact (tolerance 0).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,11 +36,28 @@ from s2mlib.train import CHECKPOINT, HISTORY, TrainConfig, load_checkpoint, trai
 
 # 5 patches per epoch at a global batch of 2: batches of 2, 2 and 1 (split 1 + 1, 1 + 1, and 1 + a stand-in of
 # weight 0); 3 validation patches (2 + 1); the device augmentation. 6 steps in 2 epochs.
-CONFIG = dict(epochs=2, batch_size=2, width=2, max_patches_per_epoch=5, max_val_patches=3, progress=False, seed=7,
-              augment_backend="device")
+CONFIG = dict(
+    epochs=2,
+    batch_size=2,
+    width=2,
+    max_patches_per_epoch=5,
+    max_val_patches=3,
+    progress=False,
+    seed=7,
+    augment_backend="device",
+)
 STEPS = 6
-LOSS_COLUMNS = ["train_loss_G", "train_loss_D", "train_l1", "train_adv", "val_loss_G", "val_loss_D", "val_l1",
-                "lr_G", "lr_D"]
+LOSS_COLUMNS = [
+    "train_loss_G",
+    "train_loss_D",
+    "train_l1",
+    "train_adv",
+    "val_loss_G",
+    "val_loss_D",
+    "val_l1",
+    "lr_G",
+    "lr_D",
+]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -55,15 +73,24 @@ def _worker(rank: int, world: int, store: str, arrays: str, run_dir: str, epochs
         if epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    train(TrainConfig(**{**CONFIG, "epochs": epochs}), [(data["x"], data["y"])], [(data["vx"], data["vy"])], run_dir,
-          on_epoch_end=kill)
+    train(
+        TrainConfig(**{**CONFIG, "epochs": epochs}),
+        [(data["x"], data["y"])],
+        [(data["vx"], data["vy"])],
+        run_dir,
+        on_epoch_end=kill,
+    )
     dist.destroy_process_group()
 
 
 def spawn(tmp, name: str, arrays, *, epochs: int = 2, kill_after: int | None = None, world: int = 2):
     store = tmp / f"{name}-{os.urandom(4).hex()}.store"  # a fresh rendezvous file (a killed run leaves its own)
-    mp.start_processes(_worker, args=(world, str(store), str(arrays), str(tmp / name), epochs, kill_after),
-                       nprocs=world, start_method="fork")  # forked: the processes start without imports
+    mp.start_processes(
+        _worker,
+        args=(world, str(store), str(arrays), str(tmp / name), epochs, kill_after),
+        nprocs=world,
+        start_method="fork",
+    )  # forked: the processes start without imports
     return tmp / name
 
 
@@ -92,7 +119,10 @@ def runs(tmp_path_factory, data):
 def null_space(name: str) -> bool:
     """Biases of convolutions followed by InstanceNorm (no gradient in exact arithmetic)."""
     return name.endswith(("conv1.bias", "conv2.bias", "shortcut.0.bias")) or name in {
-        "convs.0.bias", "convs.1.bias", "convs.2.bias"}
+        "convs.0.bias",
+        "convs.1.bias",
+        "convs.2.bias",
+    }
 
 
 def assert_same_run(a, b, exact: bool = False):
@@ -170,22 +200,42 @@ def test_notebook_04_trains_with_two_cpu_processes(tmp_path, data, monkeypatch):
     for entry, split, (a, b) in (("a", "train", (x, y)), ("b", "val", (vx, vy))):
         for kind, array in (("sim", a), ("exp", b)):
             write_map(DensityMap(array, (0, 0, 0), 1.0), tmp_path / "run" / "curated" / f"{entry}_{kind}.mrc")
-        rows.append({"entry": entry, "emdb_id": entry, "pdb_id": "", "split": split, "kept": True, "reason": "",
-                     "resolution": 4.0,
-                     "exp_map": str(tmp_path / "run" / "curated" / f"{entry}_exp.mrc"),
-                     "sim_map": str(tmp_path / "run" / "curated" / f"{entry}_sim.mrc")})
+        rows.append(
+            {
+                "entry": entry,
+                "emdb_id": entry,
+                "pdb_id": "",
+                "split": split,
+                "kept": True,
+                "reason": "",
+                "resolution": 4.0,
+                "exp_map": str(tmp_path / "run" / "curated" / f"{entry}_exp.mrc"),
+                "sim_map": str(tmp_path / "run" / "curated" / f"{entry}_sim.mrc"),
+            }
+        )
     save_curation(pd.DataFrame(rows), tmp_path / "run")
     monkeypatch.setenv("S2M_MANIFEST", str(TEST_DATA / "pairs.tsv"))
-    overrides = {"run_dir": tmp_path / "run", "figures_dir": tmp_path / "figures", "nproc": 2, "device": "cpu",
-                 "width": 2, "epochs": 2, "batch_size": 4, "max_patches_per_epoch": 8, "max_val_patches": 4,
-                 "augment_backend": "device"}
+    overrides = {
+        "run_dir": tmp_path / "run",
+        "figures_dir": tmp_path / "figures",
+        "nproc": 2,
+        "device": "cpu",
+        "width": 2,
+        "epochs": 2,
+        "batch_size": 4,
+        "max_patches_per_epoch": 8,
+        "max_val_patches": 4,
+        "augment_backend": "device",
+    }
     argv = ["--only", "04"] + [a for k, v in overrides.items() for a in ("-p", k, str(v))]
     assert runner.main(argv) == 0
     record = pd.read_json(tmp_path / "run" / "train" / "config.json", typ="series")
     assert record["world_size"] == 2 and record["command"].startswith("torchrun --nproc-per-node 2 -m s2mlib.train")
     assert pd.read_csv(tmp_path / "run" / "train" / HISTORY)["epoch"].tolist() == [1, 2]
-    assert sorted(p.name for p in (tmp_path / "run" / "train" / "snapshots").iterdir()) == ["epoch_001.pt",
-                                                                                          "epoch_002.pt"]
+    assert sorted(p.name for p in (tmp_path / "run" / "train" / "snapshots").iterdir()) == [
+        "epoch_001.pt",
+        "epoch_002.pt",
+    ]
     assert (tmp_path / "figures" / "fig3_losses.png").exists()
     executed = (tmp_path / "run" / "notebooks" / "04_train.ipynb").read_text()
     assert "epoch 2: loss_G" in executed  # the child's progress, streamed into the notebook

@@ -8,6 +8,7 @@ folder is ``chmod 555``, or for root (whom permissions do not stop) ``chattr +i`
 Download faults (a stalled, dropping or truncating mirror, a bad cached map) are in ``test_data.py`` beside its
 HTTP server.
 """
+
 from __future__ import annotations
 
 import errno
@@ -45,16 +46,25 @@ def env() -> dict:
 
 def python(code: str, *args, limit_bytes: int | None = None, timeout: float = 180, **kwargs):
     """Run ``code`` in a fresh interpreter (optionally under a file-size limit); returns the CompletedProcess."""
+
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                          env=env(), timeout=timeout, preexec_fn=limit if limit_bytes else None, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=timeout,
+        preexec_fn=limit if limit_bytes else None,
+        **kwargs,
+    )
 
 
 def s2m(*args, limit_bytes: int | None = None):
-    return python("import sys; from s2mlib.cli import main; sys.exit(main(sys.argv[1:]))", *args,
-                  limit_bytes=limit_bytes)
+    return python(
+        "import sys; from s2mlib.cli import main; sys.exit(main(sys.argv[1:]))", *args, limit_bytes=limit_bytes
+    )
 
 
 def one_line(err: str, prefix: str) -> str:
@@ -80,8 +90,10 @@ def readonly_dir(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)],
-                                                        capture_output=True).returncode != 0:
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0
+    ):
         pytest.skip("running as root, which writes into a mode-555 folder, and chattr +i is not available here")
     try:
         yield folder
@@ -90,6 +102,7 @@ def readonly_dir(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ odd models
+
 
 def conformer_models(tmp_path, occ_a: float, occ_b: float, shift: float = 0.8) -> dict[str, Path]:
     """A real model whose side-chain atoms carry altloc A (as deposited) and B (moved ``shift`` A along x), with
@@ -158,10 +171,11 @@ def test_gemmi_weights_every_conformer_by_its_occupancy(tmp_path):
     """gemmi (DensityCalculatorE) sums every conformer times its occupancy: A 0.3 + B 0.7 = 0.3 map(A) + 0.7 map(B)."""
     models = conformer_models(tmp_path, 0.3, 0.7)
     ref = read_map(pair(ENTRY)["map_path"])
-    maps = {name: gemmi_density(read_structure(path), 3.0, ref_map=ref).data.astype(np.float64)
-            for name, path in models.items()}
-    np.testing.assert_allclose(maps["both"], 0.3 * maps["A"] + 0.7 * maps["B"], rtol=1e-4,
-                               atol=1e-5 * maps["A"].max())
+    maps = {
+        name: gemmi_density(read_structure(path), 3.0, ref_map=ref).data.astype(np.float64)
+        for name, path in models.items()
+    }
+    np.testing.assert_allclose(maps["both"], 0.3 * maps["A"] + 0.7 * maps["B"], rtol=1e-4, atol=1e-5 * maps["A"].max())
 
 
 def test_partial_occupancy_without_altlocs(tmp_path):
@@ -186,13 +200,14 @@ def test_partial_occupancy_without_altlocs(tmp_path):
 
 # -------------------------------------------------------------------------------------------- thin maps
 
+
 @pytest.fixture
 def thin_map(tmp_path) -> Path:
     """The real 5925 map cut to the one z section through the model's centre: 71 x 68 x 1 voxels."""
     density, model = read_map(pair(ENTRY)["map_path"]), read_structure(pair(ENTRY)["model_path"])
     k = int(round(density.world_to_index(model.xyz.mean(axis=0)[None])[0][2]))
     path = tmp_path / "thin.mrc"
-    write_map(DensityMap(density.data[k:k + 1], density.index_to_world([[0, 0, k]])[0], density.voxel_size), path)
+    write_map(DensityMap(density.data[k : k + 1], density.index_to_world([[0, 0, k]])[0], density.voxel_size), path)
     return path
 
 
@@ -220,6 +235,7 @@ def test_evaluate_refuses_maps_too_thin_to_score(tmp_path, thin_map, capsys):
 def strict_json(text: str):
     def refuse(name):
         raise AssertionError(f"{name} in JSON output")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -239,6 +255,7 @@ def test_evaluate_json_holds_null_with_the_reason_never_nan(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------------------- output errors
+
 
 @pytest.mark.parametrize("command", ["simulate", "curate"])
 def test_full_disk_is_one_line_with_status_2(tmp_path, command):
@@ -283,8 +300,15 @@ def test_read_only_folder_is_refused_before_the_work(readonly_dir, monkeypatch, 
     assert leftovers(readonly_dir) == []
 
 
-@pytest.mark.parametrize("name, message", [(".", "is a folder"), ("out.pdb", "not a map file name"),
-                                           ("out.xyz", "not a map file name"), ("out.gz", "not a map file name")])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        (".", "is a folder"),
+        ("out.pdb", "not a map file name"),
+        ("out.xyz", "not a map file name"),
+        ("out.gz", "not a map file name"),
+    ],
+)
 def test_output_must_be_a_map_file_name(tmp_path, monkeypatch, capsys, name, message):
     def no_work(*args, **kwargs):
         raise AssertionError("the work started before the output path was checked")
@@ -303,8 +327,9 @@ def test_atomic_write_turns_os_errors_into_one_line(tmp_path):
     with pytest.raises(OutputError, match=r"sub: cannot write: .*(directory|folder)"):
         atomic_write(lambda tmp: tmp.write_text("x"), target)
     with pytest.raises(OutputError, match=r"f\.txt: cannot write: .*No space left"):
-        atomic_write(lambda tmp: (_ for _ in ()).throw(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))),
-                     tmp_path / "f.txt")
+        atomic_write(
+            lambda tmp: (_ for _ in ()).throw(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))), tmp_path / "f.txt"
+        )
     assert leftovers(tmp_path) == ["sub"]
 
 
@@ -326,8 +351,13 @@ sys.exit(main(sys.argv[1:]))
 def start_and_signal(tmp_path, sig) -> tuple[subprocess.Popen, str]:
     """``s2m simulate`` in a subprocess whose map writer blocks; ``sig`` is sent once the temporary file exists."""
     out = tmp_path / "sim.mrc"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, "simulate", str(pair(ENTRY)["model_path"]), "-o",
-                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITE, "simulate", str(pair(ENTRY)["model_path"]), "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
     assert proc.stdout.readline().strip() == "writing"
     assert [p for p in leftovers(tmp_path) if p.endswith(".part")]  # the chosen point: inside the write
     proc.send_signal(sig)
@@ -364,6 +394,7 @@ def test_a_live_writers_part_file_is_left_alone(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- manifests, runner
+
 
 def test_manifest_with_a_header_and_no_rows(tmp_path):
     path = tmp_path / "m.tsv"
@@ -436,14 +467,20 @@ sys.exit(runner.main(sys.argv[2:]))
 """
 
 
-@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"),
-                                               (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(
+    "sig, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
 def test_runner_interrupted_in_a_cell_says_one_line(run_setup, tmp_path, sig, status, word):
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM while a cell runs."""
     write_notebook(run_setup / "01_slow.ipynb", "open('started', 'w').close()\nimport time\ntime.sleep(120)")
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(run_setup), "-p", "run_dir", str(tmp_path / "run")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(run_setup), "-p", "run_dir", str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while not (run_setup / "started").exists():
         assert proc.poll() is None and time.time() < deadline, proc.communicate()

@@ -1,11 +1,12 @@
 """Tests of s2mlib.filters: the exclusion reasons on built models (gemmi), on real models that contain what they are
 flagged for, misaligned and unmodelled density on real maps, and sequence identity on hand cases."""
+
 from __future__ import annotations
 
 import gemmi
 import pytest
-
 from conftest import pair
+
 from s2mlib.filters import chain_sequences, map_model_issues, redundant_entries, sequence_identity, structure_issues
 from s2mlib.io import read_map, read_structure
 
@@ -35,18 +36,23 @@ ALA = ("ALA", BACKBONE + [("CB", "C")], False)
 GLY = ("GLY", BACKBONE, False)
 
 
-@pytest.mark.parametrize("residues, expected", [
-    ([ALA] * 6 + [GLY], None),
-    ([("ACE", [("C", "C"), ("O", "O"), ("CH3", "C")], True)] + [ALA] * 6, None),  # an end cap is fine
-    ([ALA] * 3 + [("HOH", [("O", "O")], True)], None),  # waters are fine
-    ([("ALA", BACKBONE, False)] * 10 + [ALA], "backbone only: 10 of 11"),
-    ([("ALA", [("CA", "C")], False)] * 8 + [GLY], "backbone only: 8 of 8"),
-    ([ALA] * 4 + [("UNK", BACKBONE, False)] * 2, "unknown residues: UNK x2"),
-    ([ALA] * 3 + [("MSE", BACKBONE + [("CB", "C"), ("CG", "C"), ("SE", "Se"), ("CE", "C")], True)] + [ALA] * 3,
-     "non-standard polymer residues: MSE x1"),
-    ([("DA", [("P", "P"), ("C1'", "C")], False)] * 3, "nucleic acids: 3 nucleotides (chains A)"),
-    ([("HOH", [("O", "O")], True)], "no amino-acid residues"),
-])
+@pytest.mark.parametrize(
+    "residues, expected",
+    [
+        ([ALA] * 6 + [GLY], None),
+        ([("ACE", [("C", "C"), ("O", "O"), ("CH3", "C")], True)] + [ALA] * 6, None),  # an end cap is fine
+        ([ALA] * 3 + [("HOH", [("O", "O")], True)], None),  # waters are fine
+        ([("ALA", BACKBONE, False)] * 10 + [ALA], "backbone only: 10 of 11"),
+        ([("ALA", [("CA", "C")], False)] * 8 + [GLY], "backbone only: 8 of 8"),
+        ([ALA] * 4 + [("UNK", BACKBONE, False)] * 2, "unknown residues: UNK x2"),
+        (
+            [ALA] * 3 + [("MSE", BACKBONE + [("CB", "C"), ("CG", "C"), ("SE", "Se"), ("CE", "C")], True)] + [ALA] * 3,
+            "non-standard polymer residues: MSE x1",
+        ),
+        ([("DA", [("P", "P"), ("C1'", "C")], False)] * 3, "nucleic acids: 3 nucleotides (chains A)"),
+        ([("HOH", [("O", "O")], True)], "no amino-acid residues"),
+    ],
+)
 def test_structure_issues(tmp_path, residues, expected):
     issues = structure_issues(write_model(tmp_path / "m.pdb", residues))
     if expected is None:
@@ -82,6 +88,7 @@ def test_unmodelled_density_is_caught_in_the_unmasked_crop_only():
 
 # ------------------------------------------------------------------ sequence identity and splits
 
+
 def test_sequence_identity_hand_cases():
     seq = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNL"  # 48 residues
     assert sequence_identity(seq, seq) == 1.0
@@ -102,9 +109,9 @@ def test_chain_sequences_of_a_real_model():
 
 def test_redundancy_is_greedy_by_resolution_then_emdb_id():
     seq = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEK"
-    rows = __import__("pandas").DataFrame({"entry": ["a", "b", "c", "d"], "emdb_id": ["4", "3", "2", "1"],
-                                           "resolution": [3.0, 2.5, float("nan"), 2.5]})
+    rows = __import__("pandas").DataFrame(
+        {"entry": ["a", "b", "c", "d"], "emdb_id": ["4", "3", "2", "1"], "resolution": [3.0, 2.5, float("nan"), 2.5]}
+    )
     sequences = {"a": [seq], "b": [seq[5:]], "c": [seq[::-1]], "d": ["W" * 40]}
     dropped = redundant_entries(rows, sequences, 0.30)
     assert dropped == {"a": "redundant: sequence identity 100% to b (> 30%)"}  # d (EMDB 1) is first, unrelated
-

@@ -1,5 +1,6 @@
 """Tests of s2mlib.generate: cube tiling and reassembly through the whole pipeline, empty-cube skipping, the output
 grid, the network input, the memory guard, weights loading and the ``s2m generate`` command (real models)."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import pair
+
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
 from s2mlib.generate import MapGenerator, generate_entries, network_input, refine
@@ -59,7 +60,7 @@ def test_network_input_is_minmax_of_molmap_at_2A(structure):
     # the grid by hand: bounding box - 3 A, 1 A voxels, ceil((max - min + 6) / 1) voxels per axis
     np.testing.assert_allclose(inp.origin, lo - 3.0)
     np.testing.assert_allclose(inp.voxel_size, 1.0)
-    assert inp.shape_xyz == tuple(int(math.ceil(h - l + 6.0)) for l, h in zip(lo, hi))
+    assert inp.shape_xyz == tuple(int(math.ceil(high - low + 6.0)) for low, high in zip(lo, hi))
     sim = molmap(structure, 2.0, ref_map=DensityMap(np.zeros(inp.data.shape), lo - 3.0, 1.0)).data.astype(np.float64)
     np.testing.assert_allclose(inp.data, (sim - sim.min()) / (sim.max() - sim.min()), atol=1e-6)
     assert inp.data.min() == 0.0 and inp.data.max() == pytest.approx(1.0)
@@ -149,8 +150,20 @@ def test_bad_weights_files(tmp_path):
 
 def test_s2m_generate_writes_a_readable_map(tmp_path, tiny_weights, structure, capsys):
     out = tmp_path / "generated.mrc"
-    rc = main(["generate", str(pair(ENTRY)["model_path"]), "-o", str(out), "--weights", str(tiny_weights),
-               "--device", "cpu", "--batch-size", "8"])
+    rc = main(
+        [
+            "generate",
+            str(pair(ENTRY)["model_path"]),
+            "-o",
+            str(out),
+            "--weights",
+            str(tiny_weights),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "8",
+        ]
+    )
     assert rc == 0
     density = read_map(out)
     expected = MapGenerator(tiny_weights, device="cpu", progress=False)(structure)
@@ -176,6 +189,7 @@ def test_default_weights_are_the_paper_width_ones():
 
 
 # ------------------------------------------------------------------ maps at a chosen resolution
+
 
 @pytest.fixture(scope="module")
 def conditioned_weights(tmp_path_factory):
@@ -205,8 +219,20 @@ def test_a_resolution_asked_of_the_papers_weights_is_a_clear_error(structure, ti
         MapGenerator(tiny_weights, device="cpu", progress=False, resolution=4.0)
     with pytest.raises(S2MError, match="not resolution-conditioned"):
         MapGenerator(tiny_weights, device="cpu", progress=False)(structure, resolution=4.0)
-    rc = main(["generate", str(pair(ENTRY)["model_path"]), "-o", str(tmp_path / "x.mrc"), "--weights",
-               str(tiny_weights), "--resolution", "4", "--device", "cpu"])
+    rc = main(
+        [
+            "generate",
+            str(pair(ENTRY)["model_path"]),
+            "-o",
+            str(tmp_path / "x.mrc"),
+            "--weights",
+            str(tiny_weights),
+            "--resolution",
+            "4",
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "not resolution-conditioned" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.mrc").exists()
@@ -214,8 +240,23 @@ def test_a_resolution_asked_of_the_papers_weights_is_a_clear_error(structure, ti
 
 def test_s2m_generate_at_a_resolution(tmp_path, conditioned_weights, structure, capsys):
     out = tmp_path / "g.mrc"
-    assert main(["generate", str(pair(ENTRY)["model_path"]), "-o", str(out), "--weights", str(conditioned_weights),
-                 "--resolution", "6.5", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(pair(ENTRY)["model_path"]),
+                "-o",
+                str(out),
+                "--weights",
+                str(conditioned_weights),
+                "--resolution",
+                "6.5",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "at 6.5 A" in capsys.readouterr().out
     expected = MapGenerator(conditioned_weights, device="cpu", progress=False)(structure, resolution=6.5)
     np.testing.assert_allclose(read_map(out).data, expected.data, atol=1e-6)
@@ -232,15 +273,24 @@ def test_generate_entries_uses_each_entrys_reported_resolution(tmp_path, conditi
         exp = curate_exp_map(read_map(p["map_path"]), read_structure(p["model_path"]))
         from s2mlib.io import write_map
 
-        rows.append({"entry": entry, "resolution": resolution, "model": str(p["model_path"]),
-                     "exp_map": str(write_map(exp, tmp_path / f"{entry}_exp.mrc"))})
+        rows.append(
+            {
+                "entry": entry,
+                "resolution": resolution,
+                "model": str(p["model_path"]),
+                "exp_map": str(write_map(exp, tmp_path / f"{entry}_exp.mrc")),
+            }
+        )
     gen = MapGenerator(conditioned_weights, device="cpu", progress=False)
     table = generate_entries(gen, pd.DataFrame(rows), tmp_path / "out", default_resolution=4.0)
     assert table["resolution"].tolist() == [3.2, 4.0]
     again = generate_entries(gen, pd.DataFrame(rows), tmp_path / "out6", resolution=6.0)
     assert again["resolution"].tolist() == [6.0, 6.0]
-    plain = generate_entries(MapGenerator(network_free_weights(tmp_path), device="cpu", progress=False),
-                             pd.DataFrame(rows), tmp_path / "plain")
+    plain = generate_entries(
+        MapGenerator(network_free_weights(tmp_path), device="cpu", progress=False),
+        pd.DataFrame(rows),
+        tmp_path / "plain",
+    )
     assert plain["resolution"].isna().all()
 
 

@@ -1,14 +1,15 @@
 """Tests of s2mlib.inputs: the resolution ladder, targets at a resolution (the ExpMap itself at r0, low-passed
 beyond), and the two network inputs on a real model (the molmap one is the curated SimMap; the B-factor one blurs
 mobile atoms more and changes with the resolution)."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
-
 from conftest import pair
+
 from s2mlib.curate import curate_exp_map, make_sim_map
 from s2mlib.inputs import known_resolution, network_input, resolution_ladder, target_at
 from s2mlib.io import DensityMap, read_map, read_structure

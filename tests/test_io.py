@@ -1,4 +1,5 @@
 """Map and structure I/O on the real maps and models of ../shared/data, plus bad-input cases."""
+
 from __future__ import annotations
 
 import gzip
@@ -49,8 +50,11 @@ def test_every_pair_reads_and_model_sits_in_density(entry):
 
 
 def test_maps_only_read(shared_data):
-    shapes = {"emd_11007.map.gz": (240, 240, 240), "emd_5170.map.gz": (100, 100, 100),
-              "emd_44046.map.gz": (360, 360, 360)}
+    shapes = {
+        "emd_11007.map.gz": (240, 240, 240),
+        "emd_5170.map.gz": (100, 100, 100),
+        "emd_44046.map.gz": (360, 360, 360),
+    }
     for name, shape in shapes.items():
         density = read_map(shared_data / "maps_only" / name)
         assert density.data.shape == shape
@@ -165,6 +169,7 @@ def test_translated_moves_every_atom():
 
 # ------------------------------------------------------------------------------------------------ bad input
 
+
 def test_missing_files(tmp_path):
     with pytest.raises(MapError, match="not found"):
         read_map(tmp_path / "nope.mrc")
@@ -265,8 +270,17 @@ def test_one_conformer_per_atom_by_chimerax_rule(tmp_path):
     path.write_text(ALTLOCS)
     model = read_structure(path)
     kept = list(zip(model.residue_name, model.atom_name, model.xyz[:, 2]))
-    assert kept == [("GLY", "N", 0), ("GLY", "CA", 0), ("SER", "N", 0), ("SER", "CA", 0), ("SER", "OG", 0),
-                    ("LEU", "N", 0), ("LEU", "CB", -1), ("LEU", "CG", -1), ("LEU", "CD1", 1)]
+    assert kept == [
+        ("GLY", "N", 0),
+        ("GLY", "CA", 0),
+        ("SER", "N", 0),
+        ("SER", "CA", 0),
+        ("SER", "OG", 0),
+        ("LEU", "N", 0),
+        ("LEU", "CB", -1),
+        ("LEU", "CG", -1),
+        ("LEU", "CD1", 1),
+    ]
     assert model.n_residues == 3 and np.allclose(model.occupancy, [1, 1, 0.6, 0.6, 0.6, 1, 0.5, 0.5, 0.5])
     assert model.gemmi_structure[0].count_atom_sites() == 13
     assert model.translated([1, 0, 0]).n_atoms == 9
@@ -275,8 +289,11 @@ def test_one_conformer_per_atom_by_chimerax_rule(tmp_path):
 def test_read_map_minimum_size_names_the_file_and_the_need(tmp_path):
     path = write_map(DensityMap(np.ones((1, 4, 5))), tmp_path / "flat.mrc")
     assert read_map(path).shape_xyz == (5, 4, 1)  # a valid MRC file
-    with pytest.raises(MapError, match=r"flat\.mrc: the map is 5 x 4 x 1 voxels; resampling needs at least 2 "
-                                       r"voxels along every axis"):
+    with pytest.raises(
+        MapError,
+        match=r"flat\.mrc: the map is 5 x 4 x 1 voxels; resampling needs at least 2 "
+        r"voxels along every axis",
+    ):
         read_map(path, min_size=2, purpose="resampling")
 
 

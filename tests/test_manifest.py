@@ -1,4 +1,5 @@
 """Manifests: the shared pairs table and the paper's ID lists load as they are; shipped manifests match them."""
+
 from __future__ import annotations
 
 import csv
@@ -70,8 +71,9 @@ def test_paper_tables_load_with_their_counts(paper):
 def test_shipped_paper_manifests_match_the_paper_tables(paper):
     train_val = load_manifest(PAPER / "table_A1_train_val.csv")
     test = load_manifest(PAPER / "table_A2_test.csv", default_split="test")
-    pd.testing.assert_frame_equal(load_manifest(MANIFESTS / "paper_train_val.csv")[list(COLUMNS)],
-                                  train_val[list(COLUMNS)])
+    pd.testing.assert_frame_equal(
+        load_manifest(MANIFESTS / "paper_train_val.csv")[list(COLUMNS)], train_val[list(COLUMNS)]
+    )
     pd.testing.assert_frame_equal(load_manifest(MANIFESTS / "paper_test.csv")[list(COLUMNS)], test[list(COLUMNS)])
     both = load_manifest(MANIFESTS / "paper_all.csv")
     assert len(both) == 279 and both["split"].value_counts().to_dict() == {"train": 134, "test": 130, "val": 15}
@@ -84,7 +86,11 @@ def test_default_small_manifest_is_a_few_paper_entries():
     for _, row in small.iterrows():
         ref = paper.loc[row["entry"]]
         assert (row["emdb_id"], row["pdb_id"], row["resolution"], row["split"]) == (
-            ref["emdb_id"], ref["pdb_id"], ref["resolution"], ref["split"])
+            ref["emdb_id"],
+            ref["pdb_id"],
+            ref["resolution"],
+            ref["split"],
+        )
     assert {"train", "test"} <= set(small["split"])
 
 
@@ -92,10 +98,12 @@ def test_relative_paths_resolve_from_the_manifest_folder(tmp_path):
     ref = shared_pairs()[0]
     maps = write(tmp_path / "data" / "a.map.gz", "x")
     model = write(tmp_path / "data" / "sub" / "a.cif", "x")
-    manifest = write(tmp_path / "lists" / "m.tsv",
-                     "entry\temdb_id\tpdb_id\tresolution\tmap\tmodel\n"
-                     f"a\tEMD-1234\t1abc\t 2.5 \t../data/a.map.gz\t{model}\n"
-                     f"b\t1234\t\t?\t{ref['map_path']}\t\n")
+    manifest = write(
+        tmp_path / "lists" / "m.tsv",
+        "entry\temdb_id\tpdb_id\tresolution\tmap\tmodel\n"
+        f"a\tEMD-1234\t1abc\t 2.5 \t../data/a.map.gz\t{model}\n"
+        f"b\t1234\t\t?\t{ref['map_path']}\t\n",
+    )
     df = load_manifest(manifest)
     assert df.loc[0, "map"] == str(maps.resolve()) and df.loc[0, "model"] == str(model.resolve())
     assert df.loc[0, ["emdb_id", "pdb_id", "resolution"]].tolist() == ["1234", "1ABC", 2.5]
@@ -105,18 +113,24 @@ def test_relative_paths_resolve_from_the_manifest_folder(tmp_path):
     assert df["entry"].tolist() == ["0093_6GYN", "5170"]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("emdb_id,resolution\n1234,3\n", r"m\.csv: missing column\(s\) pdb_id"),
-    ("pdb_id,map_file\n1ABC,x\n", r"m\.csv: missing column\(s\) emdb_id"),
-    ("emdb_id,pdb_id\n123,1ABC\n", r"m\.csv, row 2: EMDB ID '123' is not 4-5 digits"),
-    ("emdb_id,pdb_id,resolution\n1234,1ABC,3.1\n1235,1ABD,high\n", r"m\.csv, row 3: resolution 'high' is not a number"),
-    ("emdb_id,pdb_id,resolution\n1234,1ABC,-2\n", r"row 2: resolution '-2' must be a positive"),
-    ("emdb_id,pdb_id,split\n1234,1ABC,holdout\n", r"row 2: split 'holdout' is not one of"),
-    ("entry,emdb_id,pdb_id\nx,1234,1ABC\nx,1235,1ABD\n", r"m\.csv: duplicated entry name\(s\) x"),
-    ("emdb_id,pdb_id,map\n1234,1ABC,missing.mrc\n", r"m\.csv, row 2: map file not found: .*missing\.mrc"),
-    ("", r"m\.csv: empty manifest"),
-    ("emdb_id,pdb_id\n1234,1ABC,extra\n", r"m\.csv: not a readable CSV/TSV table"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("emdb_id,resolution\n1234,3\n", r"m\.csv: missing column\(s\) pdb_id"),
+        ("pdb_id,map_file\n1ABC,x\n", r"m\.csv: missing column\(s\) emdb_id"),
+        ("emdb_id,pdb_id\n123,1ABC\n", r"m\.csv, row 2: EMDB ID '123' is not 4-5 digits"),
+        (
+            "emdb_id,pdb_id,resolution\n1234,1ABC,3.1\n1235,1ABD,high\n",
+            r"m\.csv, row 3: resolution 'high' is not a number",
+        ),
+        ("emdb_id,pdb_id,resolution\n1234,1ABC,-2\n", r"row 2: resolution '-2' must be a positive"),
+        ("emdb_id,pdb_id,split\n1234,1ABC,holdout\n", r"row 2: split 'holdout' is not one of"),
+        ("entry,emdb_id,pdb_id\nx,1234,1ABC\nx,1235,1ABD\n", r"m\.csv: duplicated entry name\(s\) x"),
+        ("emdb_id,pdb_id,map\n1234,1ABC,missing.mrc\n", r"m\.csv, row 2: map file not found: .*missing\.mrc"),
+        ("", r"m\.csv: empty manifest"),
+        ("emdb_id,pdb_id\n1234,1ABC,extra\n", r"m\.csv: not a readable CSV/TSV table"),
+    ],
+)
 def test_errors_name_the_file_and_the_problem(tmp_path, text, message):
     with pytest.raises(ManifestError, match=message):
         load_manifest(write(tmp_path / "m.csv", text))

@@ -1,11 +1,12 @@
 """Tests of s2mlib.maps: min-max, the atom mask against a brute-force KD-tree distance (random atoms, anisotropic
 voxels, a real model), and bringing a map onto another grid."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import brute_force_mask, pair
+
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.maps import atom_mask, lowpass, minmax, on_grid_of
 
@@ -49,7 +50,6 @@ def test_on_grid_of_keeps_a_map_already_there_and_resamples_otherwise():
         on_grid_of(DensityMap(ref.data, origin=(900.0, 0.0, 0.0)), ref)
 
 
-
 def shell_fsc(a: np.ndarray, b: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
     """Oracle FSC on a cubic grid: shells one Fourier voxel wide, sum(F G*) / sqrt(sum |F|^2 sum |G|^2) per shell
     (full complex FFT, integer shell index = round(|k| N)); returns (shell frequency 1/A, fsc)."""
@@ -66,8 +66,8 @@ def shell_fsc(a: np.ndarray, b: np.ndarray, voxel: float) -> tuple[np.ndarray, n
 
 @pytest.mark.parametrize("resolution", [3.5, 5.0, 8.0])
 def test_lowpass_fsc_against_the_map_falls_through_half_within_one_shell(resolution):
-    """A real map (5925_3J6J, a 64^3 box at 1 A): the filtered map's FSC against the unfiltered one stays 1 below the taper and
-    crosses 0.5 within one Fourier shell of 1/R; nothing finer than R is left."""
+    """A real map (5925_3J6J, a 64^3 box at 1 A): the filtered map's FSC against the unfiltered one stays 1 below the
+    taper and crosses 0.5 within one Fourier shell of 1/R; nothing finer than R is left."""
     density = read_map(pair("5925_3J6J")["map_path"])
     box = density.resampled_on(density.origin, (64, 64, 64), 1.0)
     filtered = lowpass(box, resolution)
@@ -82,8 +82,9 @@ def test_lowpass_fsc_against_the_map_falls_through_half_within_one_shell(resolut
     assert power[k > 1.0 / resolution + 1e-9].sum() < 1e-9 * power.sum()
     inner = k < 0.9 / resolution  # the pass band is untouched
     original = np.fft.fftn(box.data.astype(np.float64))
-    np.testing.assert_allclose(np.fft.fftn(filtered.data.astype(np.float64))[inner], original[inner],
-                               atol=1e-3 * np.abs(original).max())
+    np.testing.assert_allclose(
+        np.fft.fftn(filtered.data.astype(np.float64))[inner], original[inner], atol=1e-3 * np.abs(original).max()
+    )
 
 
 def test_lowpass_checks_its_arguments():

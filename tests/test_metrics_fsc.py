@@ -4,12 +4,13 @@ Oracles: TEMPy 2.1.2 (ScoringFunctions.map_model_fsc / map_model_fsc_resolution 
 model map), maps low-passed in the test to a known resolution, algebraic identities, and molmaps of known
 resolution for matched_resolution.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import pair
+
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics.fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
 from s2mlib.simulate import molmap
@@ -39,8 +40,9 @@ def test_map_model_fsc_matches_tempy(entry):
     assert len(expected) == len(curve.fsc)
     np.testing.assert_allclose(curve.fsc, expected[:, 1], atol=1e-9)
     np.testing.assert_allclose(curve.resolution[1:], expected[1:, 0], rtol=1e-12)
-    tempy_res = scoring.map_model_fsc_resolution(None, _tempy_map(density), resolution,
-                                                 sim_map=_tempy_map(density, model.data))
+    tempy_res = scoring.map_model_fsc_resolution(
+        None, _tempy_map(density), resolution, sim_map=_tempy_map(density, model.data)
+    )
     assert fsc_resolution(curve, 0.5) == pytest.approx(tempy_res, abs=1e-9)
     assert 2 * density.voxel_size.max() <= tempy_res < 3 * resolution
 
@@ -50,8 +52,11 @@ def _low_passed_pair(size=64, keep_shells=16, noise=0.3, seed=0):
     own white noise; the signal-to-noise ratio per coefficient is 1 / noise^2 below the cutoff, 0 above it."""
     rng = np.random.default_rng(seed)
     signal = np.fft.rfftn(rng.normal(size=(size,) * 3))
-    q = np.sqrt(np.fft.fftfreq(size)[:, None, None] ** 2 + np.fft.fftfreq(size)[None, :, None] ** 2
-                + np.fft.rfftfreq(size)[None, None, :] ** 2)
+    q = np.sqrt(
+        np.fft.fftfreq(size)[:, None, None] ** 2
+        + np.fft.fftfreq(size)[None, :, None] ** 2
+        + np.fft.rfftfreq(size)[None, None, :] ** 2
+    )
     signal[q >= keep_shells / size] = 0
     signal = np.fft.irfftn(signal, s=(size,) * 3)
     return signal + noise * rng.normal(size=signal.shape), signal + noise * rng.normal(size=signal.shape)
@@ -61,7 +66,7 @@ def _low_passed_pair(size=64, keep_shells=16, noise=0.3, seed=0):
 def test_low_passed_maps_cross_at_the_cutoff(threshold):
     a, b = _low_passed_pair()
     curve = fsc_curve(DensityMap(a.astype(np.float32)), DensityMap(b.astype(np.float32)))  # 1 A voxels
-    expected_fsc = 1 / (1 + 0.3 ** 2)  # signal variance 1 per coefficient, noise 0.09
+    expected_fsc = 1 / (1 + 0.3**2)  # signal variance 1 per coefficient, noise 0.09
     np.testing.assert_allclose(curve.fsc[2:15], expected_fsc, atol=0.03)  # shells well below the cutoff
     assert np.all(np.abs(curve.fsc[17:]) < 0.1)
     cutoff = 64 / 16  # 4 A: the first shell without signal

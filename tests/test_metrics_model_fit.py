@@ -1,10 +1,11 @@
 """field_scores and per_residue_scores (s2mlib.metrics.model_fit): the same numbers as the metric modules."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import pair
+
 from s2mlib.io import read_map, read_structure
 from s2mlib.metrics.fsc import fsc_resolution, map_model_fsc
 from s2mlib.metrics.model_fit import field_scores, per_residue_scores

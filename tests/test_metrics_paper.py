@@ -1,13 +1,14 @@
 """Tests of s2mlib.metrics.paper: the paper's scores against hand-computed cases, plain numpy formulas, skimage itself
 and a brute-force atom mask."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import brute_force_mask, pair
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
-from conftest import brute_force_mask, pair
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics import chimerax_correlation, contour_level, evaluate, pearson, preprocess, ssim
 
@@ -28,6 +29,7 @@ def np_preprocess(x: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ hand-computed cases
+
 
 def test_contour_level_encloses_the_requested_fraction():
     data = np.arange(1000, dtype=np.float32)
@@ -77,6 +79,7 @@ def test_pearson_matches_numpy_and_mask():
 
 # ------------------------------------------------------------------ evaluate on synthetic maps
 
+
 def test_identical_maps_score_one_and_a_shifted_copy_less():
     ref = DensityMap(blobs(), origin=(5.0, -3.0, 2.0), voxel_size=1.2)
     same = evaluate(ref.copy(), ref)
@@ -117,8 +120,11 @@ def test_generated_map_on_another_grid_is_resampled():
     x, y, z = (ref.origin[a] + np.arange(n) for a, n in zip(range(3), ref.shape_xyz))
     ref = ref.copy((x[None, None, :] + 2 * y[None, :, None] + 3 * z[:, None, None]).astype(np.float32))
     gx = -1.0 + 0.7 * np.arange(30)  # finer, offset grid covering the reference
-    gen = DensityMap((gx[None, None, :] + 2 * gx[None, :, None] + 3 * gx[:, None, None]).astype(np.float32),
-                     origin=(-1.0, -1.0, -1.0), voxel_size=0.7)
+    gen = DensityMap(
+        (gx[None, None, :] + 2 * gx[None, :, None] + 3 * gx[:, None, None]).astype(np.float32),
+        origin=(-1.0, -1.0, -1.0),
+        voxel_size=0.7,
+    )
     assert evaluate(gen, ref)["pearson_box"] == pytest.approx(1.0, abs=1e-6)
 
 
@@ -147,10 +153,12 @@ def test_masked_scores_use_the_atoms_neighbourhood():
 def atoms_structure(xyz):
     """The metrics accept any object with ``xyz``; a bare namespace stands in for a Structure."""
     from types import SimpleNamespace
+
     return SimpleNamespace(xyz=np.asarray(xyz, float), path="synthetic")
 
 
 # ------------------------------------------------------------------ real maps
+
 
 def test_real_map_against_itself_on_another_grid_and_shifted():
     row = pair("6272_3J9S")
@@ -163,12 +171,20 @@ def test_real_map_against_itself_on_another_grid_and_shifted():
     assert good["masked_correlation_about_mean"] > 0.98 and good["pearson_box"] > 0.98 and good["ssim"] > 0.9
     moved = DensityMap(fine.data, fine.origin + (4.0, 0.0, 0.0), fine.voxel_size)
     bad = evaluate(moved, ref, model)
-    for key in ("ssim", "correlation", "correlation_about_mean", "pcc", "pearson_box", "masked_pcc",
-                "masked_correlation_about_mean"):
+    for key in (
+        "ssim",
+        "correlation",
+        "correlation_about_mean",
+        "pcc",
+        "pearson_box",
+        "masked_pcc",
+        "masked_correlation_about_mean",
+    ):
         assert bad[key] < good[key] - 0.2, key
 
 
 # ------------------------------------------------------------------ bad input
+
 
 def test_bad_inputs_raise_clear_errors():
     ref = DensityMap(blobs())

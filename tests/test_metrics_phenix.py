@@ -3,6 +3,7 @@
 Oracle: tests/data/oracles/phenix_five_cc.json, made by cctbx-base's mmtbx (tools/phenix_cc_oracle.py) on six
 shared pairs with the same map and model map arrays; mmtbx computed its own mask from the model file.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import pair
+
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics.phenix import map_model_cc, phenix_mask
 from s2mlib.simulate import molmap
@@ -31,8 +32,10 @@ def test_five_cc_matches_mmtbx(entry):
     model = molmap(structure, expected["resolution"], ref_map=density)
     total = np.sum(model.data, dtype=np.float64)
     if not np.isclose(total, expected["model_map_sum"], rtol=1e-6):
-        pytest.fail(f"molmap changed since the oracle was made (sum {total} vs {expected['model_map_sum']}): "
-                    f"re-run the commands in tests/data/oracles/phenix_five_cc.json")
+        pytest.fail(
+            f"molmap changed since the oracle was made (sum {total} vs {expected['model_map_sum']}): "
+            f"re-run the commands in tests/data/oracles/phenix_five_cc.json"
+        )
     scores = map_model_cc(density, model, structure)
     assert scores["mask_voxels"] == expected["mask_voxels"]  # mmtbx's mask, voxel for voxel in count
     for key in ("cc_mask", "cc_box", "cc_volume", "cc_peaks"):

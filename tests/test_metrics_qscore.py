@@ -4,15 +4,16 @@ Oracle: gregdp/mapq documentation/AtomQScore_Pseudocode.py with the details of m
 points on try i, 50 tries, points kept where no heavy atom is closer than 0.9 R, all kept points of the first
 try with >= 8; SpherePts), one atom and one point at a time, with mapq's reference Gaussian A exp(..) + B.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
+from conftest import pair
 from scipy.spatial import cKDTree
 
-from conftest import pair
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore, residue_qscores
 from s2mlib.simulate import gaussian_sum
@@ -26,10 +27,12 @@ def _sphere_pts(ctr, rad, n):
     for k in range(1, n + 1):
         h = -1.0 + (2.0 * float(k - 1) / float(n - 1))
         phis.append(math.acos(h))
-        step = 3.6 / math.sqrt(n * (1.0 - h ** 2.0)) if 1 < k < n else 0.0
+        step = 3.6 / math.sqrt(n * (1.0 - h**2.0)) if 1 < k < n else 0.0
         thetas.append(0 if k == 1 or k == n else (thetas[k - 2] + step) % (2 * math.pi))
-    return [ctr + np.array([math.sin(p) * math.cos(t), math.sin(p) * math.sin(t), math.cos(p)]) * rad
-            for t, p in zip(thetas, phis)]
+    return [
+        ctr + np.array([math.sin(p) * math.cos(t), math.sin(p) * math.sin(t), math.cos(p)]) * rad
+        for t, p in zip(thetas, phis)
+    ]
 
 
 def _qscore_loop(density, structure, atom_indices, sigma=0.6, num_pts=8):

@@ -3,12 +3,13 @@
 TEMPy reads the model with its own parser (PDBParser, keeping HETATM and waters as read_structure does) and
 builds its own model map (sim_map=None), or is given ours; both are compared residue by residue.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import pair
+
 from s2mlib.io import DensityMap, read_map, read_structure
 from s2mlib.metrics.smoc import residue_smoc
 from s2mlib.simulate import blurrer

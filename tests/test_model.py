@@ -1,12 +1,12 @@
 """Tests of s2mlib.model: parameter counts of the paper, block algebra, init, memory formats, bf16, devices."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from s2mlib.model import (Discriminator, Generator, ResidualBlock, count_parameters, init_weights, place,
-                          resolve_device)
+from s2mlib.model import Discriminator, Generator, ResidualBlock, count_parameters, init_weights, place, resolve_device
 
 
 def conv_params(cin: int, cout: int, k: int = 27) -> int:
@@ -21,7 +21,12 @@ def expected_counts(w: int) -> tuple[int, int]:
     for i in range(4):
         for j in range(4 - i):
             cin = (1 if i == 0 else ch[i - 1]) if j == 0 else j * ch[i] + ch[i + 1]
-            gen += conv_params(cin, ch[i]) + conv_params(ch[i], ch[i]) + 2 + (conv_params(cin, ch[i]) if cin != ch[i] else 0)
+            gen += (
+                conv_params(cin, ch[i])
+                + conv_params(ch[i], ch[i])
+                + 2
+                + (conv_params(cin, ch[i]) if cin != ch[i] else 0)
+            )
     disc = sum(conv_params(a, b) for a, b in zip([1] + ch[:3], ch)) + 1
     disc += 8 * w * 100 + 100 + 100 * 25 + 25 + 25 + 1
     return gen, disc
@@ -52,10 +57,16 @@ def test_residual_block_against_functional_oracle():
         with torch.no_grad():
             for p in block.parameters():
                 p.normal_(0, 0.3)
-            h = F.prelu(F.instance_norm(F.conv3d(x[:, :cin], block.conv1.weight, block.conv1.bias, padding=1)), block.act1.weight)
+            h = F.prelu(
+                F.instance_norm(F.conv3d(x[:, :cin], block.conv1.weight, block.conv1.bias, padding=1)),
+                block.act1.weight,
+            )
             h = F.instance_norm(F.conv3d(h, block.conv2.weight, block.conv2.bias, padding=1))
-            short = x[:, :cin] if cin == cout else F.instance_norm(
-                F.conv3d(x[:, :cin], block.shortcut[0].weight, block.shortcut[0].bias, padding=1))
+            short = (
+                x[:, :cin]
+                if cin == cout
+                else F.instance_norm(F.conv3d(x[:, :cin], block.shortcut[0].weight, block.shortcut[0].bias, padding=1))
+            )
             torch.testing.assert_close(block(x[:, :cin]), F.prelu(h + short, block.act2.weight))
 
 
@@ -111,6 +122,7 @@ def test_bad_input_and_device():
 
 
 # ------------------------------------------------------------------ resolution conditioning
+
 
 def test_conditioned_networks_add_only_the_film_and_condition_parameters():
     """Unconditioned counts are the paper's; conditioning adds the embedding MLP, one FiLM head per block

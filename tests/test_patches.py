@@ -1,5 +1,6 @@
 """Tests of s2mlib.patches: the on-the-fly patch dataset (cubes against the 32-padded map, empty cubes, seeded
 input-only augmentation), curation-table loading and patch counts."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ def masked_pair() -> tuple[np.ndarray, np.ndarray]:
 def padded_block(array: np.ndarray, corner) -> np.ndarray:
     """Oracle: the paper's recipe read literally, zero-pad 32 on each side with np.pad and slice."""
     z, y, x = np.asarray(corner) + 32
-    return np.pad(array, 32)[z:z + 32, y:y + 32, x:x + 32]
+    return np.pad(array, 32)[z : z + 32, y : y + 32, x : x + 32]
 
 
 def test_dataset_counts_and_empty_cubes(masked_pair):
@@ -94,8 +95,16 @@ def table(tmp_path, masked_pair):
     for entry, split in [("a", "train"), ("b", "train"), ("c", "val"), ("d", "test")]:
         for kind, data in (("sim", inp), ("exp", target)):
             write_map(DensityMap(data, (0, 0, 0), 1.0), tmp_path / f"{entry}_{kind}.mrc")
-        rows.append({"entry": entry, "emdb_id": entry, "split": split, "kept": entry != "b",
-                     "exp_map": f"{entry}_exp.mrc", "sim_map": f"{entry}_sim.mrc"})
+        rows.append(
+            {
+                "entry": entry,
+                "emdb_id": entry,
+                "split": split,
+                "kept": entry != "b",
+                "exp_map": f"{entry}_exp.mrc",
+                "sim_map": f"{entry}_sim.mrc",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -178,9 +187,10 @@ def test_memory_mapped_maps_give_the_same_patches(tmp_path, masked_pair):
     inp, target = masked_pair
     write_map(DensityMap(inp, (0, 0, 0), 1.0), tmp_path / "a_sim.mrc")
     write_map(DensityMap(target, (0, 0, 0), 1.0), tmp_path / "a_exp.mrc.gz")
-    table = pd.DataFrame([{"entry": "a", "split": "train", "kept": True, "sim_map": "a_sim.mrc",
-                           "exp_map": "a_exp.mrc.gz"}])
-    (sim, exp), = load_pairs(table, "train", root=tmp_path, mmap=True)[0]
+    table = pd.DataFrame(
+        [{"entry": "a", "split": "train", "kept": True, "sim_map": "a_sim.mrc", "exp_map": "a_exp.mrc.gz"}]
+    )
+    ((sim, exp),) = load_pairs(table, "train", root=tmp_path, mmap=True)[0]
     assert isinstance(sim, MappedMap) and isinstance(exp, np.ndarray)
     assert len(pickle.dumps(sim)) < 1000 and MappedMap.open(tmp_path / "a_exp.mrc.gz") is None
     np.testing.assert_array_equal(np.asarray(pickle.loads(pickle.dumps(sim))), inp)
@@ -189,5 +199,6 @@ def test_memory_mapped_maps_give_the_same_patches(tmp_path, masked_pair):
     assert len(mapped) == len(plain) and mapped.n_empty == plain.n_empty
     idx = list(range(0, len(plain), 5))
     batches = list(DataLoader(mapped, batch_size=4, num_workers=2, sampler=idx))
-    torch.testing.assert_close(torch.cat([b[0] for b in batches]), torch.stack([plain[i][0] for i in idx]),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        torch.cat([b[0] for b in batches]), torch.stack([plain[i][0] for i in idx]), rtol=0, atol=0
+    )

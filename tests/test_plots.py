@@ -1,13 +1,14 @@
 """Figure and table writers: files appear whole, drawn geometry lands in world coordinates, and the CA trace is cut
 into segments of one secondary structure without lines across chain breaks."""
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
 from conftest import pair
+
 from s2mlib.io import DensityMap, read_structure
 from s2mlib.plots import SS_COLOURS, ca_trace, isosurface, metric_boxplots, save_figure, save_table, time_vs_size
 from s2mlib.structures import secondary_structure
@@ -68,8 +69,9 @@ def test_ca_trace_segments(tmp_path):
     structure = read_structure(pair("6272_3J9S")["model_path"])
     table = secondary_structure(structure)
     segments = ca_trace(table)
-    colour_of = {tuple(np.round(xyz, 3)): SS_COLOURS[ss]
-                 for xyz, ss in zip(table[["x", "y", "z"]].to_numpy(), table["ss"])}
+    colour_of = {
+        tuple(np.round(xyz, 3)): SS_COLOURS[ss] for xyz, ss in zip(table[["x", "y", "z"]].to_numpy(), table["ss"])
+    }
     drawn = set()
     for xyz, colour in segments:
         assert len(xyz) >= 1 and colour in SS_COLOURS.values()
@@ -84,8 +86,13 @@ def test_ca_trace_segments(tmp_path):
 def test_metric_vs_target_draws_the_mean_per_method():
     from s2mlib.plots import metric_vs_target
 
-    series = pd.DataFrame({"target": [3.0, 3.0, 5.0, 5.0] * 2, "method": ["gan"] * 4 + ["molmap"] * 4,
-                           "ssim": [0.2, 0.4, 0.5, 0.7, 0.1, 0.1, 0.2, 0.2]})
+    series = pd.DataFrame(
+        {
+            "target": [3.0, 3.0, 5.0, 5.0] * 2,
+            "method": ["gan"] * 4 + ["molmap"] * 4,
+            "ssim": [0.2, 0.4, 0.5, 0.7, 0.1, 0.1, 0.2, 0.2],
+        }
+    )
     fig = metric_vs_target(series, ["ssim"], order=["gan", "molmap"])
     lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2]
     means = sorted(tuple(np.round(line.get_ydata(), 6)) for line in lines)
@@ -96,8 +103,14 @@ def test_metric_vs_target_draws_the_mean_per_method():
 def test_metric_points_one_panel_per_metric():
     from s2mlib.plots import metric_points
 
-    scores = pd.DataFrame({"R": ["reported", "5 Å"] * 4, "method": ["a"] * 4 + ["b"] * 4,
-                           "pcc": np.linspace(0, 1, 8), "ssim": np.linspace(1, 0, 8)})
+    scores = pd.DataFrame(
+        {
+            "R": ["reported", "5 Å"] * 4,
+            "method": ["a"] * 4 + ["b"] * 4,
+            "pcc": np.linspace(0, 1, 8),
+            "ssim": np.linspace(1, 0, 8),
+        }
+    )
     fig = metric_points(scores, ["pcc", "ssim"], x="R", hue="method")
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "SSIM"
     plt.close(fig)

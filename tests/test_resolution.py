@@ -1,12 +1,13 @@
 """Tests of s2mlib.resolution: target lists, the series of maps at target resolutions scored against the low-passed
 experimental map (real pair 5925_3J6J), and the matched-resolution check on maps of known resolution."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import pair
+
 from s2mlib.curate import curate_exp_map
 from s2mlib.inputs import target_at
 from s2mlib.io import read_map, read_structure, write_map
@@ -38,14 +39,28 @@ def entries(tmp_path_factory):
     p = pair("5925_3J6J")
     model = read_structure(p["model_path"])
     exp = curate_exp_map(read_map(p["map_path"]), model, clip_negative=True)
-    return pd.DataFrame([{"entry": "5925_3J6J", "resolution": 3.6, "model": str(p["model_path"]),
-                          "exp_map": str(write_map(exp, folder / "5925_exp.mrc"))}])
+    return pd.DataFrame(
+        [
+            {
+                "entry": "5925_3J6J",
+                "resolution": 3.6,
+                "model": str(p["model_path"]),
+                "exp_map": str(write_map(exp, folder / "5925_exp.mrc")),
+            }
+        ]
+    )
 
 
 def test_series_scores_each_map_against_the_lowpassed_experimental_map(entries, tmp_path):
     conditioned, paper = FakeGenerator(True), FakeGenerator(False)
-    series = resolution_series(entries, {"conditioned": conditioned, "paper": paper}, ["reported", 3.0, 6.0],
-                               tmp_path, simulators=("molmap", "gemmi"), progress=False)
+    series = resolution_series(
+        entries,
+        {"conditioned": conditioned, "paper": paper},
+        ["reported", 3.0, 6.0],
+        tmp_path,
+        simulators=("molmap", "gemmi"),
+        progress=False,
+    )
     assert sorted(set(series["target"])) == [3.6, 6.0]  # 3 A is finer than the map: left out
     assert conditioned.calls == [3.6, 6.0] and paper.calls == [None, None]
     assert len(series) == 2 * 5
@@ -66,8 +81,9 @@ def test_series_scores_each_map_against_the_lowpassed_experimental_map(entries, 
 
 def test_matched_resolution_check_on_maps_of_known_resolution(entries, tmp_path):
     """molmap at R (the 'generator') has R' = R; the experimental reference has its own R'."""
-    series = resolution_series(entries, {"molmap at R": FakeGenerator(True)}, [4.0, 7.0], tmp_path, simulators=(),
-                               progress=False)
+    series = resolution_series(
+        entries, {"molmap at R": FakeGenerator(True)}, [4.0, 7.0], tmp_path, simulators=(), progress=False
+    )
     check = resolution_check(series, entries, [4.0, 7.0], ["molmap at R"], progress=False)
     assert check["matched"].round(1).tolist() == [4.0, 7.0]
     assert (check["difference"] == check["matched"] - check["matched_experimental"]).all()

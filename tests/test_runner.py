@@ -1,4 +1,5 @@
 """The notebook runner behind run_all.sh: order, --only, overrides, stop at the first failing cell, offline stop."""
+
 import nbformat
 import pytest
 from conftest import TEST_DATA

@@ -3,6 +3,7 @@
 Structures are real models from ../shared/data (a few residues cut out with gemmi into tmp_path) or single
 atoms written by the tests.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,13 +12,11 @@ import math
 import gemmi
 import numpy as np
 import pytest
+from conftest import pair
 
 from s2mlib.errors import StructureError
 from s2mlib.io import DensityMap, read_map, read_structure
-from s2mlib.simulate import (METHODS, blurrer, bounding_grid, e2pdb2mrc, gaussian_sum, gemmi_density, molmap,
-                             simulate)
-
-from conftest import pair
+from s2mlib.simulate import METHODS, blurrer, bounding_grid, e2pdb2mrc, gaussian_sum, gemmi_density, molmap, simulate
 
 
 def _few_residues(tmp_path, entry: str, n_residues: int | None = None):
@@ -45,8 +44,13 @@ def _atoms(tmp_path, atoms):
         residue = gemmi.Residue()
         residue.name, residue.seqid = "UNL", gemmi.SeqId(i + 1, " ")
         atom = gemmi.Atom()
-        atom.name, atom.element, atom.pos, atom.occ, atom.b_iso = element, gemmi.Element(element), \
-            gemmi.Position(x, y, z), 1.0, 0.0
+        atom.name, atom.element, atom.pos, atom.occ, atom.b_iso = (
+            element,
+            gemmi.Element(element),
+            gemmi.Position(x, y, z),
+            1.0,
+            0.0,
+        )
         residue.add_atom(atom)
         chain.add_residue(residue)
     model.add_chain(chain)
@@ -62,10 +66,13 @@ def _brute_force(grid: DensityMap, xyz, weight, sigma: float, cutoff: float) -> 
     total = np.zeros(grid.data.shape)
     for (x, y, z), w in zip(xyz, weight):
         dx, dy, dz = axes[0] - x, axes[1] - y, axes[2] - z
-        inside = ((np.abs(dz) <= cutoff)[:, None, None] & (np.abs(dy) <= cutoff)[None, :, None]
-                  & (np.abs(dx) <= cutoff)[None, None, :])
+        inside = (
+            (np.abs(dz) <= cutoff)[:, None, None]
+            & (np.abs(dy) <= cutoff)[None, :, None]
+            & (np.abs(dx) <= cutoff)[None, None, :]
+        )
         r2 = dz[:, None, None] ** 2 + dy[None, :, None] ** 2 + dx[None, None, :] ** 2
-        total += np.where(inside, w * np.exp(-r2 / (2 * sigma ** 2)), 0.0)
+        total += np.where(inside, w * np.exp(-r2 / (2 * sigma**2)), 0.0)
     return total
 
 
@@ -79,7 +86,7 @@ def _assert_matches(result: np.ndarray, oracle: np.ndarray) -> None:
 
 def _molmap_weights(structure, resolution):
     sigma = resolution / (math.pi * math.sqrt(2))
-    return structure.atomic_number * (2 * math.pi) ** -1.5 * sigma ** -3, sigma
+    return structure.atomic_number * (2 * math.pi) ** -1.5 * sigma**-3, sigma
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +95,7 @@ def map_5925():
 
 
 # ------------------------------------------------------------------------------------------------- molmap
+
 
 def test_molmap_default_grid_matches_brute_force(tmp_path):
     st = _few_residues(tmp_path, "20353_6PJ6")  # 221 RNA atoms
@@ -179,6 +187,7 @@ def test_dispatcher_matches_direct_call(tmp_path, map_5925):
 
 # ---------------------------------------------------------------------------------------------- e2pdb2mrc
 
+
 def test_e2pdb2mrc_matches_brute_force_in_centred_cube(tmp_path):
     raw = _few_residues(tmp_path, "20353_6PJ6")
     st = raw.translated(-(raw.xyz.max(axis=0) + raw.xyz.min(axis=0)) / 2)
@@ -204,6 +213,7 @@ def test_e2pdb2mrc_box_grows_to_hold_an_off_centre_model(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ peers
 
+
 def test_blurrer_correlates_with_molmap_and_is_standardised(tmp_path, map_5925):
     st = _few_residues(tmp_path, "5925_3J6J", 40)
     resolution = 4.0
@@ -226,12 +236,14 @@ def test_gemmi_drops_far_atoms_instead_of_wrapping(tmp_path):
     ref = _skewed_grid()
     near = _atoms(tmp_path, [("S", *ATOM)])
     with pytest.warns(UserWarning, match="1 of 2 atoms"):
-        both = gemmi_density(_atoms(tmp_path, [("S", *ATOM), ("S", ATOM[0] + 60.0, ATOM[1], ATOM[2])]), 4.0,
-                             ref_map=ref)
+        both = gemmi_density(
+            _atoms(tmp_path, [("S", *ATOM), ("S", ATOM[0] + 60.0, ATOM[1], ATOM[2])]), 4.0, ref_map=ref
+        )
     assert np.allclose(both.data, gemmi_density(near, 4.0, ref_map=ref).data)
 
 
 # -------------------------------------------------------------------------------------------- bad input
+
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("resolution", [0.0, -2.0, float("nan")])

@@ -1,18 +1,26 @@
 """Tests of s2mlib.structures: secondary structure from HELIX/SHEET records (parsed by hand as the oracle) and from
 CA geometry (an ideal helix and strand), and real structures of a chosen size tiled from copies of a model."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
+from conftest import pair
 from scipy.spatial import cKDTree
 
-from conftest import pair
 from s2mlib.io import read_structure
 from s2mlib.plots import SS_COLOURS, ca_trace
-from s2mlib.structures import (b_factor_kind, effective_b_factors, secondary_structure, structure_of_size,
-                               tile_structure, with_b_factors, with_effective_b_factors)
+from s2mlib.structures import (
+    b_factor_kind,
+    effective_b_factors,
+    secondary_structure,
+    structure_of_size,
+    tile_structure,
+    with_b_factors,
+    with_effective_b_factors,
+)
 
 
 def pdb_annotations(path) -> tuple[set, set]:
@@ -43,14 +51,15 @@ def test_secondary_structure_from_helix_and_sheet_records():
 def ideal_model(path) -> None:
     """CA-only chain: 14 residues of ideal alpha helix (radius 2.3 A, rise 1.5 A, 100 deg per residue), then 10 of
     a zigzag strand (3.3 A rise per residue, +-0.9 A), then a 6 A gap and 4 more strand residues."""
-    helix = [(2.3 * math.cos(math.radians(100 * i)), 2.3 * math.sin(math.radians(100 * i)), 1.5 * i)
-             for i in range(14)]
+    helix = [(2.3 * math.cos(math.radians(100 * i)), 2.3 * math.sin(math.radians(100 * i)), 1.5 * i) for i in range(14)]
     x0, y0, z0 = helix[-1]
     strand = [(x0 + 0.9 * (-1) ** i, y0 + 3.3 * (i + 1), z0) for i in range(10)]
     x1, y1, z1 = strand[-1]
     after = [(x1 + 0.9 * (-1) ** i, y1 + 6.0 + 3.3 * i, z1) for i in range(4)]
-    lines = [f"ATOM  {n + 1:5d}  CA  ALA A{n + 1:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00 20.00           C"
-             for n, (x, y, z) in enumerate(helix + strand + after)]
+    lines = [
+        f"ATOM  {n + 1:5d}  CA  ALA A{n + 1:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00 20.00           C"
+        for n, (x, y, z) in enumerate(helix + strand + after)
+    ]
     path.write_text("\n".join(lines + ["END"]) + "\n")
 
 
@@ -79,14 +88,14 @@ def test_tile_structure_and_structure_of_size():
     assert len(set(big.chains)) == 5 * len(structure.chains)
     shifts = []
     for k in range(5):  # one chain: copies follow one another; each is a pure translation of the original
-        moved = big.xyz[k * n:(k + 1) * n] - structure.xyz
+        moved = big.xyz[k * n : (k + 1) * n] - structure.xyz
         np.testing.assert_allclose(moved - moved[0], 0.0, atol=1e-3)
-        assert list(big.element[k * n:(k + 1) * n]) == list(structure.element)
+        assert list(big.element[k * n : (k + 1) * n]) == list(structure.element)
         shifts.append(moved[0])
-    trees = [cKDTree(big.xyz[k * n:(k + 1) * n]) for k in range(5)]
+    trees = [cKDTree(big.xyz[k * n : (k + 1) * n]) for k in range(5)]
     for a in range(5):
         for b in range(a + 1, 5):
-            assert trees[a].query(big.xyz[b * n:(b + 1) * n])[0].min() >= 5.0 - 1e-3  # TILE_GAP apart at least
+            assert trees[a].query(big.xyz[b * n : (b + 1) * n])[0].min() >= 5.0 - 1e-3  # TILE_GAP apart at least
     assert len({tuple(np.round(s, 3)) for s in shifts}) == 5
     with pytest.raises(ValueError, match="exceed"):
         tile_structure(structure, 2, spacing=10.0)
@@ -96,6 +105,7 @@ def test_tile_structure_and_structure_of_size():
 
 
 # ------------------------------------------------------------------ the B-factor column
+
 
 def copy_with_b(source, path, values, remark: str = "") -> object:
     """A real model (PDB) written to ``path`` with every atom's B-factor column replaced, an optional REMARK line."""

@@ -1,5 +1,6 @@
 """Tests of s2mlib.study: baselines on the ExpMap grid and their cache, scoring, Table 1, Figure 5's fits and
 generation timing (real pairs: 2566_3J6B, 5925_3J6J, 20353_6PJ6, from ../shared/data or the in-repo tests/data)."""
+
 from __future__ import annotations
 
 import csv
@@ -10,16 +11,23 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, pair
+
 from s2mlib.curate import curate_exp_map
 from s2mlib.errors import ManifestError
 from s2mlib.generate import MapGenerator, network_input
 from s2mlib.io import read_map, read_structure, write_map
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
-from s2mlib.study import (BASELINES, MASKED_METRICS, resolution_fits, score_maps, simulate_baselines, summary_table,
-                          time_generation)
+from s2mlib.study import (
+    BASELINES,
+    MASKED_METRICS,
+    resolution_fits,
+    score_maps,
+    simulate_baselines,
+    summary_table,
+    time_generation,
+)
 from s2mlib.weights import export_generator
 
 PAPER_CSV = ROOT / "params" / "paper_table1.csv"  # the paper's Table 1 (../shared/paper/table1_paper.csv)
@@ -36,8 +44,14 @@ def entries(tmp_path_factory) -> pd.DataFrame:
     for entry, resolution in (("2566_3J6B", 3.2), ("5925_3J6J", math.nan)):
         p = pair(entry)
         exp = curate_exp_map(read_map(p["map_path"]), read_structure(p["model_path"]))
-        rows.append({"entry": entry, "resolution": resolution, "exp_map": str(write_map(exp, folder / f"{entry}.mrc")),
-                     "model": str(p["model_path"])})
+        rows.append(
+            {
+                "entry": entry,
+                "resolution": resolution,
+                "exp_map": str(write_map(exp, folder / f"{entry}.mrc")),
+                "model": str(p["model_path"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -67,8 +81,9 @@ def test_baselines_lie_on_the_expmap_grid(entries, baselines):
         assert mine.loc["gemmi (reported res.)", "sim_resolution"] == reported
         for name, resolution in (("molmap", 2.0), ("molmap (reported res.)", reported)):
             expected = molmap(structure, resolution, ref_map=exp).data
-            np.testing.assert_allclose(read_map(mine.loc[name, "path"]).data, expected, rtol=1e-5,
-                                       atol=1e-6 * expected.max())
+            np.testing.assert_allclose(
+                read_map(mine.loc[name, "path"]).data, expected, rtol=1e-5, atol=1e-6 * expected.max()
+            )
 
 
 def test_baselines_are_cached(entries, baselines, monkeypatch):
@@ -94,8 +109,10 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
     third = simulate_baselines(entries, out, default_resolution=4.0, progress=False)
     assert calls == [("molmap", 4.0), ("gemmi", 4.0)]
     redone = third[~third["cached"]]
-    assert list(zip(redone["entry"], redone["method"])) == [("5925_3J6J", "molmap (reported res.)"),
-                                                            ("5925_3J6J", "gemmi (reported res.)")]
+    assert list(zip(redone["entry"], redone["method"])) == [
+        ("5925_3J6J", "molmap (reported res.)"),
+        ("5925_3J6J", "gemmi (reported res.)"),
+    ]
     with pytest.raises(ValueError, match="unknown baseline"):
         simulate_baselines(entries, out, methods=["chimera"], progress=False)
     with pytest.raises(ManifestError, match="5925_3J6J: exp_map file not found"):
@@ -104,14 +121,19 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
 
 def count_residues(path) -> int:
     """Distinct (chain, number, insertion code) of the ATOM/HETATM records of a PDB file."""
-    with (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)) as fh:
+    with gzip.open(path, "rt") if str(path).endswith(".gz") else open(path) as fh:
         return len({(line[21], line[22:26], line[26]) for line in fh if line.startswith(("ATOM", "HETATM"))})
 
 
 def test_score_maps_of_a_map_against_itself(entries, baselines):
     _, table = baselines
-    maps = pd.concat([pd.DataFrame({"entry": entries["entry"], "method": "self", "path": entries["exp_map"]}),
-                      table[table["method"] == "molmap"][["entry", "method", "path"]]], ignore_index=True)
+    maps = pd.concat(
+        [
+            pd.DataFrame({"entry": entries["entry"], "method": "self", "path": entries["exp_map"]}),
+            table[table["method"] == "molmap"][["entry", "method", "path"]],
+        ],
+        ignore_index=True,
+    )
     scores = score_maps(maps, entries, progress=False)
     assert len(scores) == 4
     itself = scores[scores["method"] == "self"].set_index("entry")
@@ -128,9 +150,15 @@ def test_score_maps_of_a_map_against_itself(entries, baselines):
 def test_summary_table_means_medians_and_paper_columns():
     rng = np.random.default_rng(5)
     methods = ["struc2mapGAN", "molmap", "gemmi", "StructureBlurrer"]
-    rows = [{"entry": f"e{i}", "method": m, **{k: rng.random() for k in
-             ("ssim", "correlation", "correlation_about_mean", "pcc", *MASKED_METRICS)}}
-            for i in range(7) for m in methods]
+    rows = [
+        {
+            "entry": f"e{i}",
+            "method": m,
+            **{k: rng.random() for k in ("ssim", "correlation", "correlation_about_mean", "pcc", *MASKED_METRICS)},
+        }
+        for i in range(7)
+        for m in methods
+    ]
     scores = pd.DataFrame(rows)
     scores.loc[3, "pcc"] = np.nan  # a missing score is left out of that method's figures
     table = summary_table(scores, PAPER_CSV)
@@ -162,8 +190,13 @@ def test_summary_table_means_medians_and_paper_columns():
 def test_resolution_fits_against_hand_least_squares():
     rng = np.random.default_rng(2)
     res = rng.uniform(3, 8, 12)
-    scores = pd.DataFrame({"method": ["gan"] * 12 + ["molmap"] * 12, "resolution": np.r_[res, res],
-                           "correlation": np.r_[0.9 + rng.normal(0, 0.01, 12), 1.1 - 0.05 * res + rng.normal(0, 0.01, 12)]})
+    scores = pd.DataFrame(
+        {
+            "method": ["gan"] * 12 + ["molmap"] * 12,
+            "resolution": np.r_[res, res],
+            "correlation": np.r_[0.9 + rng.normal(0, 0.01, 12), 1.1 - 0.05 * res + rng.normal(0, 0.01, 12)],
+        }
+    )
     scores.loc[0, "correlation"] = np.nan
     fits = resolution_fits(scores, ["correlation"]).set_index("method")
     for method in ("gan", "molmap"):
@@ -174,7 +207,7 @@ def test_resolution_fits_against_hand_least_squares():
         assert fits.loc[method, "slope"] == pytest.approx(slope, abs=1e-12)
         assert fits.loc[method, "intercept"] == pytest.approx(y.mean() - slope * x.mean(), abs=1e-12)
         residual = y - (y.mean() + slope * (x - x.mean()))
-        stderr = math.sqrt((residual ** 2).sum() / (len(x) - 2) / ((x - x.mean()) ** 2).sum())
+        stderr = math.sqrt((residual**2).sum() / (len(x) - 2) / ((x - x.mean()) ** 2).sum())
         t975 = {9: 2.2621572, 10: 2.2281389}[len(x) - 2]  # Student t quantiles from a printed table
         assert fits.loc[method, "slope_ci95"] == pytest.approx(stderr * t975, rel=1e-6)
     assert fits.loc["molmap", "slope"] == pytest.approx(-0.05, abs=0.01)
@@ -182,15 +215,19 @@ def test_resolution_fits_against_hand_least_squares():
 
 def test_time_generation_counts_the_cubes_run(tmp_path):
     weights = export_generator(Generator(width=2), tmp_path / "tiny.pt")
-    structures = {"rna": read_structure(pair("20353_6PJ6")["model_path"]),
-                  "protein": read_structure(pair("2566_3J6B")["model_path"])}
+    structures = {
+        "rna": read_structure(pair("20353_6PJ6")["model_path"]),
+        "protein": read_structure(pair("2566_3J6B")["model_path"]),
+    }
     for skip in (True, False):
         gen = MapGenerator(weights, device="cpu", batch_size=8, skip_empty=skip, progress=False)
         table = time_generation(gen, structures, warmup=False).set_index("name")
         for name, structure in structures.items():
             inp = network_input(structure).data
-            blocks = [tuple(slice(max(20 * a - 6, 0), 20 * a + 26) for a in k)
-                      for k in np.ndindex(*(math.ceil(s / 20) for s in inp.shape))]
+            blocks = [
+                tuple(slice(max(20 * a - 6, 0), 20 * a + 26) for a in k)
+                for k in np.ndindex(*(math.ceil(s / 20) for s in inp.shape))
+            ]
             assert table.loc[name, "cubes"] == len(blocks)
             assert table.loc[name, "cubes_run"] == (sum(inp[b].any() for b in blocks) if skip else len(blocks))
             assert table.loc[name, "grid"] == "x".join(map(str, inp.shape[::-1]))
@@ -207,8 +244,11 @@ def test_model_fit_scores_join_the_table(entries, baselines):
     maps = table[table["method"] == "gemmi (reported res.)"][["entry", "method", "path"]]
     scores = score_maps(maps, entries, model_fit=True, default_resolution=4.0, progress=False).set_index("entry")
     for row in entries.itertuples():
-        direct = field_scores(read_map(maps.set_index("entry").loc[row.entry, "path"]), read_structure(row.model),
-                              3.2 if row.entry == "2566_3J6B" else 4.0)
+        direct = field_scores(
+            read_map(maps.set_index("entry").loc[row.entry, "path"]),
+            read_structure(row.model),
+            3.2 if row.entry == "2566_3J6B" else 4.0,
+        )
         for metric in FIELD_METRICS:
             assert scores.loc[row.entry, metric] == pytest.approx(direct[metric], abs=1e-9)
     summary = summary_table(scores.reset_index())
@@ -223,8 +263,12 @@ def test_map_quality_and_residue_profiles(entries):
 
     p = pair("5925_3J6J")
     density, model = read_map(p["map_path"]), read_structure(p["model_path"])
-    table = pd.DataFrame([{"entry": "5925_3J6J", "kept": True, "map": str(p["map_path"]),
-                           "model": str(p["model_path"])}, {"entry": "x", "kept": False, "map": "", "model": ""}])
+    table = pd.DataFrame(
+        [
+            {"entry": "5925_3J6J", "kept": True, "map": str(p["map_path"]), "model": str(p["model_path"])},
+            {"entry": "x", "kept": False, "map": "", "model": ""},
+        ]
+    )
     quality = map_quality(table, progress=False)
     assert quality["entry"].tolist() == ["5925_3J6J"]
     assert quality.loc[0, "q_mean"] == pytest.approx(mean_qscore(atom_qscores(density, model)))

@@ -1,24 +1,26 @@
 """Tests of s2mlib.tiling: the paper's 32^3 / stride-20 cube grid and reassembly, against the paper's recipe read
 literally (np.pad by 32, then slicing), on random arrays and every real map (../shared/data or tests/data)."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_DATA, pair, pair_ids
+
 from s2mlib.io import read_map
 from s2mlib.tiling import cube_corners, cubes, cut_cube, reassemble
 
 ALL_MAPS = [("pair", e) for e in pair_ids()] + [
-    ("maps_only", p.name) for p in sorted((SHARED_DATA / "maps_only").glob("*.map.gz"))]
+    ("maps_only", p.name) for p in sorted((SHARED_DATA / "maps_only").glob("*.map.gz"))
+]
 
 
 def padded_block(array: np.ndarray, corner) -> np.ndarray:
     """Oracle: the paper's recipe read literally, zero-pad 32 on each side with np.pad and slice."""
     z, y, x = np.asarray(corner) + 32
-    return np.pad(array, 32)[z:z + 32, y:y + 32, x:x + 32]
+    return np.pad(array, 32)[z : z + 32, y : y + 32, x : x + 32]
 
 
 def test_corners_hand_case():
@@ -40,7 +42,7 @@ def test_cubes_are_slices_of_the_32_padded_map():
     # the kept centres tile the map once: each voxel is in exactly one [corner+6, corner+26) box
     count = np.zeros(a.shape, int)
     for z, y, x in corners + 6:
-        count[max(z, 0):z + 20, max(y, 0):y + 20, max(x, 0):x + 20] += 1
+        count[max(z, 0) : z + 20, max(y, 0) : y + 20, max(x, 0) : x + 20] += 1
     assert (count == 1).all()
 
 

@@ -1,5 +1,6 @@
 """Tests of s2mlib.train: losses, exact resume, own-loss schedulers, atomic checkpoints, the generator exported from a
 checkpoint, training from a curation table."""
+
 from __future__ import annotations
 
 import math
@@ -84,8 +85,11 @@ def test_resume_is_exact(straight, tmp_path, data):
         for k, state in a[opt]["state"].items():
             for name, t in state.items():
                 torch.testing.assert_close(b[opt]["state"][k][name], t, rtol=1e-6, atol=1e-6)
-    pd.testing.assert_frame_equal(history_a.drop(columns=["patches_per_s", "seconds"]),
-                                  history_b.drop(columns=["patches_per_s", "seconds"]), rtol=1e-6)
+    pd.testing.assert_frame_equal(
+        history_a.drop(columns=["patches_per_s", "seconds"]),
+        history_b.drop(columns=["patches_per_s", "seconds"]),
+        rtol=1e-6,
+    )
     # a finished run is not trained again
     pd.testing.assert_frame_equal(train(TrainConfig(epochs=2, **TINY), *data, run_b), history_b)
 
@@ -93,8 +97,18 @@ def test_resume_is_exact(straight, tmp_path, data):
 def test_checkpoint_and_history_contents(straight):
     run, history = straight
     ckpt = torch.load(run / CHECKPOINT, weights_only=True)
-    assert {"generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d", "epoch", "rng", "history",
-            "config"} <= set(ckpt)
+    assert {
+        "generator",
+        "discriminator",
+        "opt_g",
+        "opt_d",
+        "sched_g",
+        "sched_d",
+        "epoch",
+        "rng",
+        "history",
+        "config",
+    } <= set(ckpt)
     assert ckpt["config"]["width"] == 2 and ckpt["rng"]["torch"].dtype == torch.uint8
     csv = pd.read_csv(run / HISTORY)
     assert csv["epoch"].tolist() == [1, 2] and len(history) == 2
@@ -156,7 +170,14 @@ def test_config_validation():
         TrainConfig(max_patches_per_epoch=0)
     cfg = TrainConfig()
     assert (cfg.lr, cfg.alpha, cfg.batch_size, cfg.epochs, cfg.lr_factor, cfg.lr_patience, cfg.width) == (
-        1e-4, 0.01, 128, 150, 0.5, 15, 32)
+        1e-4,
+        0.01,
+        128,
+        150,
+        0.5,
+        15,
+        32,
+    )
 
 
 def test_step_updates_only_what_it_should():
@@ -230,15 +251,25 @@ def test_train_from_a_curation_table(tmp_path, data):
     for entry, split, (x, y) in (("a", "train", (inp, target)), ("b", "val", (val_inp, val_target))):
         for kind, array in (("sim", x), ("exp", y)):
             write_map(DensityMap(array, (0, 0, 0), 1.0), tmp_path / f"{entry}_{kind}.mrc")
-        rows.append({"entry": entry, "emdb_id": entry, "split": split, "kept": True, "reason": "",
-                     "exp_map": str(tmp_path / f"{entry}_exp.mrc"), "sim_map": str(tmp_path / f"{entry}_sim.mrc")})
+        rows.append(
+            {
+                "entry": entry,
+                "emdb_id": entry,
+                "split": split,
+                "kept": True,
+                "reason": "",
+                "exp_map": str(tmp_path / f"{entry}_exp.mrc"),
+                "sim_map": str(tmp_path / f"{entry}_sim.mrc"),
+            }
+        )
     table = pd.DataFrame(rows)
     config = TrainConfig(epochs=1, keep_empty=False, **TINY)
     history, path = train_from_table(config, table, tmp_path / "run")
     assert path == tmp_path / "run" / GENERATOR and load_generator(path).width == 2 and len(history) == 1
     straight = train(config, data[0], data[1], tmp_path / "straight")  # the same run from arrays
-    pd.testing.assert_frame_equal(history.drop(columns=["patches_per_s", "seconds"]),
-                                  straight.drop(columns=["patches_per_s", "seconds"]))
+    pd.testing.assert_frame_equal(
+        history.drop(columns=["patches_per_s", "seconds"]), straight.drop(columns=["patches_per_s", "seconds"])
+    )
     save_curation(table, tmp_path)
     with pytest.raises(ManifestError, match="no kept entry in split.*val.*val_fraction"):
         train_from_table(config, table.assign(split="train"), tmp_path / "run2")
@@ -258,11 +289,29 @@ def test_the_command_line_trains_a_profile(tmp_path, data, capsys):
     for entry, split, (x, y) in (("a", "train", data[0][0]), ("b", "val", data[1][0])):
         for kind, array in (("sim", x), ("exp", y)):
             write_map(DensityMap(array, (0, 0, 0), 1.0), run / "curated" / f"{entry}_{kind}.mrc")
-        rows.append({"entry": entry, "emdb_id": entry, "pdb_id": "", "split": split, "kept": True, "reason": "",
-                     "exp_map": f"curated/{entry}_exp.mrc", "sim_map": f"curated/{entry}_sim.mrc"})
+        rows.append(
+            {
+                "entry": entry,
+                "emdb_id": entry,
+                "pdb_id": "",
+                "split": split,
+                "kept": True,
+                "reason": "",
+                "exp_map": f"curated/{entry}_exp.mrc",
+                "sim_map": f"curated/{entry}_sim.mrc",
+            }
+        )
     save_curation(pd.DataFrame(rows), run)
-    args = {"run_dir": run, "width": 2, "epochs": 1, "batch_size": 2, "max_patches_per_epoch": 4, "device": "cpu",
-            "max_val_patches": "null", "augment_backend": "device"}
+    args = {
+        "run_dir": run,
+        "width": 2,
+        "epochs": 1,
+        "batch_size": 2,
+        "max_patches_per_epoch": 4,
+        "device": "cpu",
+        "max_val_patches": "null",
+        "augment_backend": "device",
+    }
     assert main(["--profile", "default"] + [a for k, v in args.items() for a in ("-p", k, str(v))]) == 0
     record = json.loads((run / "train" / RECORD).read_text())
     assert record["max_val_patches"] is None and record["augment_backend"] == "device" and record["world_size"] == 1
@@ -282,8 +331,9 @@ def test_device_augmentation_changes_only_the_input_and_resumes_exactly(tmp_path
     whole = train(TrainConfig(epochs=2, **cfg), *data, tmp_path / "whole")
     train(TrainConfig(epochs=1, **cfg), *data, tmp_path / "split")
     split = train(TrainConfig(epochs=2, **cfg), *data, tmp_path / "split")
-    pd.testing.assert_frame_equal(whole.drop(columns=["patches_per_s", "seconds"]),
-                                  split.drop(columns=["patches_per_s", "seconds"]), rtol=1e-6)
+    pd.testing.assert_frame_equal(
+        whole.drop(columns=["patches_per_s", "seconds"]), split.drop(columns=["patches_per_s", "seconds"]), rtol=1e-6
+    )
     assert not np.allclose(whole["train_loss_G"], straight[1]["train_loss_G"])
     np.testing.assert_allclose(whole["val_loss_G"].iloc[0], straight[1]["val_loss_G"].iloc[0], rtol=0.5)
     with pytest.raises(ValueError, match="augment twice|without augment"):

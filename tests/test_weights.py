@@ -1,5 +1,6 @@
 """Tests of s2mlib.weights: generator files round-trip (fp16 within fp16 precision, fp32 exactly), bad files give one
 line naming the file, and the shipped weights load by name."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,8 +8,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from s2mlib.model import Generator
 from s2mlib.weights import DEFAULT_WEIGHTS, FAST_WEIGHTS, export_generator, load_generator, weights_path
 
@@ -64,6 +65,8 @@ def test_shipped_weights_by_name(name, path, width):
 
 def test_inference_does_not_import_training():
     """generate needs the model, the cube geometry and this module: never s2mlib.train or TorchIO."""
-    code = ("import s2mlib.generate, sys; bad = [m for m in ('s2mlib.train', 's2mlib.patches', 'torchio') "
-            "if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import s2mlib.generate, sys; bad = [m for m in ('s2mlib.train', 's2mlib.patches', 'torchio') "
+        "if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

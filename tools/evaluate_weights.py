@@ -9,6 +9,7 @@ and every simulator at each target R ('reported' and the coarser ``--resolutions
 low-passed to R; and the paper's comparison at 2 A (molmap 2 A). Writes ``OUT/series.csv`` (every score),
 ``OUT/summary.md`` (means per split, target and method; who wins per entry) and prints the summary.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="fast", help="shipped name or a weights file")
     parser.add_argument("--manifest", default=str(ROOT.parent / "shared/data/pairs.tsv"))
-    parser.add_argument("--resolutions", type=float, nargs="*", default=[5.0, 8.0],
-                        help="coarser target resolutions besides each entry's reported one (A)")
+    parser.add_argument(
+        "--resolutions",
+        type=float,
+        nargs="*",
+        default=[5.0, 8.0],
+        help="coarser target resolutions besides each entry's reported one (A)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the generator")
@@ -57,8 +63,13 @@ def main() -> None:
     table = curate_manifest(load_manifest(params["manifest"]), args.out / "curated", CurationConfig.from_params(params))
     entries = table[table["kept"] & table["split"].isin(["val", "test"])]
     generator = MapGenerator(args.weights, device="cpu", batch_size=16, bf16=args.bf16, progress=False)
-    series = resolution_series(entries, {"GAN": generator}, ["reported", *args.resolutions], args.out / "maps",
-                               default_resolution=params["default_resolution"])
+    series = resolution_series(
+        entries,
+        {"GAN": generator},
+        ["reported", *args.resolutions],
+        args.out / "maps",
+        default_resolution=params["default_resolution"],
+    )
     series["split"] = series["entry"].map(dict(zip(table["entry"], table["split"])))
     series.to_csv(args.out / "series.csv", index=False)
     paper_rows = []
@@ -66,21 +77,38 @@ def main() -> None:
         structure, exp = read_structure(row.model), read_map(row.exp_map)
         native = series[(series["entry"] == row.entry) & (series["method"] == "GAN")].sort_values("target").iloc[0]
         molmap_2a = evaluate(molmap(structure, 2.0, ref_map=exp), exp, structure)
-        paper_rows.append({"split": row.split, "entry": row.entry, **{f"GAN {m}": native[m] for m in METRICS},
-                           **{f"molmap 2 A {m}": molmap_2a[m] for m in METRICS}})
+        paper_rows.append(
+            {
+                "split": row.split,
+                "entry": row.entry,
+                **{f"GAN {m}": native[m] for m in METRICS},
+                **{f"molmap 2 A {m}": molmap_2a[m] for m in METRICS},
+            }
+        )
     paper = pd.DataFrame(paper_rows)
     series = series[series["method"] != "experimental"]
     series["R"] = ["reported" if abs(t - n) < 1e-6 else f"{t:g} A" for t, n in zip(series["target"], series["native"])]
     means = series.groupby(["split", "R", "method"], sort=False)[METRICS].mean().reset_index()
     won = wins(series)
-    text = [f"# Weights {generator.weights} (conditioned {generator.conditioned}, input {generator.input_kind})", "",
-            "## Mean scores against the experimental map low-passed to R (per split, target R, method)", "",
-            means.to_markdown(index=False, floatfmt=".3f"), "",
-            f"## Does the GAN beat {' and '.join(RIVALS)} at that R on each metric (per entry)?", "",
-            won.to_markdown(index=False), "",
-            "## The paper's comparison: GAN (at the reported resolution) vs molmap at 2 A, against the ExpMap", "",
-            paper.to_markdown(index=False, floatfmt=".3f"), "",
-            "## Every score", "", series.drop(columns=["path"]).to_markdown(index=False, floatfmt=".3f")]
+    text = [
+        f"# Weights {generator.weights} (conditioned {generator.conditioned}, input {generator.input_kind})",
+        "",
+        "## Mean scores against the experimental map low-passed to R (per split, target R, method)",
+        "",
+        means.to_markdown(index=False, floatfmt=".3f"),
+        "",
+        f"## Does the GAN beat {' and '.join(RIVALS)} at that R on each metric (per entry)?",
+        "",
+        won.to_markdown(index=False),
+        "",
+        "## The paper's comparison: GAN (at the reported resolution) vs molmap at 2 A, against the ExpMap",
+        "",
+        paper.to_markdown(index=False, floatfmt=".3f"),
+        "",
+        "## Every score",
+        "",
+        series.drop(columns=["path"]).to_markdown(index=False, floatfmt=".3f"),
+    ]
     (args.out / "summary.md").write_text("\n".join(text) + "\n")
     print("\n".join(text[:9]))
 

@@ -15,6 +15,7 @@ Step 2 gives mmtbx the experimental map and our model map (``map_calc``) as flex
 and an xray_structure read from the model file by iotbx, moved by -origin into a P1 cell equal to the map box
 (as phenix.map_model_cc does after its origin shift). mmtbx computes its own model mask from that structure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 # entry -> resolution used for the model map (the reported one; 20026 '1.75?', 35448 unknown: 3.0 assumed)
-PAIRS = {"0093_6GYN": 3.4, "8410_5TJ6": 3.4, "2513_4CI0_b": 3.36, "6272_3J9S": 2.6, "20026_3AJOfit": 1.75,
-         "35448_8IHL": 3.0}
+PAIRS = {
+    "0093_6GYN": 3.4,
+    "8410_5TJ6": 3.4,
+    "2513_4CI0_b": 3.36,
+    "6272_3J9S": 2.6,
+    "20026_3AJOfit": 1.75,
+    "35448_8IHL": 3.0,
+}
 
 
 def _rows() -> dict[str, dict]:
@@ -49,9 +56,16 @@ def prepare(work: Path) -> None:
         density = read_map(SHARED / rows[entry]["map_file"])
         structure = read_structure(SHARED / rows[entry]["model_file"])
         model = molmap(structure, resolution, ref_map=density)
-        np.savez(work / f"{entry}.npz", map=density.data, model_map=model.data, origin=density.origin,
-                 voxel_size=density.voxel_size, resolution=resolution, n_atoms=structure.n_atoms,
-                 model_file=str(SHARED / rows[entry]["model_file"]))
+        np.savez(
+            work / f"{entry}.npz",
+            map=density.data,
+            model_map=model.data,
+            origin=density.origin,
+            voxel_size=density.voxel_size,
+            resolution=resolution,
+            n_atoms=structure.n_atoms,
+            model_file=str(SHARED / rows[entry]["model_file"]),
+        )
         print(entry, density.data.shape, structure.n_atoms, flush=True)
 
 
@@ -83,12 +97,21 @@ def oracle(work: Path, out: Path) -> None:
         hierarchy = iotbx.pdb.input(file_name=str(data["model_file"])).construct_hierarchy()
         hierarchy.atoms().set_xyz(hierarchy.atoms().extract_xyz() - tuple(float(v) for v in origin))
         xrs = hierarchy.extract_xray_structure(crystal_symmetry=symmetry)
-        cc = five_cc(map=_flex_map(density), xray_structure=xrs, d_min=float(data["resolution"]),
-                     map_calc=_flex_map(model), compute_cc_box=True)
+        cc = five_cc(
+            map=_flex_map(density),
+            xray_structure=xrs,
+            d_min=float(data["resolution"]),
+            map_calc=_flex_map(model),
+            compute_cc_box=True,
+        )
         results[entry] = {
-            "resolution": float(data["resolution"]), "n_atoms_iotbx": xrs.scatterers().size(),
-            "n_atoms_s2mlib": int(data["n_atoms"]), "mask_voxels": int(cc.n_nodes_inside),
-            "cc_mask": cc.result.cc_mask, "cc_box": cc.result.cc_box, "cc_volume": cc.result.cc_volume,
+            "resolution": float(data["resolution"]),
+            "n_atoms_iotbx": xrs.scatterers().size(),
+            "n_atoms_s2mlib": int(data["n_atoms"]),
+            "mask_voxels": int(cc.n_nodes_inside),
+            "cc_mask": cc.result.cc_mask,
+            "cc_box": cc.result.cc_box,
+            "cc_volume": cc.result.cc_volume,
             "cc_peaks": cc.result.cc_peaks,
             "model_map_sum": float(np.sum(model, dtype=np.float64)),
             "model_map_sum_sq": float(np.sum(np.square(model, dtype=np.float64))),
@@ -96,13 +119,15 @@ def oracle(work: Path, out: Path) -> None:
         print(entry, results[entry], flush=True)
     record = {
         "what": "mmtbx.maps.correlation.five_cc(map, xray_structure, d_min, map_calc=<s2mlib molmap at the "
-                "resolution on the map grid>, compute_cc_box=True)",
+        "resolution on the map grid>, compute_cc_box=True)",
         "mask": "mmtbx's own: masks.mask_from_xray_structure(p1=True) of the model, van der Waals radii + solvent "
-                "radius 1.1 A, shrink truncation 0.9 A; does not depend on d_min",
+        "radius 1.1 A, shrink truncation 0.9 A; does not depend on d_min",
         "cell": "P1, unit cell = map box (n * voxel size), model moved by -origin",
-        "commands": [".venv/bin/python tools/phenix_cc_oracle.py prepare --work /tmp/five_cc",
-                     "/work/oracle-venv/bin/python tools/phenix_cc_oracle.py oracle --work /tmp/five_cc "
-                     "--out tests/data/oracles/phenix_five_cc.json"],
+        "commands": [
+            ".venv/bin/python tools/phenix_cc_oracle.py prepare --work /tmp/five_cc",
+            "/work/oracle-venv/bin/python tools/phenix_cc_oracle.py oracle --work /tmp/five_cc "
+            "--out tests/data/oracles/phenix_five_cc.json",
+        ],
         "versions": {"cctbx-base": version("cctbx-base"), "numpy": np.__version__},
         "pairs": results,
     }

@@ -20,6 +20,7 @@ On a machine without ../shared (a GPU machine), train from a pack of the curated
     torchrun --standalone --nproc-per-node 8 -m s2mlib.train --profile paper \
         --curation .devdata/curated/curation.csv -p run_dir /tmp/run -p time_limit_s 300         # there
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,12 @@ from s2mlib.weights import DEFAULT_WEIGHTS, export_generator
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", default=str(ROOT.parent / "shared/data/pairs.tsv"))
-    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs/weights",
-                        help="curation here, training in RUN_DIR/train (python -m s2mlib.train -p run_dir RUN_DIR)")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=ROOT / "runs/weights",
+        help="curation here, training in RUN_DIR/train (python -m s2mlib.train -p run_dir RUN_DIR)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="auto", help="where to generate the scored maps")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
@@ -56,8 +61,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     params = load_profile("default", {"manifest": args.manifest})
     if args.curate:
-        table = curate_manifest(load_manifest(params["manifest"]), args.run_dir / "curated",
-                                CurationConfig.from_params(params), progress=True)
+        table = curate_manifest(
+            load_manifest(params["manifest"]),
+            args.run_dir / "curated",
+            CurationConfig.from_params(params),
+            progress=True,
+        )
         print(f"wrote {save_curation(table, args.run_dir)}")
         return
     table = load_curation(args.run_dir)
@@ -93,8 +102,13 @@ def evaluate(args, params, table: pd.DataFrame, train_dir: Path) -> None:
     history = pd.read_csv(train_dir / HISTORY)
     entries = table[table.kept & table.split.isin(["val", "test"])]
     generator = MapGenerator(args.out, device=args.device, batch_size=16)
-    maps = pd.concat([generate_entries(generator, entries, args.run_dir / "generated"),
-                      simulate_baselines(entries, args.run_dir / "baselines", methods=["molmap"])], ignore_index=True)
+    maps = pd.concat(
+        [
+            generate_entries(generator, entries, args.run_dir / "generated"),
+            simulate_baselines(entries, args.run_dir / "baselines", methods=["molmap"]),
+        ],
+        ignore_index=True,
+    )
     scores = score_maps(maps, entries)
     scores["split"] = scores["entry"].map(dict(zip(table.entry, table.split)))
     scores.to_csv(args.run_dir / "scores.csv", index=False)
@@ -105,23 +119,37 @@ def write_card(args, params, table, config, history, scores) -> None:
     """The model card (the weights' name with .md) from the run's config.json and history.csv and the scores."""
     kept = table[table.kept]
     names = {s: ", ".join(sorted(kept.entry[kept.split == s])) for s in ("train", "val", "test")}
-    columns = ["entry", "split", "method", "ssim", "correlation", "correlation_about_mean", "pcc",
-               "masked_correlation_about_mean"]
+    columns = [
+        "entry",
+        "split",
+        "method",
+        "ssim",
+        "correlation",
+        "correlation_about_mean",
+        "pcc",
+        "masked_correlation_about_mean",
+    ]
     per_entry = scores[columns].sort_values(["split", "entry", "method"]).to_markdown(index=False, floatfmt=".3f")
-    by_split = "\n\n".join(f"**{split}** entries\n\n" + summary_table(part).to_markdown(index=False, floatfmt=".3f")
-                            for split, part in scores.groupby("split"))
-    wins = scores[scores.split == "val"].pivot(index="entry", columns="method",
-                                               values=["correlation_about_mean", "pcc"])
+    by_split = "\n\n".join(
+        f"**{split}** entries\n\n" + summary_table(part).to_markdown(index=False, floatfmt=".3f")
+        for split, part in scores.groupby("split")
+    )
+    wins = scores[scores.split == "val"].pivot(
+        index="entry", columns="method", values=["correlation_about_mean", "pcc"]
+    )
     beats = {m: bool((wins[m]["struc2mapGAN"] > wins[m]["molmap"]).all()) for m in ("correlation_about_mean", "pcc")}
     interim = config["width"] < 32
     empty = "kept" if config["keep_empty"] else "dropped"
     minutes = history["seconds"].sum() / 60
-    status = (f"**INTERIM WEIGHTS**: a narrow network (width {config['width']}) trained for {minutes:.0f} minutes on "
-              f"{config['hardware']}, because no GPU was available. Replace them with paper-width weights trained on a "
-              "GPU (the command below with `--profile paper` under torchrun)." if interim else
-              f"Paper-width network trained for {minutes:.0f} minutes on {config['hardware']}: far shorter than the "
-              "paper's 150 epochs over 403,710 patches on 8 A100s, on 5 training maps instead of the paper's 200; "
-              "longer runs on more data should do better.")
+    status = (
+        f"**INTERIM WEIGHTS**: a narrow network (width {config['width']}) trained for {minutes:.0f} minutes on "
+        f"{config['hardware']}, because no GPU was available. Replace them with paper-width weights trained on a "
+        "GPU (the command below with `--profile paper` under torchrun)."
+        if interim
+        else f"Paper-width network trained for {minutes:.0f} minutes on {config['hardware']}: far shorter than the "
+        "paper's 150 epochs over 403,710 patches on 8 A100s, on 5 training maps instead of the paper's 200; "
+        "longer runs on more data should do better."
+    )
     card = f"""# struc2map generator weights: `{args.out.name}`
 
 {status}

@@ -14,6 +14,7 @@ Example:
     >>> round(pearson(np.arange(5.0), 2 * np.arange(5.0) + 1), 6)
     1.0
 """
+
 from ..maps import atom_mask, on_grid_of
 from .fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
 from .model_fit import field_scores, per_residue_scores
@@ -22,7 +23,27 @@ from .phenix import map_model_cc, phenix_mask
 from .qscore import atom_qscores, mean_qscore, residue_qscores
 from .smoc import residue_smoc
 
-__all__ = ["FSCCurve", "SSIM_PERCENTILE", "atom_mask", "atom_qscores", "chimerax_correlation", "contour_level",
-           "evaluate", "field_scores", "fsc_curve", "fsc_resolution", "map_model_cc", "map_model_fsc",
-           "matched_resolution", "mean_qscore", "on_grid_of", "pearson", "per_residue_scores", "phenix_mask",
-           "preprocess", "residue_qscores", "residue_smoc", "ssim"]
+__all__ = [
+    "FSCCurve",
+    "SSIM_PERCENTILE",
+    "atom_mask",
+    "atom_qscores",
+    "chimerax_correlation",
+    "contour_level",
+    "evaluate",
+    "field_scores",
+    "fsc_curve",
+    "fsc_resolution",
+    "map_model_cc",
+    "map_model_fsc",
+    "matched_resolution",
+    "mean_qscore",
+    "on_grid_of",
+    "pearson",
+    "per_residue_scores",
+    "phenix_mask",
+    "preprocess",
+    "residue_qscores",
+    "residue_smoc",
+    "ssim",
+]

@@ -17,6 +17,7 @@ Example:
     >>> bool(np.allclose(curve.fsc[1:], 1.0))
     True
 """
+
 from __future__ import annotations
 
 import warnings
@@ -60,8 +61,9 @@ def _shells(shape_zyx: tuple[int, int, int], voxel_size: np.ndarray) -> tuple[np
     return edges, np.searchsorted(edges, qr, "right") - 1
 
 
-def fsc_curve(map1: DensityMap | np.ndarray, map2: DensityMap | np.ndarray,
-              voxel_size: float | np.ndarray | None = None) -> FSCCurve:
+def fsc_curve(
+    map1: DensityMap | np.ndarray, map2: DensityMap | np.ndarray, voxel_size: float | np.ndarray | None = None
+) -> FSCCurve:
     """Fourier shell correlation of two maps on one grid, shells up to Nyquist (see the module docstring).
 
     FSC(k) = sum_k Re(F1 conj(F2)) / sqrt(sum_k |F1|^2 sum_k |F2|^2), NaN where a shell has no power in a map
@@ -81,17 +83,20 @@ def fsc_curve(map1: DensityMap | np.ndarray, map2: DensityMap | np.ndarray,
     f1, f2 = np.fft.rfftn(a), np.fft.rfftn(b)
     index = np.arange(len(edges))
     num = ndimage.sum(np.real(f1 * np.conj(f2)), labels=labels, index=index)
-    den = np.sqrt(ndimage.sum(np.abs(f1) ** 2, labels=labels, index=index)
-                  * ndimage.sum(np.abs(f2) ** 2, labels=labels, index=index))
+    den = np.sqrt(
+        ndimage.sum(np.abs(f1) ** 2, labels=labels, index=index)
+        * ndimage.sum(np.abs(f2) ** 2, labels=labels, index=index)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         values = num / den
     keep = edges <= 0.5
-    counts = np.bincount(labels.ravel(), minlength=len(edges))[:len(edges)]
+    counts = np.bincount(labels.ravel(), minlength=len(edges))[: len(edges)]
     return FSCCurve(edges[keep] / voxel[0], values[keep], counts[keep])
 
 
-def fsc_resolution(curve: FSCCurve, threshold: float = 0.5, *, first_crossing: bool = False,
-                   interpolate: bool = False) -> float:
+def fsc_resolution(
+    curve: FSCCurve, threshold: float = 0.5, *, first_crossing: bool = False, interpolate: bool = False
+) -> float:
     """Resolution (A) where the FSC falls below ``threshold`` (TEMPy ``fourier.get_fsc_resolution``).
 
     A crossing is a shell with FSC < threshold after a shell with FSC > threshold (the DC shell counts as FSC 1).
@@ -118,8 +123,13 @@ def fsc_resolution(curve: FSCCurve, threshold: float = 0.5, *, first_crossing: b
     return found
 
 
-def map_model_fsc(density: DensityMap, structure: Structure | None = None, *, model_map: DensityMap | None = None,
-                  model_resolution: float | None = None) -> FSCCurve:
+def map_model_fsc(
+    density: DensityMap,
+    structure: Structure | None = None,
+    *,
+    model_map: DensityMap | None = None,
+    model_resolution: float | None = None,
+) -> FSCCurve:
     """FSC of ``density`` against the model's map on the same grid (TEMPy ``map_model_fsc`` with ``sim_map``).
 
     The model map is ``model_map`` when given, else ChimeraX molmap of ``structure`` at ``model_resolution``
@@ -135,8 +145,16 @@ def map_model_fsc(density: DensityMap, structure: Structure | None = None, *, mo
     return fsc_curve(density, model_map)
 
 
-def matched_resolution(density: DensityMap, structure: Structure, *, low: float = 2.0, high: float = 12.0,
-                       mask_radius: float = 3.0, step: float = 2.0, tolerance: float = 0.05) -> tuple[float, float]:
+def matched_resolution(
+    density: DensityMap,
+    structure: Structure,
+    *,
+    low: float = 2.0,
+    high: float = 12.0,
+    mask_radius: float = 3.0,
+    step: float = 2.0,
+    tolerance: float = 0.05,
+) -> tuple[float, float]:
     """R' = argmax_R Pearson(molmap(structure, R), density) inside ``mask_radius`` A of the model; (R', CC).
 
     Search: a coarse scan low, low + ``step``, ..., high (``s2mlib.simulate.molmap`` on ``density``'s grid cropped
@@ -168,7 +186,11 @@ def matched_resolution(density: DensityMap, structure: Structure, *, low: float 
 
     coarse = np.unique(np.append(np.arange(low, high, step), high))
     best = float(coarse[np.argmin([negative_cc(r) for r in coarse])])
-    minimize_scalar(negative_cc, bounds=(max(low, best - step), min(high, best + step)), method="bounded",
-                    options={"xatol": tolerance})
+    minimize_scalar(
+        negative_cc,
+        bounds=(max(low, best - step), min(high, best + step)),
+        method="bounded",
+        options={"xatol": tolerance},
+    )
     r_best = min(cache, key=cache.get)  # every evaluated resolution is cached, the optimiser's result among them
     return r_best, -cache[r_best]

@@ -11,6 +11,7 @@ Example:
     >>> sorted(scores)                                                                  # doctest: +SKIP
     ['cc_box', 'cc_mask', 'cc_peaks', 'cc_volume', 'fsc_0.5_resolution', 'mask_voxels', 'q_mean']
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -22,8 +23,9 @@ from .qscore import atom_qscores, mean_qscore, residue_qscores
 from .smoc import residue_smoc
 
 
-def field_scores(density: DensityMap, structure: Structure, resolution: float, *,
-                 model_map: DensityMap | None = None) -> dict[str, float]:
+def field_scores(
+    density: DensityMap, structure: Structure, resolution: float, *, model_map: DensityMap | None = None
+) -> dict[str, float]:
     """Phenix CCs, map-model FSC 0.5 resolution and mean Q of ``density`` against ``structure``.
 
     ``model_map`` (for the CCs) defaults to ``s2mlib.simulate.molmap(structure, resolution)`` on ``density``'s grid.

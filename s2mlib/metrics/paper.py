@@ -20,6 +20,7 @@ Example:
     >>> round(pearson(a.data, 2 * a.data + 1), 6)
     1.0
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,9 @@ def pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> flo
     return _correlations(a, b)[1] if a.size else float("nan")
 
 
-def chimerax_correlation(a: DensityMap, b: DensityMap, level: float | None = None,
-                         fraction: float = 0.01) -> tuple[float, float]:
+def chimerax_correlation(
+    a: DensityMap, b: DensityMap, level: float | None = None, fraction: float = 0.01
+) -> tuple[float, float]:
     """ChimeraX ``measure correlation A inMap B``: (correlation, correlation about mean).
 
     Uses A's grid points with a >= ``level`` (default :func:`contour_level` of A at ``fraction``, ChimeraX's
@@ -121,9 +123,16 @@ def ssim(generated: np.ndarray, reference: np.ndarray, mask: np.ndarray | None =
     return float(local[inside].mean()) if inside.any() else float("nan")
 
 
-def evaluate(generated: DensityMap, reference: DensityMap, structure: Structure | None = None, *,
-             mask_radius: float = 3.0, contour: float | None = None, contour_fraction: float = 0.01,
-             percentile: float = SSIM_PERCENTILE) -> dict[str, float]:
+def evaluate(
+    generated: DensityMap,
+    reference: DensityMap,
+    structure: Structure | None = None,
+    *,
+    mask_radius: float = 3.0,
+    contour: float | None = None,
+    contour_fraction: float = 0.01,
+    percentile: float = SSIM_PERCENTILE,
+) -> dict[str, float]:
     """All scores of ``generated`` against ``reference`` (the experimental map), on the reference's grid.
 
     Keys: ``ssim``, ``correlation``, ``correlation_about_mean``, ``pcc``, ``pearson_box``, ``contour_level``,
@@ -148,14 +157,18 @@ def evaluate(generated: DensityMap, reference: DensityMap, structure: Structure 
     if structure is not None:
         mask = atom_mask(structure, reference, mask_radius)
         if not mask.any():
-            raise ValueError(f"no voxel of the reference map lies within {mask_radius} A of the model "
-                             f"{getattr(structure, 'path', '')}")
+            raise ValueError(
+                f"no voxel of the reference map lies within {mask_radius} A of the model "
+                f"{getattr(structure, 'path', '')}"
+            )
         m_cor, m_cor_mean = _correlations(reference.data[mask], gen.data[mask])
-        scores.update({
-            "masked_correlation": m_cor,
-            "masked_correlation_about_mean": m_cor_mean,
-            "masked_pcc": pearson(g_pre, r_pre, mask),
-            "masked_ssim": ssim(g_pre, r_pre, mask),
-            "mask_voxels": int(mask.sum()),
-        })
+        scores.update(
+            {
+                "masked_correlation": m_cor,
+                "masked_correlation_about_mean": m_cor_mean,
+                "masked_pcc": pearson(g_pre, r_pre, mask),
+                "masked_ssim": ssim(g_pre, r_pre, mask),
+                "mask_voxels": int(mask.sum()),
+            }
+        )
     return scores

@@ -21,6 +21,7 @@ Example:
     >>> sphere_points(4).round(3).tolist()[0]
     [0.0, 0.0, -1.0]
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ def sphere_points(n: int) -> np.ndarray:
     for k in range(1, n + 1):
         h = -1.0 + (2.0 * float(k - 1) / float(n - 1))
         phis.append(math.acos(h))
-        step = 3.6 / math.sqrt(n * (1.0 - h ** 2.0)) if 1 < k < n else 0.0
+        step = 3.6 / math.sqrt(n * (1.0 - h**2.0)) if 1 < k < n else 0.0
         thetas.append(0 if k == 1 or k == n else (thetas[k - 2] + step) % (2 * math.pi))
     out = np.array([[math.sin(p) * math.cos(t), math.sin(p) * math.sin(t), math.cos(p)] for t, p in zip(thetas, phis)])
     out.flags.writeable = False
@@ -59,14 +60,15 @@ def mapq_radii(max_radius: float = 2.0, step: float = 0.1) -> list[float]:
     return radii
 
 
-def _kept_points(centres: np.ndarray, offsets: np.ndarray, radius: float, num_points: int,
-                 max_tries: int) -> tuple[np.ndarray, np.ndarray]:
+def _kept_points(
+    centres: np.ndarray, offsets: np.ndarray, radius: float, num_points: int, max_tries: int
+) -> tuple[np.ndarray, np.ndarray]:
     """For one radius: (atom index, point) of every point kept by each atom's first successful try.
 
     ``offsets`` (atoms, K, 3): neighbour minus atom. |c + R u - b| < 0.9 R  <=>  u . v > (0.19 R^2 + |v|^2) / 2R
     with v = b - c, so each try is one matrix product of the try's unit vectors with all offsets.
     """
-    limits = (0.19 * radius ** 2 + (offsets ** 2).sum(axis=2)) / (2 * radius)  # (atoms, K)
+    limits = (0.19 * radius**2 + (offsets**2).sum(axis=2)) / (2 * radius)  # (atoms, K)
     atoms_out, points_out = [], []
     pending = np.arange(len(centres))
     for attempt in range(max_tries):
@@ -76,9 +78,9 @@ def _kept_points(centres: np.ndarray, offsets: np.ndarray, radius: float, num_po
         chunk = max(1, (1 << 21) // (len(unit) * offsets.shape[1]))
         kept = np.empty((len(pending), len(unit)), dtype=bool)
         for start in range(0, len(pending), chunk):
-            sel = pending[start:start + chunk]
+            sel = pending[start : start + chunk]
             dots = (offsets[sel].reshape(-1, 3) @ unit.T).reshape(len(sel), offsets.shape[1], len(unit))
-            kept[start:start + chunk] = ~(dots > limits[sel, :, None]).any(axis=1)
+            kept[start : start + chunk] = ~(dots > limits[sel, :, None]).any(axis=1)
         done = kept.sum(axis=1) >= num_points
         rows, cols = np.nonzero(kept[done])
         atoms_out.append(pending[done][rows])
@@ -89,8 +91,16 @@ def _kept_points(centres: np.ndarray, offsets: np.ndarray, radius: float, num_po
     return np.concatenate(atoms_out), np.concatenate(points_out)
 
 
-def atom_qscores(density: DensityMap, structure: Structure, *, sigma: float = 0.6, num_points: int = 8,
-                 max_radius: float = 2.0, step: float = 0.1, max_tries: int = 50) -> np.ndarray:
+def atom_qscores(
+    density: DensityMap,
+    structure: Structure,
+    *,
+    sigma: float = 0.6,
+    num_points: int = 8,
+    max_radius: float = 2.0,
+    step: float = 0.1,
+    max_tries: int = 50,
+) -> np.ndarray:
     """Per-atom Q-score (mapq ``Qscore``; see the module docstring); NaN for hydrogens, and for an atom whose
     values do not vary.
 
@@ -124,8 +134,10 @@ def atom_qscores(density: DensityMap, structure: Structure, *, sigma: float = 0.
     n = np.bincount(atom, weights=weight, minlength=len(xyz))
     value = value - (np.bincount(atom, weights=weight * value, minlength=len(xyz)) / n)[atom]  # two-pass centring
     ref = ref - (np.bincount(atom, weights=weight * ref, minlength=len(xyz)) / n)[atom]
-    cov, var_v, var_r = (np.bincount(atom, weights=weight * a * b, minlength=len(xyz))
-                         for a, b in ((value, ref), (value, value), (ref, ref)))
+    cov, var_v, var_r = (
+        np.bincount(atom, weights=weight * a * b, minlength=len(xyz))
+        for a, b in ((value, ref), (value, value), (ref, ref))
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         q_heavy = cov / np.sqrt(var_v * var_r)
     q = np.full(structure.n_atoms, np.nan)
@@ -138,8 +150,14 @@ def residue_ids(structure: Structure) -> pd.DataFrame:
     codes = [res.seqid.icode.strip() for ch in structure.gemmi_structure[0] for res in ch for _ in res]
     if len(codes) != structure.n_atoms:  # a Structure not built from its gemmi model: no insertion codes
         codes = [""] * structure.n_atoms
-    return pd.DataFrame({"chain": structure.chain.astype(str), "residue_number": structure.residue_number,
-                         "insertion_code": codes, "residue_name": structure.residue_name.astype(str)})
+    return pd.DataFrame(
+        {
+            "chain": structure.chain.astype(str),
+            "residue_number": structure.residue_number,
+            "insertion_code": codes,
+            "residue_name": structure.residue_name.astype(str),
+        }
+    )
 
 
 def residue_qscores(structure: Structure, atom_q: np.ndarray) -> pd.DataFrame:

@@ -21,6 +21,7 @@ Example:
     >>> from s2mlib.io import read_map, read_structure
     >>> table = residue_smoc(read_map("emd.map"), read_structure("model.pdb"), 3.4)   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,7 +46,7 @@ def _atom_voxels(density: DensityMap, xyz: np.ndarray, radius: float) -> tuple[n
     atom_out, voxel_out = [], []
     chunk = max(1, (1 << 22) // len(offsets))
     for start in range(0, len(atoms), chunk):
-        sel = atoms[start:start + chunk]
+        sel = atoms[start : start + chunk]
         idx = np.floor(frac[sel]).astype(np.int64)[:, None, :] + offsets[None]  # (atoms, stencil, xyz)
         d2 = (((idx - frac[sel, None, :]) * density.voxel_size) ** 2).sum(axis=2)
         hit = (d2 <= radius * radius) & np.all((idx >= 0) & (idx < shape_xyz), axis=2)
@@ -58,8 +59,16 @@ def _atom_voxels(density: DensityMap, xyz: np.ndarray, radius: float) -> tuple[n
     return np.concatenate(atom_out), np.concatenate(voxel_out)
 
 
-def residue_smoc(density: DensityMap, structure: Structure, resolution: float, *, model_map: DensityMap | None = None,
-         window: int = 11, sigma_coeff: float = TEMPY_SMOC_SIGMA, sigma_threshold: float = 2.5) -> pd.DataFrame:
+def residue_smoc(
+    density: DensityMap,
+    structure: Structure,
+    resolution: float,
+    *,
+    model_map: DensityMap | None = None,
+    window: int = 11,
+    sigma_coeff: float = TEMPY_SMOC_SIGMA,
+    sigma_threshold: float = 2.5,
+) -> pd.DataFrame:
     """SMOC of every residue (TEMPy ``ScoringFunctions.SMOC``; see the module docstring).
 
     ``model_map`` (on ``density``'s grid) defaults to TEMPy's blurred, standardised model map at
@@ -75,8 +84,11 @@ def residue_smoc(density: DensityMap, structure: Structure, resolution: float, *
     radius = sigma_threshold * max(sigma_coeff * resolution, 1.0)
     keys = pd.DataFrame({"chain": structure.chain.astype(str), "residue_number": structure.residue_number})
     residue_of_atom = keys.groupby(["chain", "residue_number"], sort=False).ngroup().to_numpy()
-    table = keys.assign(residue_name=structure.residue_name.astype(str)).drop_duplicates(
-        ["chain", "residue_number"]).reset_index(drop=True)
+    table = (
+        keys.assign(residue_name=structure.residue_name.astype(str))
+        .drop_duplicates(["chain", "residue_number"])
+        .reset_index(drop=True)
+    )
 
     atoms, voxels = _atom_voxels(density, structure.xyz, radius)
     n_voxels = density.data.size
@@ -90,7 +102,7 @@ def residue_smoc(density: DensityMap, structure: Structure, resolution: float, *
     scores = np.zeros(len(table))
     for chain_rows in table.groupby("chain", sort=False).indices.values():
         for position, row in enumerate(chain_rows):
-            members = chain_rows[max(0, position - half):position + half + 1]
+            members = chain_rows[max(0, position - half) : position + half + 1]
             n_listed = sum(len(per_residue[r]) for r in members)
             value = -1.0
             if n_listed >= 10:
