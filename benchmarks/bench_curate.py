@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_entry, curate_exp_map, make_sim_map
 from s2mlib.filters import map_model_issues, structure_issues
-from s2mlib.io import read_map, read_structure
+from s2mlib.io import read_map
 from s2mlib.metrics import chimerax_correlation
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

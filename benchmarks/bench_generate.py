@@ -126,8 +126,8 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
+    from s2mlib.atoms import read_structure
     from s2mlib.generate import MapGenerator
-    from s2mlib.io import read_structure
     from s2mlib.model import Generator
     from s2mlib.structures import structure_of_size
     from s2mlib.study import time_generation

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from s2mlib.io import read_map, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import read_map
 from s2mlib.metrics import (
     atom_qscores,
     field_scores,

@@ -28,7 +28,7 @@ def tiled_model(n_atoms: int, out: Path) -> Path:
     """MODEL's protein (ligands and waters removed) tiled by translated copies and cut to at most ``n_atoms``
     atoms in whole residues (:func:`s2mlib.structures.structure_of_size`), written as mmCIF."""
     sys.path.insert(0, str(ROOT))
-    from s2mlib.io import read_structure
+    from s2mlib.atoms import read_structure
     from s2mlib.structures import structure_of_size
 
     st = structure_of_size(read_structure(MODEL, remove_hetero=True), atoms=n_atoms)
@@ -59,7 +59,7 @@ def run_case(model: str, method: str, resolution: float, repeat: int, threads: i
 
     torch.set_num_threads(threads)
     sys.path.insert(0, str(ROOT))
-    from s2mlib.io import read_structure
+    from s2mlib.atoms import read_structure
     from s2mlib.simulate import bounding_grid, simulate
 
     st = read_structure(model)

@@ -16,10 +16,11 @@ import time
 import pandas as pd
 import torch
 
+from s2mlib.atoms import read_structure
 from s2mlib.config import load_profile
 from s2mlib.curate import load_curation
 from s2mlib.generate import MapGenerator
-from s2mlib.io import read_map, read_structure
+from s2mlib.io import read_map
 from s2mlib.metrics import evaluate
 from s2mlib.weights import DEFAULT_WEIGHTS
 

@@ -1,7 +1,8 @@
 """struc2map: experimental-like cryo-EM density maps from atomic structures (after struc2mapGAN)."""
 
+from .atoms import Structure, read_structure
 from .errors import DownloadError, ManifestError, MapError, S2MError, StructureError
-from .io import DensityMap, Structure, read_map, read_structure, write_map
+from .io import DensityMap, read_map, write_map
 
 __all__ = [
     "DensityMap",

@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 
-from .io import atomic_write
+from .outputs import atomic_write
 
 
 def file_stamp(path: str | os.PathLike) -> list:

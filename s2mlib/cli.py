@@ -1,7 +1,7 @@
 """The ``s2m`` command line: parse, call s2mlib, print. Errors print one line, no traceback, and exit 2.
 
 Checked before any work: the output path (a map file name, not a folder, in a folder that can be written:
-:func:`s2mlib.io.check_output`). Maps must be at least :data:`MIN_GRID` voxels along every axis for the commands
+:func:`s2mlib.outputs.check_output`). Maps must be at least :data:`MIN_GRID` voxels along every axis for the commands
 that resample them (curate, evaluate, ``--ref-map``) and the reference of ``evaluate`` at least
 :data:`MIN_SSIM`. ``--json`` output is strict JSON: a score that is undefined (NaN) is ``null``, with the reason
 under ``"undefined"`` (of the record holding it). Ctrl-C exits 130 and SIGTERM 143, each with one line; a file
@@ -11,6 +11,9 @@ being written is not left behind half-written or as a temporary file.
 and of the reference; ``confidence`` and ``generate --confidence`` write the model with per-residue Q-scores (mapq)
 or SMOC (TEMPy) in the B-factor column (:func:`scores_in_b_factors`), which ChimeraX (``color bfactor``) and
 nglview (``color_scheme="bfactor"``) colour by.
+
+Why one long module: one parser and one thin function per command (info, fetch, simulate, curate, evaluate,
+confidence, generate), with the output checks and one-line error handling they share.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .atoms import read_structure, structure_format
 from .errors import S2MError, Terminated
-from .io import check_output, is_map_path, read_map, read_structure, sigterm_raises, structure_format
+from .io import is_map_path, read_map
+from .outputs import check_output, sigterm_raises
 
 if TYPE_CHECKING:
     import gemmi
     import pandas as pd
 
-    from .io import DensityMap, Structure
+    from .atoms import Structure
+    from .io import DensityMap
 
 MIN_GRID = 2  # voxels per axis: trilinear resampling needs two samples along every axis
 MIN_SSIM = 7  # voxels per axis of evaluate's reference: skimage SSIM's 7-voxel window (metrics.paper.ssim)
@@ -209,7 +215,7 @@ def _check_csv_output(path: Path) -> Path:
 
 
 def _check_model_output(path: Path) -> Path:
-    """Refuse a model name that is not PDB/mmCIF (:func:`s2mlib.io.structure_format`) or cannot be written."""
+    """Refuse a model name that is not PDB/mmCIF (:func:`s2mlib.atoms.structure_format`) or cannot be written."""
     structure_format(path)
     return check_output(path, suffixes=None)
 
@@ -249,8 +255,8 @@ def model_fit_scores(
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .io import atomic_write
     from .metrics import evaluate
+    from .outputs import atomic_write
 
     for option, value in (("--per-residue", args.per_residue), ("--resolution", args.resolution)):
         if value is not None and not args.model:
@@ -341,9 +347,9 @@ def write_confidence(
 ) -> str:
     """Score every residue of ``structure`` in ``density`` (``q``: mapq's Q, no resolution needed; ``smoc``:
     TEMPy's SMOC at ``resolution``, named by ``resolution_source``, else the matched one), write the model with
-    the scores in the B-factor column (:func:`scores_in_b_factors`, :func:`s2mlib.io.write_structure`) and return
+    the scores in the B-factor column (:func:`scores_in_b_factors`, :func:`s2mlib.atoms.write_structure`) and return
     a one-line summary."""
-    from .io import write_structure
+    from .atoms import write_structure
     from .metrics import atom_qscores, residue_qscores, residue_smoc
 
     at = ""

@@ -23,6 +23,9 @@ random split by EMDB ID, so copies of one EMDB entry never land on both sides (:
 Example:
     >>> config = CurationConfig(clip_negative=True, val_fraction=0.2)
     >>> table = curate_manifest(load_manifest("pairs.tsv"), "runs/x/curated", config)  # doctest: +SKIP
+
+Why one long module: the curation of a manifest end to end (settings, ExpMap/SimMap, splits, the per-entry cache
+and the table); the exclusion reasons are in :mod:`s2mlib.filters`.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .atoms import Structure, read_structure
 from .cache import file_stamp, matches, read_record, safe_name, write_record
 from .errors import ManifestError, S2MError, require_columns
 from .filters import chain_sequences, map_model_issues, redundant_entries, structure_issues
-from .io import DensityMap, Structure, atomic_write, read_map, read_structure, write_map
+from .io import DensityMap, read_map, write_map
 from .maps import atom_mask, minmax
 from .metrics import chimerax_correlation
+from .outputs import atomic_write
 from .simulate import molmap
 
 CURATION_TABLE = "curation.csv"

@@ -30,6 +30,9 @@ Example (online):
     >>> entry = fetch_entry("EMD-2788", "4v1w")                # doctest: +SKIP
     >>> entry["map"].name, entry["model"].name, entry["resolution"]  # doctest: +SKIP
     ('emd_2788.map.gz', '4V1W.cif.gz', 4.7)
+
+Why one long module: a single concern, the downloader; its integrity checks (gzip, MRC size against its header,
+XML), retries and resumed transfers make most of it.
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import DownloadError, MapError
-from .io import atomic_write, read_map
+from .io import read_map
 from .manifest import EMDB_ID_RE
+from .outputs import atomic_write
 
 EMDB_URL = "https://ftp.ebi.ac.uk/pub/databases/emdb"
 PDB_URL = "https://files.rcsb.org"

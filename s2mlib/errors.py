@@ -27,7 +27,7 @@ class OutputError(S2MError, OSError):
 
 
 class Terminated(BaseException):
-    """The process received SIGTERM (raised by the handler of :func:`s2mlib.io.sigterm_raises`), so that
+    """The process received SIGTERM (raised by the handler of :func:`s2mlib.outputs.sigterm_raises`), so that
     temporary files are removed on the way out as for Ctrl-C."""
 
 
@@ -36,3 +36,11 @@ def require_columns(table, columns, what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ManifestError(f"{what} lacks column(s) {', '.join(missing)} (has: {', '.join(map(str, table.columns))})")
+
+
+def require_file(path, what: str, error: type[Exception]) -> None:
+    """Raise ``error`` naming ``path`` when it is missing or not a file (``what``: 'map', 'model', ...)."""
+    if not path.exists():
+        raise error(f"{path}: {what} file not found")
+    if not path.is_file():
+        raise error(f"{path}: not a file")

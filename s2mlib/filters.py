@@ -29,7 +29,8 @@ import gemmi
 import numpy as np
 import pandas as pd
 
-from .io import DensityMap, Structure
+from .atoms import Structure
+from .io import DensityMap
 from .maps import atom_mask
 
 STANDARD_AMINO_ACIDS = frozenset(

@@ -11,7 +11,7 @@ voxels, or is resampled onto a reference map's grid.
 paper-faithful tiling (``skip_empty=False``) runs every cube.
 
 Example:
-    >>> from s2mlib.io import read_structure
+    >>> from s2mlib.atoms import read_structure
     >>> gen = MapGenerator(device="cpu")                                  # doctest: +SKIP
     >>> density = gen(read_structure("model.cif"), resolution=6.0)        # doctest: +SKIP
 """
@@ -27,10 +27,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .atoms import Structure, read_structure
 from .errors import S2MError
 from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .inputs import network_input as make_input
-from .io import DensityMap, Structure, read_map, read_structure, write_map
+from .io import DensityMap, read_map, write_map
 from .model import place, resolve_device
 from .simulate import bounding_grid
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble

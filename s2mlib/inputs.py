@@ -28,7 +28,8 @@ import math
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from .io import DensityMap, Structure
+from .atoms import Structure
+from .io import DensityMap
 from .maps import lowpass, minmax
 from .simulate import gemmi_density, molmap
 from .structures import with_effective_b_factors

@@ -13,7 +13,8 @@ import itertools
 
 import numpy as np
 
-from .io import DensityMap, Structure
+from .atoms import Structure
+from .io import DensityMap
 
 
 def minmax(data: np.ndarray, dtype: type = np.float32) -> np.ndarray:

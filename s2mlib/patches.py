@@ -13,6 +13,9 @@ Example:
     >>> a = np.zeros((40, 40, 40), np.float32); a[:10, :10, :10] = 1
     >>> len(PatchDataset([(a, a)])), len(PatchDataset([(a, a)], keep_empty=False))
     (8, 1)
+
+Why one long module: the training data as one piece (memory-mapped maps, the dataset at one or many target
+resolutions, the TorchIO augmentation, table loading and counts); the cube geometry is in :mod:`s2mlib.tiling`.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from .atoms import read_structure
 from .cache import file_stamp
 from .errors import MapError, require_columns
 from .inputs import DEFAULT_RESOLUTION, bfactor_inputs, known_resolution, resolution_ladder, target_at
-from .io import read_map, read_structure
+from .io import read_map
 from .tiling import CUBE, PAD, cube_corners, cut_cube
 
 TABLE_COLUMNS = ("entry", "split", "kept", "exp_map", "sim_map")

@@ -1,6 +1,9 @@
 """Figures and tables the notebooks save. Functions draw what they are handed; nothing here computes results.
 
 Figures are PNG, tables CSV plus Markdown, all written atomically into ``figures/``.
+
+Why one long module: one short function per figure of the paper and of the beyond-the-paper studies, plus the
+atomic writers and the figure index they share.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .io import DensityMap, atomic_write
+from .io import DensityMap
+from .outputs import atomic_write
 
 # What each saved file reproduces; figures/README.md is generated from this and figures/index.json.
 FIGURE_INDEX = {

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .atoms import read_structure
 from .cache import safe_name
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution, target_at
-from .io import read_map, read_structure, write_map
+from .io import read_map, write_map
 from .metrics import evaluate, matched_resolution
 from .simulate import simulate
 from .study import entry_rows

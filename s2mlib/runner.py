@@ -24,7 +24,7 @@ import yaml
 
 from .config import ROOT, load_profile
 from .errors import S2MError, Terminated
-from .io import check_folder, sigterm_raises
+from .outputs import check_folder, sigterm_raises
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 EMDB_HOST = "https://ftp.ebi.ac.uk"

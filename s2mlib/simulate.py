@@ -9,7 +9,7 @@ is cut off at the box edge); if no atom lies inside, a ``ValueError`` is raised 
 
 Alternate conformers and occupancy (one rule for the package): a residue at altloc A 0.5 / B 0.5 carries the
 density of one residue, never two. ``molmap``, ``e2pdb2mrc`` and ``blurrer`` use the structure's atom arrays,
-which hold one conformer per atom (:func:`s2mlib.io.kept_conformers`) at full weight, occupancy ignored, as
+which hold one conformer per atom (:func:`s2mlib.atoms.kept_conformers`) at full weight, occupancy ignored, as
 ChimeraX molmap does (it sums the atoms of the altloc ChimeraX shows: ``best_alt_locs``). ``gemmi`` uses every
 conformer of the gemmi structure, each weighted by its occupancy, as ``gemmi.DensityCalculatorE`` does. EMAN2
 and TEMPy differ: their readers (EMAN2's ``PointArray::read_from_pdb`` and e2pdb2mrc.py's ``pdb_2_mrc``; TEMPy's
@@ -17,9 +17,12 @@ gemmi-based ``PDBParser``) keep every ATOM record and ignore occupancy, so they 
 ours deliberately do not (that double count is the error this rule prevents).
 
 Example:
-    >>> from s2mlib.io import read_structure
+    >>> from s2mlib.atoms import read_structure
     >>> st = read_structure("model.pdb")                      # doctest: +SKIP
     >>> sim = simulate(st, "molmap", 2.0, ref_map=exp_map)    # doctest: +SKIP
+
+Why one long module: the four simulators share the grid rules and the exact Gaussian sum, and are tested against
+one another.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ import warnings
 import gemmi
 import numpy as np
 
+from .atoms import Structure
 from .errors import StructureError
-from .io import DensityMap, Structure
+from .io import DensityMap
 
 METHODS = ("molmap", "e2pdb2mrc", "blurrer", "gemmi")
 MOLMAP_SIGMA_FACTOR = 1.0 / (math.pi * math.sqrt(2.0))  # ChimeraX: sigma = resolution * sigma_factor

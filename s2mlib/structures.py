@@ -18,7 +18,7 @@ import gemmi
 import numpy as np
 import pandas as pd
 
-from .io import Structure, structure_from_gemmi
+from .atoms import Structure, structure_from_gemmi
 
 CHAIN_BREAK = 4.2  # A: consecutive CAs farther apart than this are not bonded
 HELIX_I3 = (4.5, 5.6)  # A: CA(i)-CA(i+3) in an alpha helix (ideal 5.0-5.4)

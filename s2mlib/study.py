@@ -11,6 +11,9 @@ Example:
     >>> entries = load_curation("runs/default", "test")                          # doctest: +SKIP
     >>> maps = simulate_baselines(entries, "runs/default/baselines")            # doctest: +SKIP
     >>> table1 = summary_table(score_maps(maps, entries), "table1_paper.csv")   # doctest: +SKIP
+
+Why one long module: the paper's comparison as one piece (baselines and their cache, scoring with the paper's
+and the field's scores, Table 1, Figure 5's fits, per-residue profiles, generation timing).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .atoms import Structure, read_structure
 from .cache import file_stamp, matches, read_record, safe_name, write_record
 from .errors import ManifestError, require_columns
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution
-from .io import DensityMap, Structure, read_map, read_structure, write_map
+from .io import DensityMap, read_map, write_map
 from .metrics import (
     atom_qscores,
     evaluate,

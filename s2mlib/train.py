@@ -28,6 +28,10 @@ The one entry point (notebook 04 in this process or through ``torchrun``, ``tool
 Example (a CPU smoke run):
     >>> cfg = TrainConfig(epochs=2, batch_size=4, width=4, max_patches_per_epoch=8)  # doctest: +SKIP
     >>> history = train(cfg, train_pairs, val_pairs, "runs/smoke")                   # doctest: +SKIP
+
+Why one long module: the training run is one piece that changes together (settings, losses, the GAN step,
+checkpoints and exact resume, the loop in one process or under DDP, and the ``python -m s2mlib.train`` launcher that
+the notebooks, tools and torchrun share); process-group plumbing lives in :mod:`s2mlib.distributed`.
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ from .curate import load_curation, require_kept
 from .errors import S2MError
 from .generate import refine
 from .inputs import DEFAULT_RESOLUTION, INPUT_KINDS
-from .io import atomic_write
 from .model import Discriminator, Generator, place
+from .outputs import atomic_write
 from .patches import PatchDataset, load_levels
 from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from .io import atomic_write
 from .model import Generator, resolve_device
+from .outputs import atomic_write
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "struc2map_generator.pt"  # the paper's width 32, trained on a GPU

@@ -114,7 +114,8 @@ def one_line_error(err: str, command: str) -> str:
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, one_torch_thread):
     """s2m evaluate --model --json --per-residue (matched resolutions) of a 4 A molmap against 5925's map."""
-    from s2mlib.io import read_map, read_structure, write_map
+    from s2mlib.atoms import read_structure
+    from s2mlib.io import read_map, write_map
     from s2mlib.simulate import molmap
 
     folder = tmp_path_factory.mktemp("evaluate")
@@ -233,8 +234,8 @@ def test_confidence_writes_the_csv_scores_as_per_residue_b_factors(evaluated, tm
 def test_scores_in_b_factors_sets_unscored_residues_to_zero():
     import pandas as pd
 
+    from s2mlib.atoms import read_structure
     from s2mlib.cli import scores_in_b_factors
-    from s2mlib.io import read_structure
 
     model = read_structure(pair(MODEL)["model_path"])
     table = pd.DataFrame(
@@ -326,7 +327,8 @@ def test_generate_confidence_scores_the_generated_map(tmp_path, capsys, one_torc
     the map written beside it."""
     import torch
 
-    from s2mlib.io import read_map, read_structure
+    from s2mlib.atoms import read_structure
+    from s2mlib.io import read_map
     from s2mlib.metrics import atom_qscores, residue_qscores
     from s2mlib.model import Generator
     from s2mlib.weights import export_generator

@@ -14,6 +14,7 @@ from conftest import SHARED_DATA, TEST_DATA, pair, pair_ids
 from scipy.interpolate import RegularGridInterpolator
 from scipy.spatial import cKDTree
 
+from s2mlib.atoms import read_structure
 from s2mlib.curate import (
     CurationConfig,
     assign_splits,
@@ -24,7 +25,7 @@ from s2mlib.curate import (
     require_kept,
 )
 from s2mlib.errors import ManifestError
-from s2mlib.io import read_map, read_structure
+from s2mlib.io import read_map
 from s2mlib.manifest import load_manifest
 from s2mlib.maps import atom_mask
 from s2mlib.simulate import molmap

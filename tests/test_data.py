@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from conftest import pair
 
+from s2mlib.atoms import read_structure
 from s2mlib.data import (
     fetch_entry,
     needs_download,
@@ -27,7 +28,7 @@ from s2mlib.data import (
     validate_pdb_id,
 )
 from s2mlib.errors import DownloadError
-from s2mlib.io import read_map, read_structure
+from s2mlib.io import read_map
 from s2mlib.manifest import load_manifest
 
 FAST = {"retries": 2, "backoff": 0.001, "timeout": 10.0, "progress": False}

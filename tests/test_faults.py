@@ -30,9 +30,11 @@ import pytest
 from conftest import ROOT, pair
 
 from s2mlib import cli, runner
+from s2mlib.atoms import read_structure
 from s2mlib.errors import ManifestError, OutputError
-from s2mlib.io import DensityMap, atomic_write, read_map, read_structure, write_map
+from s2mlib.io import DensityMap, read_map, write_map
 from s2mlib.manifest import load_manifest
+from s2mlib.outputs import atomic_write
 from s2mlib.simulate import blurrer, e2pdb2mrc, gemmi_density, molmap
 
 BACKBONE = {"N", "CA", "C", "O"}

@@ -7,8 +7,9 @@ import gemmi
 import pytest
 from conftest import pair
 
+from s2mlib.atoms import read_structure
 from s2mlib.filters import chain_sequences, map_model_issues, redundant_entries, sequence_identity, structure_issues
-from s2mlib.io import read_map, read_structure
+from s2mlib.io import read_map
 
 
 def write_model(path, residues) -> object:

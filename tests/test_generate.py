@@ -10,10 +10,11 @@ import pytest
 import torch
 from conftest import pair
 
+from s2mlib.atoms import read_structure
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
 from s2mlib.generate import MapGenerator, generate_entries, network_input, refine
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
 from s2mlib.weights import DEFAULT_WEIGHTS, FAST_WEIGHTS, export_generator

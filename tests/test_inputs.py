@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from conftest import pair
 
+from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_exp_map, make_sim_map
 from s2mlib.inputs import known_resolution, network_input, resolution_ladder, target_at
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.maps import lowpass
 from s2mlib.structures import with_b_factors
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import brute_force_mask, pair
 
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.maps import atom_mask, lowpass, minmax, on_grid_of
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import pair
 
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.metrics.fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
 from s2mlib.simulate import molmap
 

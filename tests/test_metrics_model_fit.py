@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import pair
 
-from s2mlib.io import read_map, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import read_map
 from s2mlib.metrics.fsc import fsc_resolution, map_model_fsc
 from s2mlib.metrics.model_fit import field_scores, per_residue_scores
 from s2mlib.metrics.phenix import map_model_cc

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from conftest import pair
 
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.metrics.phenix import map_model_cc, phenix_mask
 from s2mlib.simulate import molmap
 

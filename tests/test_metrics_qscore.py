@@ -14,7 +14,8 @@ import pytest
 from conftest import pair
 from scipy.spatial import cKDTree
 
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore, residue_qscores
 from s2mlib.simulate import gaussian_sum
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from conftest import pair
 
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.metrics.smoc import residue_smoc
 from s2mlib.simulate import blurrer
 

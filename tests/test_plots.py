@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from conftest import pair
 
-from s2mlib.io import DensityMap, read_structure
+from s2mlib.atoms import read_structure
+from s2mlib.io import DensityMap
 from s2mlib.plots import SS_COLOURS, ca_trace, isosurface, metric_boxplots, save_figure, save_table, time_vs_size
 from s2mlib.structures import secondary_structure
 

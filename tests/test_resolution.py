@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from conftest import pair
 
+from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_exp_map
 from s2mlib.inputs import target_at
-from s2mlib.io import read_map, read_structure, write_map
+from s2mlib.io import read_map, write_map
 from s2mlib.metrics import evaluate
 from s2mlib.resolution import increases_with_target, resolution_check, resolution_series, targets_for
 from s2mlib.simulate import molmap

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from conftest import pair
 
+from s2mlib.atoms import read_structure
 from s2mlib.errors import StructureError
-from s2mlib.io import DensityMap, read_map, read_structure
+from s2mlib.io import DensityMap, read_map
 from s2mlib.simulate import METHODS, blurrer, bounding_grid, e2pdb2mrc, gaussian_sum, gemmi_density, molmap, simulate
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import pair
 from scipy.spatial import cKDTree
 
-from s2mlib.io import read_structure
+from s2mlib.atoms import read_structure
 from s2mlib.plots import SS_COLOURS, ca_trace
 from s2mlib.structures import (
     b_factor_kind,

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT, pair
 
+from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_exp_map
 from s2mlib.errors import ManifestError
 from s2mlib.generate import MapGenerator, network_input
-from s2mlib.io import read_map, read_structure, write_map
+from s2mlib.io import read_map, write_map
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
 from s2mlib.study import (

@@ -18,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from s2mlib.atoms import read_structure
 from s2mlib.config import ROOT, load_profile
 from s2mlib.curate import CurationConfig, curate_manifest
 from s2mlib.generate import MapGenerator
-from s2mlib.io import read_map, read_structure
+from s2mlib.io import read_map
 from s2mlib.manifest import load_manifest
 from s2mlib.metrics import evaluate
 from s2mlib.resolution import resolution_series

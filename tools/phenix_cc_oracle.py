@@ -47,7 +47,8 @@ def _rows() -> dict[str, dict]:
 def prepare(work: Path) -> None:
     """Write <entry>.npz: map, model map (molmap at the resolution on the map grid), origin, voxel size."""
     sys.path.insert(0, str(ROOT))
-    from s2mlib.io import read_map, read_structure
+    from s2mlib.atoms import read_structure
+    from s2mlib.io import read_map
     from s2mlib.simulate import molmap
 
     work.mkdir(parents=True, exist_ok=True)

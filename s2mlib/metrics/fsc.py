@@ -27,7 +27,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import minimize_scalar
 
-from ..io import DensityMap, Structure
+from ..atoms import Structure
+from ..io import DensityMap
 from ..maps import atom_mask
 from .paper import pearson
 

@@ -6,7 +6,8 @@
 - :func:`per_residue_scores`: Q-score (mapq) and SMOC (TEMPy) of every residue.
 
 Example:
-    >>> from s2mlib.io import read_map, read_structure
+    >>> from s2mlib.atoms import read_structure
+    >>> from s2mlib.io import read_map
     >>> scores = field_scores(read_map("emd.map"), read_structure("model.pdb"), 3.4)   # doctest: +SKIP
     >>> sorted(scores)                                                                  # doctest: +SKIP
     ['cc_box', 'cc_mask', 'cc_peaks', 'cc_volume', 'fsc_0.5_resolution', 'mask_voxels', 'q_mean']
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..io import DensityMap, Structure
+from ..atoms import Structure
+from ..io import DensityMap
 from .fsc import fsc_resolution, map_model_fsc
 from .phenix import map_model_cc
 from .qscore import atom_qscores, mean_qscore, residue_qscores

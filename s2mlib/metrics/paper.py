@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from ..io import DensityMap, Structure
+from ..atoms import Structure
+from ..io import DensityMap
 from ..maps import atom_mask, minmax, on_grid_of
 
 SSIM_PERCENTILE = 90.0

@@ -30,7 +30,8 @@ import itertools
 
 import numpy as np
 
-from ..io import DensityMap, Structure
+from ..atoms import Structure
+from ..io import DensityMap
 from .paper import pearson
 
 SOLVENT_RADIUS = 1.1  # mmtbx.masks mask_master_params

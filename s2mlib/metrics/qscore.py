@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from ..io import DensityMap, Structure
+from ..atoms import Structure
+from ..io import DensityMap
 
 HYDROGENS = ("H", "D")
 
@@ -104,7 +105,8 @@ def atom_qscores(
     """Per-atom Q-score (mapq ``Qscore``; see the module docstring); NaN for hydrogens, and for an atom whose
     values do not vary.
 
-    >>> from s2mlib.io import read_map, read_structure
+    >>> from s2mlib.atoms import read_structure
+    >>> from s2mlib.io import read_map
     >>> q = atom_qscores(read_map("emd.map"), read_structure("model.pdb"))   # doctest: +SKIP
     """
     heavy = ~np.isin(structure.element.astype(str), HYDROGENS)

@@ -18,7 +18,8 @@ background is removed, and none is removed here. Not reproduced: TEMPy's reset o
 its atoms lies outside the box (here such an atom only adds no voxels).
 
 Example:
-    >>> from s2mlib.io import read_map, read_structure
+    >>> from s2mlib.atoms import read_structure
+    >>> from s2mlib.io import read_map
     >>> table = residue_smoc(read_map("emd.map"), read_structure("model.pdb"), 3.4)   # doctest: +SKIP
 """
 
@@ -29,7 +30,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ..io import DensityMap, Structure
+from ..atoms import Structure
+from ..io import DensityMap
 
 TEMPY_SMOC_SIGMA = 0.225
 
