@@ -27,7 +27,7 @@ import mrcfile
 import nbformat
 import numpy as np
 import pytest
-from conftest import ROOT, pair
+from conftest import ROOT, TEST_DATA, pair
 
 from s2mlib import cli, runner
 from s2mlib.atoms import read_structure
@@ -494,3 +494,27 @@ def test_runner_interrupted_in_a_cell_says_one_line(run_setup, tmp_path, sig, st
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == status, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == f"run_all.sh: {word} (in 01_slow.ipynb)"
+
+
+@pytest.mark.parametrize(
+    "entries, says",
+    [
+        (["20353_6PJ6"], "every entry of the manifest was excluded (20353_6PJ6: nucleic acids"),
+        (["5925_3J6J"], "no kept entry in split(s) val, test (kept: train 1)"),
+    ],
+)
+def test_the_real_curation_notebook_says_what_is_wrong_with_the_data(tmp_path, capsys, entries, says):
+    """Item 4: a manifest whose every entry is excluded, and a single-entry manifest, stop notebook 01 (the real one,
+    through the runner) with a sentence about the data and what to do, not a KeyError or StopIteration later on."""
+    rows = [line for line in (TEST_DATA / "pairs.tsv").read_text().splitlines()]
+    text = "\n".join([rows[0]] + [r for r in rows[1:] if r.split("\t")[0] in entries]) + "\n"
+    text = text.replace("\tpairs/", f"\t{TEST_DATA / 'pairs'}/")
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text(text)
+    args = ["--only", "01", "-p", "manifest", str(manifest), "-p", "run_dir", str(tmp_path / "run")]
+    assert runner.main(args + ["-p", "figures_dir", str(tmp_path / "fig")]) == 1
+    err = capsys.readouterr().err
+    failed = [line for line in err.splitlines() if line.startswith("FAILED: ")]
+    assert len(failed) == 1 and "01_curate.ipynb" in failed[0]
+    assert "ManifestError" in err and says in err and "Add" in err
+    assert (tmp_path / "fig" / "table_curation.md").exists()  # the reasons are saved before the stop
