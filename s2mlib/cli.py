@@ -532,9 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument(
         "--weights",
-        default="shipped",
-        help="generator weights: 'shipped' (default; the paper's width, trained on a GPU), 'fast' (width 8, "
-        "about 6x faster on a CPU) or a file from tools/train_weights.py",
+        default=None,
+        help="generator weights: 'fast' (default: width 8, resolution-conditioned, B-factor input; the best on the "
+        "validation entries) or 'shipped' (the paper's unconditioned network, width 32, about 6x slower on a CPU), "
+        "or a file written by python -m s2mlib.train / tools/train_weights.py",
     )
     p.add_argument("--ref-map", type=Path, help="resample the result onto this map's grid")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")

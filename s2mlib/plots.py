@@ -29,7 +29,7 @@ FIGURE_INDEX = {
     "table_patch_counts": "patches per split, beside the paper's 403,710 / 62,635 (section 3.2)",
     "augmentation": "input augmentation preview (TorchIO, section 3.2)",
     "fig3_losses": "Figure 3: validation losses of G and D per epoch, generated snapshots",
-    "fig3_losses_shipped": "Figure 3 for the shipped paper-width weights (their training run on one H100)",
+    "fig3_losses_shipped": "Figure 3 for the default weights' training run (fast: conditioned, 70 min on 2 CPU cores)",
     "table_training_history": "Figure 3's data: the training history",
     "table_generation_time": "Figure 7's data: generation time per structure",
     "fig7_generation_time": "Figure 7: generation time against residue count",

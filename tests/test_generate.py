@@ -17,7 +17,7 @@ from s2mlib.generate import MapGenerator, generate_entries, network_input, refin
 from s2mlib.io import DensityMap, read_map
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
-from s2mlib.weights import DEFAULT_WEIGHTS, FAST_WEIGHTS, export_generator
+from s2mlib.weights import DEFAULT_WEIGHTS, FAST_WEIGHTS, SHIPPED_WEIGHTS, export_generator
 
 ENTRY = "2566_3J6B"  # 2,865 atoms: a 43 x 67 x 60 input grid, 36 cubes of which 6 are all zero
 
@@ -174,19 +174,24 @@ def test_s2m_generate_writes_a_readable_map(tmp_path, tiny_weights, structure, c
     assert str(out) in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name, path, width", [("shipped", DEFAULT_WEIGHTS, 32), ("fast", FAST_WEIGHTS, 8)])
+@pytest.mark.parametrize("name, path, width", [("shipped", SHIPPED_WEIGHTS, 32), ("fast", FAST_WEIGHTS, 8)])
 def test_shipped_weights_refine_a_real_model(name, path, width):
-    """Both shipped generators load by name and give a finite, non-flat map."""
+    """Both shipped generators load by name (the paper's network; the conditioned one on the B-factor input) and
+    give a finite, non-flat map (at two resolutions, different, for the conditioned one)."""
     gen = MapGenerator(name, device="cpu", progress=False)
     assert gen.weights == path and gen.network.width == width
     assert isinstance(gen.network, Generator) and not gen.network.training
-    inp = network_input(read_structure(pair("20353_6PJ6")["model_path"])).data  # 8 cubes
-    out = gen.refine(inp)
-    assert out.shape == inp.shape and np.all(np.isfinite(out)) and np.ptp(out) > 0
+    assert (gen.conditioned, gen.input_kind) == ((True, "bfactor") if name == "fast" else (False, "molmap"))
+    structure = read_structure(pair("20353_6PJ6")["model_path"])  # 8 cubes
+    out = gen(structure).data
+    assert out.shape == network_input(structure).data.shape and np.all(np.isfinite(out)) and np.ptp(out) > 0
+    if gen.uses_resolution:
+        assert np.abs(gen(structure, resolution=8.0).data - gen(structure, resolution=3.0).data).max() > 0.01
 
 
-def test_default_weights_are_the_paper_width_ones():
-    assert MapGenerator(device="cpu", progress=False).weights == DEFAULT_WEIGHTS
+def test_default_weights_are_the_conditioned_fast_ones():
+    gen = MapGenerator(device="cpu", progress=False)
+    assert gen.weights == DEFAULT_WEIGHTS == FAST_WEIGHTS and gen.uses_resolution
 
 
 # ------------------------------------------------------------------ maps at a chosen resolution

@@ -11,7 +11,14 @@ import torch
 from conftest import ROOT
 
 from s2mlib.model import Generator
-from s2mlib.weights import DEFAULT_WEIGHTS, FAST_WEIGHTS, export_generator, load_generator, weights_path
+from s2mlib.weights import (
+    DEFAULT_WEIGHTS,
+    FAST_WEIGHTS,
+    SHIPPED_WEIGHTS,
+    export_generator,
+    load_generator,
+    weights_path,
+)
 
 
 def test_export_and_load_generator(tmp_path):
@@ -55,10 +62,11 @@ def test_weights_of_another_width_do_not_fit(tmp_path):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name, path, width", [("shipped", DEFAULT_WEIGHTS, 32), ("fast", FAST_WEIGHTS, 8)])
+@pytest.mark.parametrize("name, path, width", [("shipped", SHIPPED_WEIGHTS, 32), ("fast", FAST_WEIGHTS, 8)])
 def test_shipped_weights_by_name(name, path, width):
     """Both shipped files exist (<= 25 MB together) and load by name."""
-    assert DEFAULT_WEIGHTS.stat().st_size + FAST_WEIGHTS.stat().st_size <= 25e6
+    assert SHIPPED_WEIGHTS.stat().st_size + FAST_WEIGHTS.stat().st_size <= 25e6
+    assert DEFAULT_WEIGHTS == FAST_WEIGHTS  # the best on validation (model card)
     assert weights_path(name) == path and weights_path(str(path)) == path
     assert load_generator(weights_path(name)).width == width
 
