@@ -141,7 +141,8 @@ class PatchDataset(Dataset):
 
     ``pairs``: (input, target) arrays (or :class:`MappedMap`), or :class:`Levels` (then every item also returns its
     target resolution R, a float32 scalar tensor, drawn per item from the map's resolutions, seeded from
-    ``(seed, epoch, i)``).
+    ``(seed, epoch, i)``: uniformly, or with ``native_fraction`` f the map's first (native) resolution with
+    probability f + (1 - f) / n and each other one with (1 - f) / n).
     Item ``i`` is ``(x, y)`` or ``(x, y, R)`` with x, y float32 tensors of shape (1, 32, 32, 32);
     ``index[i] = (map, z, y, x)``. With ``augment`` the INPUT only goes through :func:`augmentation`, seeded from
     ``(seed, epoch, i)``: the same seed, epoch and index give the same sample whatever the worker or order
@@ -163,7 +164,11 @@ class PatchDataset(Dataset):
         seed: int = 0,
         keep_empty: bool = True,
         names: Sequence[str] | None = None,
+        native_fraction: float | None = None,
     ) -> None:
+        if native_fraction is not None and not 0 <= native_fraction <= 1:
+            raise ValueError(f"native_fraction must be None or in [0, 1], got {native_fraction}")
+        self.native_fraction = native_fraction
         self.names = list(names) if names is not None else [f"pair {i}" for i in range(len(pairs))]
         if len(self.names) != len(pairs):
             raise ValueError(f"{len(self.names)} names for {len(pairs)} pairs")
@@ -216,7 +221,10 @@ class PatchDataset(Dataset):
         m, *corner = self.index[i]
         level = 0
         if self.conditioned:
-            level = int(np.random.default_rng([self.seed, self.epoch, int(i), 1]).integers(len(self.resolutions[m])))
+            rng = np.random.default_rng([self.seed, self.epoch, int(i), 1])
+            level = int(rng.integers(len(self.resolutions[m])))
+            if self.native_fraction is not None and rng.random() < self.native_fraction:
+                level = 0
         inputs = self.inputs[m]
         x = torch.from_numpy(cut_cube(inputs[level if len(inputs) > 1 else 0], corner))[None]
         y = torch.from_numpy(cut_cube(self.targets[m][level], corner))[None]

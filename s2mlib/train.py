@@ -99,7 +99,8 @@ class TrainConfig:
     discriminator, :mod:`s2mlib.model`); ``input_kind`` 'molmap' is the paper's input, 'bfactor' the B-factor-aware
     one (:mod:`s2mlib.inputs`). Either beyond-paper choice trains on targets at many resolutions R
     (:func:`s2mlib.patches.load_levels`: the reported resolution, or ``default_resolution`` when unknown, up to
-    ``max_resolution`` every ``resolution_step`` A), R drawn per patch.
+    ``max_resolution`` every ``resolution_step`` A), R drawn per patch, uniformly or, with ``native_fraction`` f,
+    the reported resolution at least a fraction f of the time.
     """
 
     epochs: int = 150
@@ -129,6 +130,7 @@ class TrainConfig:
     max_resolution: float = 10.0
     resolution_step: float = 0.5
     default_resolution: float = DEFAULT_RESOLUTION
+    native_fraction: float | None = None
 
     @property
     def multi_resolution(self) -> bool:
@@ -591,6 +593,7 @@ def train_from_table(
             augment=config.loader_augment,
             seed=config.seed,
             keep_empty=config.keep_empty,
+            native_fraction=config.native_fraction,
         )
         val_ds = PatchDataset(levels["val"][0], names=levels["val"][1], seed=config.seed, keep_empty=config.keep_empty)
     else:

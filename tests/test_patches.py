@@ -202,3 +202,23 @@ def test_memory_mapped_maps_give_the_same_patches(tmp_path, masked_pair):
     torch.testing.assert_close(
         torch.cat([b[0] for b in batches]), torch.stack([plain[i][0] for i in idx]), rtol=0, atol=0
     )
+
+
+def test_native_fraction_favours_the_first_resolution(masked_pair):
+    """native_fraction f: level 0 drawn with probability f + (1 - f) / n, others (1 - f) / n (n = 3: 0.6 at f = 0.4)."""
+    from s2mlib.patches import Levels
+
+    inp, target = masked_pair
+    levels = Levels([inp], [target, target, target], [3.6, 5.0, 8.0])
+    uniform = PatchDataset([levels], seed=1, keep_empty=False)
+    favoured = PatchDataset([levels], seed=1, keep_empty=False, native_fraction=0.4)
+    draws = []
+    for epoch in range(12):
+        favoured.set_epoch(epoch)
+        draws += [float(favoured[i][2]) for i in range(len(favoured))]
+    share = np.mean(np.isclose(draws, 3.6))
+    n = len(draws)
+    assert abs(share - 0.6) < 4 * np.sqrt(0.24 / n)  # within 4 standard errors of the binomial share
+    assert np.isclose(float(uniform[0][2]), [3.6, 5.0, 8.0]).any()
+    with pytest.raises(ValueError, match="native_fraction"):
+        PatchDataset([levels], native_fraction=1.5)
