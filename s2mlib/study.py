@@ -164,7 +164,8 @@ def score_maps(
     """Score every map against its entry's curated ExpMap with :func:`s2mlib.metrics.evaluate` (model-masked
     scores within ``mask_radius`` A of the entry's model included); with ``model_fit`` also the field's scores of the
     map against the model (:func:`s2mlib.metrics.field_scores` at the entry's reported resolution,
-    ``default_resolution`` when unknown: Phenix CCs, map-model FSC 0.5 resolution, mean Q-score).
+    ``default_resolution`` when unknown: Phenix CCs, map-model FSC 0.5 resolution, mean Q-score). A map-model FSC that
+    never falls below 0.5 (noise-free simulated maps; TEMPy reports 0) is NaN here.
 
     ``maps``: long table entry, method, path (any grid: maps are interpolated onto the ExpMap's). Returns one row
     per map: entry, method, resolution (reported; NaN when unknown), residues (``Structure.n_residues`` of the
@@ -186,7 +187,10 @@ def score_maps(
             scores = evaluate(density, reference, structure, mask_radius=mask_radius, contour_fraction=contour_fraction)
             if model_fit:
                 fit_resolution = known_resolution(row["resolution"], default_resolution)
-                scores.update(field_scores(on_grid_of(density, reference), structure, fit_resolution))
+                fit = field_scores(on_grid_of(density, reference), structure, fit_resolution)
+                if fit["fsc_0.5_resolution"] == 0:  # TEMPy's rule for a curve that never falls below 0.5
+                    fit["fsc_0.5_resolution"] = math.nan
+                scores.update(fit)
             records.append(
                 {"entry": entry, "method": method, "resolution": resolution, "residues": structure.n_residues, **scores}
             )
