@@ -399,10 +399,17 @@ def cmd_generate(args: argparse.Namespace) -> None:
         b_factors=args.b_factors,
     )
     ref = _ref_map(args.ref_map)
+    resolution, source = None, ("asked" if args.resolution is not None else "default")
+    if args.resolution is None and args.ref_map and generator.uses_resolution:
+        from .data import reported_resolution
+
+        found = reported_resolution(args.ref_map)
+        if found is not None:
+            resolution, source = found[0], f"reported in {found[1]}"
     model = read_structure(args.model)
-    density = generator(model, ref_map=ref)
+    density = generator(model, ref_map=ref, resolution=resolution)
     write_map(density, args.output)
-    at = "" if generator.last_resolution is None else f" at {generator.last_resolution:g} A"
+    at = "" if generator.last_resolution is None else f" at {generator.last_resolution:g} A ({source})"
     print(
         f"{args.output}: grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
         f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "
@@ -546,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolution",
         type=float,
         default=None,
-        help="target resolution in A (resolution-conditioned weights only; default 3.5)",
+        help="target resolution in A (resolution-conditioned weights only; default: the resolution the EMDB header beside --ref-map reports (emd-XXXX-v30.xml), else 3.5)",
     )
     p.add_argument(
         "--b-factors",

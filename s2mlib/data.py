@@ -411,6 +411,30 @@ def read_emdb_header(path: str | os.PathLike) -> dict:
     return {"resolution": math.nan if res is None else res, "contour": contour}
 
 
+def reported_resolution(map_path: str | os.PathLike) -> tuple[float, Path] | None:
+    """The resolution an EMDB header beside a map reports, and that header; None when there is none.
+
+    For a map named like EMDB's (``emd_XXXX.map[.gz]``, ``EMD-XXXX...``) the header ``emd-XXXX-v30.xml`` (or
+    ``emd-XXXX.xml``) is looked for in the map's folder and in ``../header/`` (the layout of EMDB and of the
+    :func:`fetch_entry` cache). A header without a resolution counts as none; an unreadable one is an error.
+
+    >>> reported_resolution(cache_location("map", "0093"))  # doctest: +SKIP
+    (3.4, PosixPath('.../emdb/structures/EMD-0093/header/emd-0093-v30.xml'))
+    """
+    path = Path(map_path)
+    match = re.search(r"emd[_-]?(\d{4,5})", path.name, flags=re.IGNORECASE)
+    if match is None:
+        return None
+    ident = match.group(1)
+    for folder in (path.parent, path.parent.parent / "header"):
+        for name in (f"emd-{ident}-v30.xml", f"emd-{ident}.xml"):
+            header = folder / name
+            if header.is_file():
+                resolution = read_emdb_header(header)["resolution"]
+                return None if math.isnan(resolution) else (resolution, header)
+    return None
+
+
 def fetch_entry(
     emdb_id: str | int,
     pdb_id: str | None = None,

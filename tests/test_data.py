@@ -23,6 +23,7 @@ from s2mlib.data import (
     needs_download,
     planned_downloads,
     read_emdb_header,
+    reported_resolution,
     resolve_manifest,
     validate_emdb_id,
     validate_pdb_id,
@@ -293,6 +294,22 @@ def test_read_emdb_header_missing_fields_and_bad_xml(tmp_path):
     path.write_text("<emd><map>")
     with pytest.raises(DownloadError, match="h.xml: unreadable EMDB header"):
         read_emdb_header(path)
+
+
+def test_reported_resolution_finds_the_header_beside_a_map(tmp_path):
+    """EMDB's layout (EMD-XXXX/map/emd_XXXX.map.gz, EMD-XXXX/header/emd-XXXX-v30.xml), a header in the map's own
+    folder, a header without a resolution, a map not named like EMDB's."""
+    maps, headers = tmp_path / "EMD-1234" / "map", tmp_path / "EMD-1234" / "header"
+    maps.mkdir(parents=True), headers.mkdir()
+    mapfile = maps / "emd_1234.map.gz"
+    assert reported_resolution(mapfile) is None
+    (headers / "emd-1234-v30.xml").write_text(header_xml("1234", 6.6, None))
+    assert reported_resolution(mapfile) == (6.6, headers / "emd-1234-v30.xml")
+    (maps / "emd-1234.xml").write_text(header_xml("1234", 3.1, None))
+    assert reported_resolution(mapfile) == (3.1, maps / "emd-1234.xml")
+    (maps / "emd-1234.xml").write_text(header_xml("1234", None, 0.5))
+    assert reported_resolution(mapfile) is None
+    assert reported_resolution(maps / "my_map.mrc") is None
 
 
 def test_resolve_manifest_downloads_only_what_is_missing(server, tmp_path):

@@ -268,6 +268,32 @@ def test_s2m_generate_at_a_resolution(tmp_path, conditioned_weights, structure, 
     np.testing.assert_allclose(read_map(out).data, expected.data, atol=1e-6)
 
 
+def test_s2m_generate_takes_the_resolution_the_ref_maps_emdb_header_reports(tmp_path, conditioned_weights, structure):
+    """Without --resolution, a --ref-map laid out as EMDB (and the fetch cache) lays it out, EMD-XXXX/map/ beside
+    EMD-XXXX/header/emd-XXXX-v30.xml, is generated at the header's resolution; without a header, at 3.5 A."""
+    import shutil
+
+    root = tmp_path / "EMD-2566"
+    (root / "map").mkdir(parents=True)
+    (root / "header").mkdir()
+    ref = root / "map" / "emd_2566.map.gz"
+    shutil.copy(pair(ENTRY)["map_path"], ref)
+    (root / "header" / "emd-2566-v30.xml").write_text(
+        "<emd><structure_determination_list><structure_determination><single_particle_processing>"
+        "<final_reconstruction><resolution res_type='BY AUTHOR'>6.6</resolution></final_reconstruction>"
+        "</single_particle_processing></structure_determination></structure_determination_list></emd>"
+    )
+    argv = ["generate", str(pair(ENTRY)["model_path"]), "--weights", str(conditioned_weights), "--device", "cpu"]
+    assert main([*argv, "-o", str(tmp_path / "header.mrc"), "--ref-map", str(ref)]) == 0
+    generator = MapGenerator(conditioned_weights, device="cpu", progress=False)
+    expected = generator(structure, ref_map=read_map(ref), resolution=6.6)
+    np.testing.assert_allclose(read_map(tmp_path / "header.mrc").data, expected.data, atol=1e-6)
+    (root / "header" / "emd-2566-v30.xml").unlink()
+    assert main([*argv, "-o", str(tmp_path / "default.mrc"), "--ref-map", str(ref)]) == 0
+    expected = generator(structure, ref_map=read_map(ref), resolution=3.5)
+    np.testing.assert_allclose(read_map(tmp_path / "default.mrc").data, expected.data, atol=1e-6)
+
+
 def test_generate_entries_uses_each_entrys_reported_resolution(tmp_path, conditioned_weights):
     import pandas as pd
 
