@@ -553,7 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolution",
         type=float,
         default=None,
-        help="target resolution in A (resolution-conditioned weights only; default: the resolution the EMDB header beside --ref-map reports (emd-XXXX-v30.xml), else 3.5)",
+        help="target resolution in A (resolution-conditioned weights only; default: the resolution the EMDB "
+        "header beside --ref-map reports (emd-XXXX-v30.xml), else 3.5)",
     )
     p.add_argument(
         "--b-factors",
