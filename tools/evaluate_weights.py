@@ -7,12 +7,16 @@ Curates the manifest as the default profile does (same seeded split, so its test
 then for the validation and test entries runs :func:`s2mlib.resolution.resolution_series` with the weights ("GAN")
 and every simulator at each target R ('reported' and the coarser ``--resolutions``), against the experimental map
 low-passed to R; and the paper's comparison at 2 A (molmap 2 A). Writes ``OUT/series.csv`` (every score),
-``OUT/summary.md`` (means per split, target and method; who wins per entry) and prints the summary.
+``OUT/summary.md`` (means per split, target and method; who wins per entry) and prints the summary. With
+``--card CARD.md`` the summary (without the table of every score) also replaces the card's section between
+``<!-- evaluate_weights -->`` and ``<!-- /evaluate_weights -->`` (appended when the card has none).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +48,19 @@ def wins(series: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+START, END = "<!-- evaluate_weights -->", "<!-- /evaluate_weights -->"
+
+
+def write_card_section(card: Path, section: str) -> None:
+    """Replace the text between START and END in ``card`` (inclusive) by ``section``, or append it."""
+    text = card.read_text()
+    if START in text and END in text:
+        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    card.write_text(text.rstrip("\n") + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="fast", help="shipped name or a weights file")
@@ -58,6 +75,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the generator")
+    parser.add_argument("--card", type=Path, help="model card whose evaluate_weights section gets the summary")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     params = load_profile("default", {"manifest": args.manifest})
@@ -111,6 +129,26 @@ def main() -> None:
         series.drop(columns=["path"]).to_markdown(index=False, floatfmt=".3f"),
     ]
     (args.out / "summary.md").write_text("\n".join(text) + "\n")
+    if args.card:
+        command = " ".join(["tools/evaluate_weights.py", *sys.argv[1:]])
+        reported = series[series["R"] == "reported"].sort_values(["split", "entry", "method"])
+        per_entry = reported[["split", "entry", "method", "target", *METRICS]].to_markdown(index=False, floatfmt=".3f")
+        section = "\n".join(
+            [
+                START,
+                f"## Against every simulator at the reported resolution and coarser (`{command}`)",
+                "",
+                "Validation and test entries (never trained on; the weights were chosen on validation only); the",
+                "targets are the experimental maps low-passed to R as in training.",
+                "",
+                re.sub(r"^## ", "### ", "\n".join(text[2:-4]), flags=re.MULTILINE),
+                "### Per entry at the reported resolution (target = R in A)",
+                "",
+                per_entry,
+                END,
+            ]
+        )
+        write_card_section(args.card, section)
     print("\n".join(text[:9]))
 
 

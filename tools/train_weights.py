@@ -39,6 +39,13 @@ from s2mlib.study import score_maps, simulate_baselines, summary_table
 from s2mlib.train import CHECKPOINT, HISTORY, RECORD
 from s2mlib.weights import DEFAULT_WEIGHTS, export_generator
 
+WHERE = (
+    "Which weights where: `fast` (width 8, resolution-conditioned, B-factor input) is the default on every device: "
+    "best on the validation entries over the reported resolution, 5 and 8 A, and about 5x faster on a CPU than "
+    "`shipped` (the paper's width-32 network, unconditioned), which scores no better on validation and cannot be "
+    "asked for a resolution. Paper-width conditioned weights, trained on a GPU, should replace both when they exist."
+)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -153,6 +160,8 @@ def write_card(args, params, table, config, history, scores) -> None:
     card = f"""# struc2map generator weights: `{args.out.name}`
 
 {status}
+
+{WHERE}
 
 - **Network**: U-Net++ generator of width {config["width"]} (the paper's is 32), fp16 weights,
   {args.out.stat().st_size / 1e6:.1f} MB.
