@@ -65,6 +65,7 @@ def main() -> None:
     stage.add_argument("--curate", action="store_true", help="curate the manifest into RUN_DIR and stop")
     stage.add_argument("--pack", type=Path, help="write RUN_DIR's curated train/val maps (gzip) and table here, stop")
     args = parser.parse_args()
+    args.run_dir = args.run_dir.resolve()  # the curation table's map paths must not depend on the working directory
     torch.set_num_threads(args.threads)
     params = load_profile("default", {"manifest": args.manifest})
     if args.curate:
