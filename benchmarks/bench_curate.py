@@ -9,27 +9,16 @@ from __future__ import annotations
 import argparse
 import csv
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import SHARED, best_of
 
 from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_entry, curate_exp_map, make_sim_map
 from s2mlib.filters import map_model_issues, structure_issues
 from s2mlib.io import read_map
 from s2mlib.metrics import chimerax_correlation
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def best_of(repeat: int, fn):
-    times, value = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), value
 
 
 def main() -> None:

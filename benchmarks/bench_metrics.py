@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import time
-from pathlib import Path
 
 import numpy as np
+from timing import SHARED, best_of
 
 from s2mlib.atoms import read_structure
 from s2mlib.io import read_map
@@ -29,17 +28,6 @@ from s2mlib.metrics import (
     residue_smoc,
 )
 from s2mlib.simulate import blurrer, molmap
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def best_of(repeat: int, fn):
-    times, value = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), value
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import os
 from collections.abc import Mapping
@@ -59,6 +60,22 @@ def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = No
         if params.get(key) is not None:
             params[key] = str((ROOT / os.path.expanduser(str(params[key]))).resolve())
     return params
+
+
+def parse_value(text: str) -> Any:
+    """Papermill-like typing of ``-p key value``: YAML scalars (3 -> int, 0.5 -> float, true, null)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def add_override_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The repeatable ``-p KEY VALUE`` option of ``./run_all.sh`` and ``python -m s2mlib.train`` (``args.parameter``,
+    a list of pairs; type each value with :func:`parse_value`)."""
+    parser.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help=help_text
+    )
 
 
 def kwargs_for(func, params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

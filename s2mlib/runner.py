@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import yaml
-
-from .config import ROOT, load_profile
+from .config import ROOT, add_override_option, load_profile, parse_value
 from .errors import S2MError, Terminated
 from .outputs import check_folder, sigterm_raises
 
@@ -51,14 +49,6 @@ def reachable(url: str = EMDB_HOST, timeout: float = 5.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def parse_value(text: str):
-    """Papermill-like typing of ``-p key value``: YAML scalars (3 -> int, 0.5 -> float, true, null)."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
 
 
 def check_data(params: dict) -> list[dict]:
@@ -179,15 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
     parser.add_argument("--only", action="append", help="run only notebooks starting with this (e.g. 04); repeatable")
     parser.add_argument("--dry-run", action="store_true", help="list downloads and steps, run nothing")
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "VALUE"),
-        help="override a profile parameter, passed to papermill (e.g. -p res_min 3)",
-    )
+    add_override_option(parser, "override a profile parameter, passed to papermill (e.g. -p res_min 3)")
     args = parser.parse_args(argv)
     overrides = {key: parse_value(value) for key, value in args.parameter}
     with sigterm_raises():

@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .augment import augment_batch, draw
-from .config import RunPaths, kwargs_for, load_profile
+from .config import RunPaths, add_override_option, kwargs_for, load_profile, parse_value
 from .curate import load_curation, require_kept
 from .errors import S2MError
 from .generate import refine
@@ -708,19 +708,10 @@ class WeightSnapshots:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m s2mlib.train``: a profile's training run (:func:`run_training`), alone or as one of torchrun's
     processes. Bad input is one line on stderr and exit status 2."""
-    from .runner import parse_value
 
     parser = argparse.ArgumentParser(prog="python -m s2mlib.train", description=main.__doc__.split("\n")[0])
     parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "VALUE"),
-        help="override a profile key (null sets it to None), as ./run_all.sh -p",
-    )
+    add_override_option(parser, "override a profile key (null sets it to None), as ./run_all.sh -p")
     parser.add_argument("--params", type=Path, help="every parameter from this YAML file (train_profile's hand-over)")
     parser.add_argument("--curation", type=Path, help="a curation table elsewhere (relative paths from its folder)")
     args = parser.parse_args(argv)
