@@ -254,12 +254,15 @@ def metric_vs_resolution(scores: pd.DataFrame, metrics: list[str], order: list[s
 
 
 def metric_vs_target(series: pd.DataFrame, metrics: list[str], order: list[str] | None = None) -> plt.Figure:
-    """Extended Figure 5: each metric against the target resolution R (columns target, method, metrics; one row per
-    entry and map), the mean over entries per method with the range of the entries as a band."""
+    """Extended Figure 5: each metric against the target resolution R (columns entry, target, method, metrics; one
+    row per entry and map). Targets every entry has (the ladder) are joined: the mean over entries per method, the
+    entries' range as a band; targets only some entries have (each entry's reported resolution) are single crosses."""
+    shared = series.groupby("target")["entry"].nunique() == series["entry"].nunique()
+    on_ladder = series["target"].map(shared).astype(bool)
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         sns.lineplot(
-            data=series,
+            data=series[on_ladder],
             x="target",
             y=metric,
             hue="method",
@@ -270,10 +273,22 @@ def metric_vs_target(series: pd.DataFrame, metrics: list[str], order: list[str] 
             ax=ax,
             legend=ax is axes[0][-1],
         )
+        sns.scatterplot(
+            data=series[~on_ladder],
+            x="target",
+            y=metric,
+            hue="method",
+            hue_order=order,
+            marker="X",
+            s=40,
+            legend=False,
+            ax=ax,
+        )
         ax.set_xlabel("target resolution R (Å)"), ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
-    fig.tight_layout()
+    fig.text(0.01, 0.01, "x: one entry at its reported resolution", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 

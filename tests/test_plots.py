@@ -85,19 +85,26 @@ def test_ca_trace_segments(tmp_path):
 
 
 def test_metric_vs_target_draws_the_mean_per_method():
+    """Targets both entries have are joined (means 0.3 -> 0.6 and 0.1 -> 0.2); each entry's own reported resolution
+    (2.6 and 3.3 A) is a lone cross at its score, not part of a line."""
     from s2mlib.plots import metric_vs_target
 
     series = pd.DataFrame(
         {
-            "target": [3.0, 3.0, 5.0, 5.0] * 2,
-            "method": ["gan"] * 4 + ["molmap"] * 4,
-            "ssim": [0.2, 0.4, 0.5, 0.7, 0.1, 0.1, 0.2, 0.2],
+            "entry": ["a", "b"] * 4 + ["a", "b"] * 2,
+            "target": [3.5, 3.5, 5.0, 5.0] * 2 + [2.6, 3.3] * 2,
+            "method": ["gan"] * 4 + ["molmap"] * 4 + ["gan", "gan", "molmap", "molmap"],
+            "ssim": [0.2, 0.4, 0.5, 0.7, 0.1, 0.1, 0.2, 0.2, 0.9, 0.8, 0.05, 0.06],
         }
     )
     fig = metric_vs_target(series, ["ssim"], order=["gan", "molmap"])
-    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2]
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 2]
     means = sorted(tuple(np.round(line.get_ydata(), 6)) for line in lines)
     assert means == [(0.1, 0.2), (0.3, 0.6)]
+    crosses = sorted(tuple(np.round(xy, 6)) for c in ax.collections if c.get_offsets().size for xy in c.get_offsets())
+    assert [p for p in crosses if p[0] in (2.6, 3.3)] == [(2.6, 0.05), (2.6, 0.9), (3.3, 0.06), (3.3, 0.8)]
+    assert not any(x in (2.6, 3.3) for line in ax.get_lines() for x in line.get_xdata())
     plt.close(fig)
 
 
