@@ -15,6 +15,7 @@ from s2mlib.weights import (
     DEFAULT_WEIGHTS,
     FAST_WEIGHTS,
     SHIPPED_WEIGHTS,
+    average_generators,
     export_generator,
     load_generator,
     weights_path,
@@ -60,6 +61,29 @@ def test_weights_of_another_width_do_not_fit(tmp_path):
     with pytest.raises(ValueError, match="do not fit a generator of width 4") as info:
         load_generator(path)
     assert "\n" not in str(info.value)
+
+
+def test_average_of_generators_is_the_mean_of_each_weight(tmp_path):
+    """Hand-made case: three generators whose every weight is 1, 2 and 6 average to 3; a real one averaged with
+    itself three times is unchanged; generators of another kind are refused, naming the file."""
+    paths = []
+    for i, value in enumerate((1.0, 2.0, 6.0)):
+        g = Generator(2, conditioned=True)
+        g.load_state_dict({k: torch.full_like(v, value) for k, v in g.state_dict().items()})
+        paths.append(export_generator(g, tmp_path / f"g{i}.pt", half=False))
+    averaged = average_generators(paths)
+    assert averaged.width == 2 and averaged.conditioned
+    assert all(torch.equal(v, torch.full_like(v, 3.0)) for v in averaged.state_dict().values())
+    torch.manual_seed(1)
+    real = export_generator(Generator(2), tmp_path / "real.pt", half=False)
+    same = average_generators([real, real, real])
+    expected = load_generator(real).state_dict()
+    for key, value in same.state_dict().items():  # (a + a + a) / 3 is a within float32 rounding
+        torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="real.pt: a generator of width 2, conditioned=False"):
+        average_generators([paths[0], real])
+    with pytest.raises(ValueError, match="no generator weights files"):
+        average_generators([])
 
 
 @pytest.mark.parametrize("name, path, width", [("shipped", SHIPPED_WEIGHTS, 32), ("fast", FAST_WEIGHTS, 8)])

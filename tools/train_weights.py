@@ -9,8 +9,9 @@ Training itself is the notebooks' call, ``python -m s2mlib.train`` (torchrun for
 
 Step 1 curates the manifest with the default profile's curation settings and seeded split (so the entries held out
 as test by the default profile are never trained on) into RUN_DIR (curated/ and curation.csv), where step 2 finds
-it. Step 3 exports RUN_DIR/train/checkpoint.pt (fp16) to ``--out`` (skipped with ``--no-export``, for weights that
-came back from elsewhere), generates the validation and test entries with it, scores them against their ExpMaps
+it. Step 3 exports RUN_DIR/train/checkpoint.pt (fp16), or with ``--average-last K`` the mean of the last K epochs'
+generators (RUN_DIR/train/snapshots), to ``--out`` (skipped with ``--no-export``, for weights that came back from
+elsewhere), generates the validation and test entries with it, scores them against their ExpMaps
 beside molmap at 2 A and writes the model card (the weights' name with .md) from RUN_DIR/train/config.json and
 history.csv (the record and history of step 2) and those scores.
 
@@ -37,7 +38,7 @@ from s2mlib.io import read_map, write_map
 from s2mlib.manifest import load_manifest
 from s2mlib.study import score_maps, simulate_baselines, summary_table
 from s2mlib.train import CHECKPOINT, HISTORY, RECORD
-from s2mlib.weights import DEFAULT_WEIGHTS, export_generator
+from s2mlib.weights import DEFAULT_WEIGHTS, average_generators, export_generator
 
 WHERE = (
     "Which weights where: `fast` (width 8, resolution-conditioned, B-factor input) is the default on every "
@@ -65,6 +66,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="where to generate the scored maps")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--no-export", action="store_true", help="score --out as it is (no export from the checkpoint)")
+    parser.add_argument(
+        "--average-last",
+        type=int,
+        metavar="K",
+        help="ship the mean of the last K epochs' generators (RUN_DIR/train/snapshots) instead of the last one",
+    )
     parser.add_argument("--remark", help="a paragraph for the model card (e.g. how these weights were chosen)")
     stage = parser.add_mutually_exclusive_group()
     stage.add_argument("--curate", action="store_true", help="curate the manifest into RUN_DIR and stop")
@@ -87,8 +94,16 @@ def main() -> None:
         pack(table, args.pack)
         return
     train_dir = args.run_dir / "train"
+    args.shipped = "the last epoch's generator is shipped"
+    if args.average_last:
+        snapshots = sorted((train_dir / "snapshots").glob("epoch_*.pt"))[-args.average_last :]
+        if len(snapshots) < args.average_last:
+            parser.error(f"--average-last {args.average_last}: {train_dir / 'snapshots'} holds {len(snapshots)}")
+        epochs = f"{snapshots[0].stem.removeprefix('epoch_')}-{snapshots[-1].stem.removeprefix('epoch_')}"
+        args.shipped = f"the mean of the generator weights after epochs {epochs} is shipped (weight averaging)"
     if not args.no_export:
-        export_generator(train_dir / CHECKPOINT, args.out, half=True)
+        source = average_generators(snapshots) if args.average_last else train_dir / CHECKPOINT
+        export_generator(source, args.out, half=True)
         print(f"wrote {args.out}")
     evaluate(args, params, table, train_dir)
 
@@ -179,7 +194,7 @@ def write_card(args, params, table, config, history, scores) -> None:
   - test (not used here for training or selection): {names["test"]}
 - **Training**: {len(history)} epochs, batch {config["batch_size"]}, NAdam lr {config["lr"]} (the paper: 1e-4 at batch
   128), alpha {config["alpha"]}, SmoothL1 + adversarial loss, the paper's augmentation, ReduceLROnPlateau(0.5, 15) on
-  each network's own validation loss; the last epoch's generator is shipped. {minutes:.1f} minutes of training on
+  each network's own validation loss; {args.shipped}. {minutes:.1f} minutes of training on
   {config["hardware"]} ({history["patches_per_s"].median():.0f} patches/s, median over epochs).
   Final validation losses: G {history["val_loss_G"].iloc[-1]:.4f}, D {history["val_loss_D"].iloc[-1]:.4f}
   (per epoch: `{args.out.stem}_history.csv` beside the weights).
