@@ -42,14 +42,12 @@ from s2mlib.weights import DEFAULT_WEIGHTS, average_generators, export_generator
 
 WHERE = (
     "Which weights where: `fast` (width 8, resolution-conditioned, B-factor input) is the default on every "
-    "device: best on the validation entries over the reported resolution, 5 and 8 A together (mean of correlation "
-    "about mean, PCC, Pearson inside 3 A and SSIM: 0.693 against 0.640 for `shipped`; "
-    "`tools/evaluate_weights.py`), and about 4x faster on a CPU (bf16, 2 cores) than `shipped` (the paper's "
-    "width-32 network, "
-    "unconditioned). `shipped` cannot be asked for a resolution and falls behind at 5 and 8 A; at the reported "
-    "resolution alone it scores a little higher (validation 0.578 against 0.564), so it stays the choice for the "
-    "paper's own maps, best on a GPU. Paper-width conditioned weights, trained on a GPU, should replace both when "
-    "they exist."
+    "device: best on the validation entries at the reported resolution (mean of correlation about mean, PCC, "
+    "Pearson inside 3 A and SSIM: 0.584 against 0.578 for `shipped`) and over the reported resolution, 5 and 8 A "
+    "together (0.711 against 0.640; `tools/evaluate_weights.py`), and about 4x faster on a CPU (bf16, 2 cores) "
+    "than `shipped` (the paper's width-32 network, unconditioned). `shipped` cannot be asked for a resolution and "
+    "falls behind at 5 and 8 A; it stays for the paper's own maps (molmap 2 A in), best on a GPU. Paper-width "
+    "conditioned weights, trained on a GPU, should replace both when they exist."
 )
 
 
@@ -99,7 +97,7 @@ def main() -> None:
         snapshots = sorted((train_dir / "snapshots").glob("epoch_*.pt"))[-args.average_last :]
         if len(snapshots) < args.average_last:
             parser.error(f"--average-last {args.average_last}: {train_dir / 'snapshots'} holds {len(snapshots)}")
-        epochs = f"{snapshots[0].stem.removeprefix('epoch_')}-{snapshots[-1].stem.removeprefix('epoch_')}"
+        epochs = "-".join(str(int(path.stem.removeprefix("epoch_"))) for path in (snapshots[0], snapshots[-1]))
         args.shipped = f"the mean of the generator weights after epochs {epochs} is shipped (weight averaging)"
     if not args.no_export:
         source = average_generators(snapshots) if args.average_last else train_dir / CHECKPOINT
