@@ -12,7 +12,11 @@
 # in 15 MB parts (generator.pt.part-aa, -ab: `cat` them; then tools/train_weights.py --no-export scores it here),
 # bench_generate.log.
 # Environment: NPROC (default: every visible GPU), BATCH (global batch, default 128), LR (default 1e-4),
-# AUGMENT (device | torchio, default device), COMPILE=1 (torch.compile), SKIP_GENERATE=1.
+# AUGMENT (device | torchio, default device), COMPILE=1 (torch.compile), SKIP_GENERATE=1, TRAIN_ARGS (more
+# `-p KEY VALUE` pairs for the training), AVERAGE_LAST=K (ship the mean of the last K epochs' generators).
+# The default fast weights' recipe at paper width (the B-factor input needs the pack's models and gemmi):
+#   TRAIN_ARGS="-p conditioned true -p input_kind bfactor -p native_fraction 0.5" AVERAGE_LAST=5 \
+#     tools/gpu_session.sh OUT 8
 # Local dry run on the CPU: S2M_SKIP_WHEELS=1 DEVICE=cpu WIDTH=2 NPROC=2 BATCH=4 tools/gpu_session.sh /tmp/out 0.1
 set -u
 out=${1:?usage: tools/gpu_session.sh OUT_DIR [TRAIN_MINUTES]}
@@ -41,10 +45,18 @@ timeout $(("${minutes%.*}" * 60 + 240)) "$py" -m torch.distributed.run --standal
   -p device "$device" -p width "$width" -p batch_size "${BATCH:-128}" -p lr "${LR:-1e-4}" -p epochs 1000 \
   -p time_limit_s "$("$py" -c "print($minutes * 60)")" -p checkpoint_every 40 -p max_val_patches 80 \
   -p augment_backend "${AUGMENT:-device}" -p compile "$([ -n "${COMPILE:-}" ] && echo true || echo false)" \
-  -p num_workers 4 2>&1 \
+  -p num_workers 4 ${TRAIN_ARGS:-} 2>&1 \
   | tr '\r' '\n' | grep -v -F "$bars" | tee "$out/train.log"
 cp "$run/train/history.csv" "$run/train/config.json" "$out/"
-"$py" -c "from s2mlib.weights import export_generator; export_generator('$run/train/checkpoint.pt', '$run/g16.pt')"
+if [ -n "${AVERAGE_LAST:-}" ]; then  # the mean of the last K epochs' generators (weights.average_generators)
+  "$py" -c "import glob, sys; from s2mlib.weights import average_generators, export_generator
+snapshots = sorted(glob.glob('$run/train/snapshots/epoch_*.pt'))[-$AVERAGE_LAST:]
+print('averaging', len(snapshots), 'generators:', snapshots[0], '..', snapshots[-1])
+export_generator(average_generators(snapshots), '$run/g16.pt')" >"$out/average.log" 2>&1
+  status=$?; cat "$out/average.log"; [ $status -eq 0 ] || exit 1
+else
+  "$py" -c "from s2mlib.weights import export_generator; export_generator('$run/train/checkpoint.pt', '$run/g16.pt')"
+fi
 split -b 15M "$run/g16.pt" "$out/generator.pt.part-"
 [ -n "${SKIP_GENERATE:-}" ] && exit 0
 devices=cuda; [ "$device" = cpu ] && devices=cpu

@@ -25,6 +25,7 @@ On a machine without ../shared (a GPU machine), train from a pack of the curated
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from s2mlib.curate import CurationConfig, curate_manifest, load_curation, save_c
 from s2mlib.generate import MapGenerator, generate_entries
 from s2mlib.io import read_map, write_map
 from s2mlib.manifest import load_manifest
+from s2mlib.outputs import atomic_write
 from s2mlib.study import score_maps, simulate_baselines, summary_table
 from s2mlib.train import CHECKPOINT, HISTORY, RECORD
 from s2mlib.weights import DEFAULT_WEIGHTS, average_generators, export_generator
@@ -107,7 +109,8 @@ def main() -> None:
 
 
 def pack(table: pd.DataFrame, folder: Path) -> None:
-    """Copy the kept train/val entries' curated maps (gzip) and a curation table with paths relative to it."""
+    """Copy the kept train/val entries' curated maps and models (gzip) and a curation table with paths relative to
+    it (the models are for the 'bfactor' input, made from the model on the machine that trains)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = table[table["kept"].astype(bool) & table["split"].isin(["train", "val"])].copy()
     for column in ("sim_map", "exp_map"):
@@ -117,6 +120,14 @@ def pack(table: pd.DataFrame, folder: Path) -> None:
             write_map(read_map(path), folder / name)
             names.append(name)
         rows[column] = names
+    models = []
+    for entry, path in zip(rows["entry"], rows["model"]):
+        name = f"{entry}_{Path(path).name.removesuffix('.gz')}.gz"
+        data = Path(path).read_bytes()
+        packed = data if path.endswith(".gz") else gzip.compress(data)
+        atomic_write(lambda tmp, packed=packed: Path(tmp).write_bytes(packed), folder / name)
+        models.append(name)
+    rows["model"] = models
     save_curation(rows, folder)
     size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
     print(f"packed {len(rows)} entries into {folder} ({size:.1f} MiB)")
