@@ -695,13 +695,18 @@ class WeightSnapshots:
         if epoch % self.every == 0:
             export_generator(generator, self.folder / f"epoch_{epoch:03d}.pt", half=False)
 
+    def files(self) -> dict[int, Path]:
+        """The saved generators' files by epoch, in epoch order (epoch 1000 after 999)."""
+        found = {int(path.stem.removeprefix("epoch_")): path for path in self.folder.glob("epoch_*.pt")}
+        return dict(sorted(found.items()))
+
     def slices(self, array: np.ndarray, axis: int = 0, resolution: float | None = None) -> dict[int, np.ndarray]:
         """The central slice (across ``axis``) of each saved generator's output for the input ``array`` (at
         ``resolution`` for a conditioned generator)."""
         out = {}
-        for path in sorted(self.folder.glob("epoch_*.pt")):
+        for epoch, path in self.files().items():
             refined = refine(load_generator(path), array, resolution=resolution)
-            out[int(path.stem.split("_")[1])] = np.take(refined, refined.shape[axis] // 2, axis=axis)
+            out[epoch] = np.take(refined, refined.shape[axis] // 2, axis=axis)
         return out
 
 

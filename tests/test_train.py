@@ -19,6 +19,7 @@ from s2mlib.train import (
     GAN,
     HISTORY,
     TrainConfig,
+    WeightSnapshots,
     discriminator_loss,
     generator_loss,
     load_checkpoint,
@@ -349,3 +350,14 @@ def test_persistent_loader_workers_give_the_same_run(tmp_path, data, straight):
     final, reference = load_checkpoint(tmp_path / CHECKPOINT), load_checkpoint(straight[0] / CHECKPOINT)
     for k, v in reference["generator"].items():
         torch.testing.assert_close(final["generator"][k], v, rtol=0, atol=0)
+
+
+def test_weight_snapshots_are_listed_in_epoch_order(tmp_path):
+    """The callback writes epoch_NNN.pt; files() orders by the epoch number, so epoch 1000 comes after 999 (a name
+    order would put it first) and averaging 'the last K' takes the last K epochs."""
+    snapshots = WeightSnapshots(tmp_path, every=1)
+    for epoch in (2, 999, 1000, 10):
+        snapshots(epoch, Generator(2))
+    files = snapshots.files()
+    assert list(files) == [2, 10, 999, 1000]
+    assert files[1000] == tmp_path / "epoch_1000.pt" and load_generator(files[1000]).width == 2

@@ -49,8 +49,8 @@ timeout $(("${minutes%.*}" * 60 + 240)) "$py" -m torch.distributed.run --standal
   | tr '\r' '\n' | grep -v -F "$bars" | tee "$out/train.log"
 cp "$run/train/history.csv" "$run/train/config.json" "$out/"
 if [ -n "${AVERAGE_LAST:-}" ]; then  # the mean of the last K epochs' generators (weights.average_generators)
-  "$py" -c "import glob, sys; from s2mlib.weights import average_generators, export_generator
-snapshots = sorted(glob.glob('$run/train/snapshots/epoch_*.pt'))[-$AVERAGE_LAST:]
+  "$py" -c "from s2mlib.train import WeightSnapshots; from s2mlib.weights import average_generators, export_generator
+snapshots = list(WeightSnapshots('$run/train/snapshots').files().values())[-$AVERAGE_LAST:]
 print('averaging', len(snapshots), 'generators:', snapshots[0], '..', snapshots[-1])
 export_generator(average_generators(snapshots), '$run/g16.pt')" >"$out/average.log" 2>&1
   status=$?; cat "$out/average.log"; [ $status -eq 0 ] || exit 1

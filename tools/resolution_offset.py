@@ -21,7 +21,7 @@ from s2mlib.atoms import read_structure
 from s2mlib.config import ROOT, load_profile
 from s2mlib.curate import CurationConfig, curate_manifest
 from s2mlib.generate import MapGenerator
-from s2mlib.inputs import target_at
+from s2mlib.inputs import known_resolution, target_at
 from s2mlib.io import read_map
 from s2mlib.manifest import load_manifest
 from s2mlib.metrics import evaluate, matched_resolution
@@ -50,7 +50,7 @@ def main() -> None:
     rows = []
     for entry in table[table["kept"] & (table["split"] == args.split)].itertuples():
         structure, exp = read_structure(entry.model), read_map(entry.exp_map)
-        native = float(entry.resolution) if pd.notna(entry.resolution) else params["default_resolution"]
+        native = known_resolution(entry.resolution, params["default_resolution"])
         for target in [native, *args.resolutions]:
             reference = target_at(exp, target, native)
             reference_matched = matched_resolution(reference, structure)[0]

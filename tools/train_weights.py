@@ -39,7 +39,7 @@ from s2mlib.io import read_map, write_map
 from s2mlib.manifest import load_manifest
 from s2mlib.outputs import atomic_write
 from s2mlib.study import score_maps, simulate_baselines, summary_table
-from s2mlib.train import CHECKPOINT, HISTORY, RECORD
+from s2mlib.train import CHECKPOINT, HISTORY, RECORD, WeightSnapshots
 from s2mlib.weights import DEFAULT_WEIGHTS, average_generators, export_generator
 
 WHERE = (
@@ -96,11 +96,14 @@ def main() -> None:
     train_dir = args.run_dir / "train"
     args.shipped = "the last epoch's generator is shipped"
     if args.average_last:
-        snapshots = sorted((train_dir / "snapshots").glob("epoch_*.pt"))[-args.average_last :]
-        if len(snapshots) < args.average_last:
-            parser.error(f"--average-last {args.average_last}: {train_dir / 'snapshots'} holds {len(snapshots)}")
-        epochs = "-".join(str(int(path.stem.removeprefix("epoch_"))) for path in (snapshots[0], snapshots[-1]))
-        args.shipped = f"the mean of the generator weights after epochs {epochs} is shipped (weight averaging)"
+        saved = WeightSnapshots(train_dir / "snapshots").files()
+        epochs = list(saved)[-args.average_last :]
+        if len(epochs) < args.average_last:
+            parser.error(f"--average-last {args.average_last}: {train_dir / 'snapshots'} holds {len(epochs)}")
+        snapshots = [saved[epoch] for epoch in epochs]
+        args.shipped = (
+            f"the mean of the generator weights after epochs {epochs[0]}-{epochs[-1]} is shipped (weight averaging)"
+        )
     if not args.no_export:
         source = average_generators(snapshots) if args.average_last else train_dir / CHECKPOINT
         export_generator(source, args.out, half=True)
