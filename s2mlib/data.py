@@ -57,7 +57,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import DownloadError, MapError
-from .io import read_map
+from .io import MRC_HEADER, mrc_declared_size, read_map
 from .manifest import EMDB_ID_RE
 from .outputs import atomic_write
 
@@ -68,8 +68,6 @@ CHUNK = 1 << 20
 _RETRY_HTTP = (408, 429)
 DEFAULT_TIMEOUT = 20.0  # seconds without an answer (connecting, or between two reads) before an attempt fails
 DEFAULT_RETRIES = 3  # further attempts per file, 1, 2, 4 s apart: at most 87 s per file on a stalled mirror
-MRC_HEADER = 1024
-_MODE_BITS = {0: 8, 1: 16, 2: 32, 3: 32, 4: 64, 6: 16, 12: 16, 101: 4}  # MRC2014 modes (3, 4: complex)
 
 
 class _Transient(Exception):
@@ -145,28 +143,6 @@ def cache_location(kind: str, ident: str, cache: str | os.PathLike | None = None
 
 
 # ------------------------------------------------------------------------------------------------ transfer
-
-
-def mrc_declared_size(header: bytes) -> int:
-    """Bytes an MRC/CCP4 file holds according to its 1024-byte header: 1024 + NSYMBT + NX*NY*NZ*bytes of MODE
-    (byte order from the machine stamp; MRC2014). Raises ``ValueError`` for bytes that are not an MRC header.
-
-    >>> import numpy as np
-    >>> h = np.zeros(256, "<i4"); h[:4] = (10, 20, 30, 2); h[52] = int.from_bytes(b"MAP ", "little")
-    >>> mrc_declared_size(h.tobytes())
-    25024
-    """
-    if len(header) < MRC_HEADER:
-        raise ValueError(f"{len(header)} bytes, shorter than an MRC header ({MRC_HEADER})")
-    if header[208:212] != b"MAP ":
-        raise ValueError("no 'MAP ' identifier at byte 208 of the header")
-    endian = ">" if header[212] == 0x11 else "<"
-    nx, ny, nz, mode = struct.unpack(endian + "4i", header[:16])
-    nsymbt = struct.unpack(endian + "i", header[92:96])[0]
-    if mode not in _MODE_BITS or min(nx, ny, nz) < 1 or nsymbt < 0:
-        raise ValueError(f"header holds NX, NY, NZ = {nx}, {ny}, {nz}, MODE {mode}, NSYMBT {nsymbt}")
-    data = (nx + 1) // 2 * ny * nz if mode == 101 else nx * ny * nz * _MODE_BITS[mode] // 8
-    return MRC_HEADER + nsymbt + data
 
 
 def _check_gzip(path: Path, label: str) -> tuple[bytes, int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
+from mrcfile.mrcinterpreter import MrcInterpreter
 
 from .errors import MapError, require_file
+from .memory import grid_bytes, require_memory
 from .outputs import MAP_SUFFIXES, atomic_write
 
 
@@ -96,9 +99,54 @@ class DensityMap:
         return DensityMap(self.data.copy() if data is None else data, self.origin, self.voxel_size)
 
 
+MRC_HEADER = 1024  # bytes of the MRC/CCP4 main header
+_MODE_BITS = {0: 8, 1: 16, 2: 32, 3: 32, 4: 64, 6: 16, 12: 16, 101: 4}  # MRC2014 modes (3, 4: complex)
+
+
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
+
+
+def mrc_declared_size(header: bytes) -> int:
+    """Bytes an MRC/CCP4 file holds according to its 1024-byte header: 1024 + NSYMBT + NX*NY*NZ*bytes of MODE
+    (byte order from the machine stamp; MRC2014). Raises ``ValueError`` for bytes that are not an MRC header.
+
+    >>> h = np.zeros(256, "<i4"); h[:4] = (10, 20, 30, 2); h[52] = int.from_bytes(b"MAP ", "little")
+    >>> mrc_declared_size(h.tobytes())
+    25024
+    """
+    if len(header) < MRC_HEADER:
+        raise ValueError(f"{len(header)} bytes, shorter than an MRC header ({MRC_HEADER})")
+    if header[208:212] != b"MAP ":
+        raise ValueError("no 'MAP ' identifier at byte 208 of the header")
+    endian = ">" if header[212] == 0x11 else "<"
+    nx, ny, nz, mode = struct.unpack(endian + "4i", header[:16])
+    nsymbt = struct.unpack(endian + "i", header[92:96])[0]
+    if mode not in _MODE_BITS or min(nx, ny, nz) < 1 or nsymbt < 0:
+        raise ValueError(f"header holds NX, NY, NZ = {nx}, {ny}, {nz}, MODE {mode}, NSYMBT {nsymbt}")
+    data = (nx + 1) // 2 * ny * nz if mode == 101 else nx * ny * nz * _MODE_BITS[mode] // 8
+    return MRC_HEADER + nsymbt + data
+
+
+def _check_declared(path: Path, gz: bool) -> int:
+    """The size the header declares, after the checks every read makes before inflating anything: an MRC header,
+    memory for the grid (raw data and two float32 copies), and for a plain file a size equal to the declared one.
+    A gzip file's data is compared with it while it is read (:func:`read_map`)."""
+    with (gzip.open if gz else open)(path, "rb") as fh:
+        head = fh.read(MRC_HEADER)
+    try:
+        declared = mrc_declared_size(head)
+    except ValueError as exc:
+        raise MapError(f"{path}: not a valid MRC/CCP4 map ({exc})") from None
+    nx, ny, nz = struct.unpack((">" if head[212] == 0x11 else "<") + "3i", head[:12])
+    require_memory(declared + 2 * grid_bytes((nx, ny, nz)), f"{path}: a map of {nx} x {ny} x {nz} voxels")
+    if not gz and path.stat().st_size != declared:
+        raise MapError(
+            f"{path}: truncated or corrupt map: its header declares {declared} bytes, the file holds "
+            f"{path.stat().st_size}"
+        )
+    return declared
 
 
 def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this operation") -> DensityMap:
@@ -109,17 +157,27 @@ def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this
     EMDB). Raises :class:`MapError` for a missing, non-MRC, truncated or corrupt file, or NaN/Inf values, and for
     a map with fewer than ``min_size`` voxels along some axis (``purpose`` names what needs them, e.g. trilinear
     resampling needs 2 per axis; a one-section map is a valid MRC file but not a 3D density to resample).
+    Before any data is read, the size the header declares (header, extended header and data, as ``s2m fetch``
+    checks downloads) must equal the file's (for gzip, the inflated data's: never more is inflated) and fit in
+    memory (:class:`~s2mlib.memory.MemoryLimitError` otherwise).
     """
     path = Path(path)
     require_file(path, "map", MapError)
     if path.stat().st_size == 0:
         raise MapError(f"{path}: empty file, not an MRC/CCP4 map")
     try:
+        gz = _is_gzip(path)
+        declared = _check_declared(path, gz)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with mrcfile.open(path, mode="r", permissive=False) as mrc:
+            with (gzip.open if gz else open)(path, "rb") as fh:
+                mrc = MrcInterpreter(iostream=fh, permissive=False)  # reads exactly the declared bytes
+                if gz and fh.read(1):
+                    raise MapError(
+                        f"{path}: corrupt map: its header declares {declared} bytes, the gzip data holds more"
+                    )
                 header = mrc.header
-                raw = np.asarray(mrc.data)
+                raw = None if mrc.data is None else np.asarray(mrc.data)
                 if raw is None or raw.ndim != 3:
                     raise MapError(f"{path}: not a 3D map (data shape {None if raw is None else raw.shape})")
                 order = (int(header.mapc), int(header.mapr), int(header.maps))
@@ -128,6 +186,7 @@ def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this
                 origin_field = np.array([float(header.origin.x), float(header.origin.y), float(header.origin.z)])
                 nstart_crs = (int(header.nxstart), int(header.nystart), int(header.nzstart))
                 data = raw.astype(np.float32, copy=True)
+                del mrc, raw
     except MapError:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:

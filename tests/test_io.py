@@ -13,7 +13,8 @@ from conftest import pair, pair_ids, shared_pairs
 
 from s2mlib.atoms import read_structure
 from s2mlib.errors import MapError
-from s2mlib.io import DensityMap, read_map, write_map
+from s2mlib.io import DensityMap, mrc_declared_size, read_map, write_map
+from s2mlib.memory import MemoryLimitError
 
 
 def raw_mrc(path):
@@ -189,3 +190,53 @@ def test_read_map_minimum_size_names_the_file_and_the_need(tmp_path):
         r"voxels along every axis",
     ):
         read_map(path, min_size=2, purpose="resampling")
+
+
+def _real_plain_map() -> bytes:
+    return gzip.decompress(open(pair("2566_3J6B")["map_path"], "rb").read())
+
+
+def test_gzip_map_holding_more_than_its_header_declares_is_refused_without_inflating_it(tmp_path, monkeypatch):
+    plain = _real_plain_map()
+    declared = mrc_declared_size(plain[:1024])
+    assert declared == len(plain)  # oracle: the real map is whole
+    path = tmp_path / "long.mrc.gz"
+    path.write_bytes(gzip.compress(plain + bytes(32 << 20), compresslevel=1))
+    inflated = []
+    real_open = gzip.open
+
+    def counting_open(*args, **kwargs):
+        fh = real_open(*args, **kwargs)
+        real_read = fh.read
+
+        def read(size=-1):
+            out = real_read(size)
+            inflated.append(fh.tell())
+            return out
+
+        fh.read = read
+        return fh
+
+    monkeypatch.setattr("s2mlib.io.gzip.open", counting_open)
+    with pytest.raises(MapError, match=rf"long\.mrc\.gz: corrupt map: its header declares {declared} bytes, the gzip "):
+        read_map(path)
+    assert max(inflated) <= declared + 1
+
+
+def test_plain_map_longer_than_its_header_declares_is_refused(tmp_path):
+    plain = _real_plain_map()
+    path = tmp_path / "long.mrc"
+    path.write_bytes(plain + bytes(4096))
+    with pytest.raises(MapError, match=rf"declares {len(plain)} bytes, the file holds {len(plain) + 4096}"):
+        read_map(path)
+
+
+@pytest.mark.parametrize("name", ["huge.mrc", "huge.mrc.gz"])
+def test_header_declaring_a_grid_beyond_memory_is_refused_before_reading(tmp_path, name):
+    header = bytearray(_real_plain_map()[:1024])
+    header[:12] = np.array([4000, 4000, 4000], "<i4").tobytes()
+    blob = bytes(header) + bytes(1 << 20)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(blob) if name.endswith(".gz") else blob)
+    with pytest.raises(MemoryLimitError, match=r"a map of 4000 x 4000 x 4000 voxels needs \d+\.\d GiB of memory; "):
+        read_map(path)
