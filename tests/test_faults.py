@@ -292,8 +292,10 @@ def test_read_only_folder_is_refused_before_the_work(readonly_dir, monkeypatch, 
     def no_work(*args, **kwargs):
         raise AssertionError("the work started before the output location was checked")
 
-    monkeypatch.setattr(cli, "read_structure", no_work)
-    monkeypatch.setattr(cli, "read_map", no_work)
+    module = getattr(cli, command)  # the command's own module (s2mlib/cli/<command>.py)
+    monkeypatch.setattr(module, "read_structure", no_work)
+    if hasattr(module, "read_map"):
+        monkeypatch.setattr(module, "read_map", no_work)
     model, real = str(pair(ENTRY)["model_path"]), str(pair(ENTRY)["map_path"])
     args = {"simulate": [model], "curate": [real, model], "generate": [model, "--weights", "fast"]}[command]
     assert cli.main([command, *args, "-o", str(readonly_dir / "x.mrc")]) == 2
@@ -315,7 +317,7 @@ def test_output_must_be_a_map_file_name(tmp_path, monkeypatch, capsys, name, mes
     def no_work(*args, **kwargs):
         raise AssertionError("the work started before the output path was checked")
 
-    monkeypatch.setattr(cli, "read_structure", no_work)
+    monkeypatch.setattr(cli.simulate, "read_structure", no_work)
     out = tmp_path / name
     assert cli.main(["simulate", str(pair(ENTRY)["model_path"]), "-o", str(out)]) == 2
     line = one_line(capsys.readouterr().err, "s2m simulate: error: ")

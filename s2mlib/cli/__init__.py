@@ -1,0 +1,73 @@
+"""The ``s2m`` command line: parse, call s2mlib, print. Errors print one line, no traceback, and exit 2.
+
+One module per command (info, fetch, simulate, curate, evaluate, confidence, generate), each with its options
+(``add_parser``) beside its code (``run``); :mod:`.common` holds what they share. Checked before any work: the
+output path (a map file name, not a folder, in a folder that can be written:
+:func:`s2mlib.outputs.check_output`). Maps must be at least :data:`.common.MIN_GRID` voxels along every axis for the
+commands that resample them (curate, evaluate, ``--ref-map``) and the reference of ``evaluate`` at least
+:data:`.common.MIN_SSIM`. ``--json`` output is strict JSON: a score that is undefined (NaN) is ``null``, with the
+reason under ``"undefined"`` (of the record holding it). Ctrl-C exits 130 and SIGTERM 143, each with one line; a
+file being written is not left behind half-written or as a temporary file.
+
+A new command is a module here with ``add_parser(sub)`` and ``run(args)``, named in :data:`COMMANDS`.
+
+>>> from s2mlib.cli import main
+>>> main(["info", "tests/data/pairs.tsv"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ..errors import S2MError, Terminated
+from ..outputs import sigterm_raises
+from . import confidence, curate, evaluate, fetch, generate, info, simulate
+from .confidence import scores_in_b_factors, write_confidence
+from .evaluate import model_fit_scores
+
+COMMANDS = (info, fetch, simulate, curate, evaluate, confidence, generate)
+__all__ = ["COMMANDS", "build_parser", "main", "model_fit_scores", "scores_in_b_factors", "write_confidence"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``s2m`` parser, one sub-command per module of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="s2m", description="struc2map: cryo-EM-like density maps from atomic structures."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def _error_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, S2MError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return str(exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``s2m`` with ``argv`` (default: the process's arguments); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    command = f"s2m {args.command}"
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{command}: warning: {message}", file=sys.stderr)
+
+    with sigterm_raises(), warnings.catch_warnings():
+        warnings.showwarning = one_line_warning
+        try:
+            args.func(args)
+        except (S2MError, ValueError, OSError) as exc:
+            print(f"{command}: error: {_error_line(exc)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{command}: interrupted", file=sys.stderr)
+            return 130
+        except Terminated:
+            print(f"{command}: terminated", file=sys.stderr)
+            return 143
+    return 0

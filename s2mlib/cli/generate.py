@@ -1,0 +1,112 @@
+"""``s2m generate MODEL -o OUT.mrc``: an experimental-like map of a model with the GAN
+(:class:`s2mlib.generate.MapGenerator`), optionally resampled onto ``--ref-map``'s grid, optionally with the
+model scored in it (``--confidence``, :func:`s2mlib.cli.confidence.write_confidence`).
+
+>>> from s2mlib.cli import main
+>>> main(["generate", "model.cif", "-o", "gen.mrc", "--weights", "fast", "--resolution", "4"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..atoms import read_structure
+from ..outputs import check_output
+from .common import SCORES, check_model_output, ref_map
+from .confidence import write_confidence
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``generate`` and its options."""
+    p = sub.add_parser("generate", help="generate an experimental-like map from a model with the GAN")
+    p.add_argument("model", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="generator weights: 'fast' (default: width 8, resolution-conditioned, B-factor input; the best on the "
+        "validation entries) or 'shipped' (the paper's unconditioned network, width 32, about 6x slower on a CPU), "
+        "or a file written by python -m s2mlib.train / tools/train_weights.py",
+    )
+    p.add_argument("--ref-map", type=Path, help="resample the result onto this map's grid")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--all-cubes", action="store_true", help="run every cube, empty ones too (the paper's tiling)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (for GPUs)")
+    p.add_argument(
+        "--resolution",
+        type=float,
+        default=None,
+        help="target resolution in A (resolution-conditioned weights only; default: the resolution the EMDB "
+        "header beside --ref-map reports (emd-XXXX-v30.xml), else 3.5)",
+    )
+    p.add_argument(
+        "--b-factors",
+        default="auto",
+        choices=["auto", "b", "plddt", "none"],
+        help="what the model's B-factor column holds, for weights with the B-factor input (default: auto, "
+        "pLDDT recognised in AlphaFold-style files)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=Path,
+        metavar="OUT.pdb",
+        help="also write the model with each residue's score in the generated map in the B-factor column "
+        "(as s2m confidence; .pdb, .ent, .cif, .mmcif, + .gz)",
+    )
+    p.add_argument(
+        "--confidence-score",
+        choices=sorted(SCORES),
+        default="q",
+        help="the score of --confidence: q (default) or smoc (at the generation resolution of "
+        "resolution-conditioned weights, else the map's matched resolution)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Generate the map, write it and print its grid, resolution and time (and the confidence model)."""
+    from ..generate import MapGenerator
+    from ..io import write_map
+
+    check_output(args.output)
+    if args.confidence:
+        check_model_output(args.confidence)
+    generator = MapGenerator(
+        args.weights,
+        device=args.device,
+        batch_size=args.batch_size,
+        skip_empty=not args.all_cubes,
+        bf16=args.bf16,
+        resolution=args.resolution,
+        b_factors=args.b_factors,
+    )
+    ref = ref_map(args.ref_map)
+    resolution, source = None, ("asked" if args.resolution is not None else "default")
+    if args.resolution is None and args.ref_map and generator.uses_resolution:
+        from ..data import reported_resolution
+
+        found = reported_resolution(args.ref_map)
+        if found is not None:
+            resolution, source = found[0], f"reported in {found[1]}"
+    model = read_structure(args.model)
+    density = generator(model, ref_map=ref, resolution=resolution)
+    write_map(density, args.output)
+    at = "" if generator.last_resolution is None else f" at {generator.last_resolution:g} A ({source})"
+    print(
+        f"{args.output}: grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
+        f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "
+        f"on {generator.device}"
+    )
+    if args.confidence:
+        print(
+            write_confidence(
+                density,
+                model,
+                args.confidence,
+                args.confidence_score,
+                generator.last_resolution,
+                "the generation resolution",
+            )
+        )
