@@ -40,10 +40,11 @@ import pandas as pd
 
 from . import __version__
 from .atoms import Structure, read_structure
-from .cache import file_stamp, matches, read_record, safe_name, write_record
+from .cache import file_stamp, matches, read_record, write_record
 from .errors import ManifestError, S2MError, require_columns
 from .filters import chain_sequences, map_model_issues, redundant_entries, structure_issues
 from .io import DensityMap, read_map, write_map
+from .manifest import entry_file_name
 from .maps import atom_mask, minmax
 from .metrics import chimerax_correlation
 from .outputs import atomic_write
@@ -322,7 +323,7 @@ def curate_manifest(
         rows = tqdm(rows, desc="curate", unit="entry")
     records = []
     for row in rows:
-        name = safe_name(str(row["entry"]))
+        name = entry_file_name(row["entry"])
         record_path = out_dir / f"{name}.json"
         stamp = {
             "inputs": [file_stamp(row["map"]), file_stamp(row["model"])],
@@ -378,7 +379,7 @@ def make_raw_targets(
     raw = table[table["kept"]].copy()
     paths = []
     for row in raw.itertuples():
-        path = out_dir / f"{safe_name(str(row.entry))}_raw.mrc"
+        path = out_dir / f"{entry_file_name(row.entry)}_raw.mrc"
         if not path.exists():
             write_map(
                 curate_exp_map(

@@ -32,6 +32,7 @@ from .errors import S2MError
 from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .inputs import network_input as make_input
 from .io import DensityMap, read_map, write_map
+from .manifest import entry_file_name
 from .model import place, resolve_device
 from .simulate import bounding_grid
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
@@ -225,14 +226,17 @@ def generate_entries(
     asked for; NaN for the paper's weights), residues, atoms, seconds (whole pipeline, structure -> map),
     simulate_s, network_s.
     """
+    names = [entry_file_name(entry) for entry in entries["entry"]]  # every file name checked before the work
     rows = []
-    for row in tqdm(list(entries.itertuples()), desc=method, unit="entry", disable=not generator.progress):
+    for name, row in zip(
+        names, tqdm(list(entries.itertuples()), desc=method, unit="entry", disable=not generator.progress)
+    ):
         structure = read_structure(row.model)
         wanted = None
         if generator.uses_resolution:
             wanted = resolution or known_resolution(getattr(row, "resolution", None), default_resolution)
         density = generator(structure, ref_map=read_map(row.exp_map), resolution=wanted)
-        path = write_map(density, Path(out_dir) / f"{row.entry}.mrc")
+        path = write_map(density, Path(out_dir) / f"{name}.mrc")
         timing = generator.last_timing
         rows.append(
             {

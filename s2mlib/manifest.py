@@ -5,7 +5,8 @@ optional ``split``. Only ``emdb_id`` and ``pdb_id`` are required; the aliases ``
 ``model_file`` (the layout of ``../shared/data/pairs.tsv`` and of the paper's tables) are accepted. Other columns
 are kept as they are. After :func:`load_manifest`:
 
-- ``entry`` str, unique (default ``f"{emdb_id}_{pdb_id}"``);
+- ``entry`` str, unique even ignoring case, and a safe file name (default ``f"{emdb_id}_{pdb_id}"``;
+  :func:`entry_file_name`): curation, baselines, generation and the studies name their files after it;
 - ``emdb_id`` str of 4-5 digits, leading zeros kept ('0093'); an ``EMD-`` prefix is dropped;
 - ``pdb_id`` str, 4-character IDs upper-cased, '' when unknown ('?'); a trailing '?' (uncertain) is dropped;
 - ``resolution`` float in Angstrom, NaN for '', '?' (a trailing '?' is dropped: '3.6?' -> 3.6);
@@ -42,6 +43,26 @@ SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"validation": "val", "valid": "val", "training": "train", "": ""}
 EMDB_ID_RE = re.compile(r"^(?:EMD[-_]?)?(\d{4,5})$", re.IGNORECASE)  # group 1: the digits ('0093', '26916')
 _UNKNOWN = ("", "?", "nan", "none", "na", "n/a")
+ENTRY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # a file name on every system, never '..'
+
+
+def entry_file_name(entry: str) -> str:
+    """The file name stem of an entry's files (curated maps, baselines, generated maps): the entry itself, which must
+    be 1-100 characters of letters, digits, '_', '.' and '-', starting with a letter or digit; anything else
+    (a '/', a space, '..') raises :class:`ManifestError`, so no two entries share a file and none writes outside its
+    folder. :func:`load_manifest` checks every entry with it.
+
+    >>> entry_file_name("5778_3J5P_b")
+    '5778_3J5P_b'
+    """
+    entry = str(entry)
+    if not ENTRY_NAME_RE.match(entry):
+        example = re.sub(r"[^A-Za-z0-9_.-]", "_", entry).strip("._-")[:100] or "entry_1"
+        raise ManifestError(
+            f"entry name {entry!r} is not a safe file name: use 1-100 letters, digits, '_', '.' or '-', "
+            f"starting with a letter or digit (e.g. {example!r})"
+        )
+    return entry
 
 
 def _separator(path: Path, first_line: str) -> str:
@@ -128,11 +149,19 @@ def load_manifest(path: str | os.PathLike, *, default_split: str = "", check_fil
             "split": _split(rec.get("split", ""), where) or default_split,
         }
         row["entry"] = rec.get("entry", "").strip() or "_".join(filter(None, (row["emdb_id"], pdb_id)))
+        try:
+            entry_file_name(row["entry"])
+        except ManifestError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
         rows.append({**rec, **row})
     df = pd.DataFrame(rows, columns=list(COLUMNS) + [c for c in raw.columns if c not in COLUMNS])
     dup = df["entry"][df["entry"].duplicated()].unique().tolist()
     if dup:
         raise ManifestError(f"{path}: duplicated entry name(s) {', '.join(dup)}")
+    folded = df.groupby(df["entry"].str.lower())["entry"].agg(list)
+    clash = [" and ".join(names) for names in folded if len(names) > 1]
+    if clash:
+        raise ManifestError(f"{path}: entry names that differ only in case would share files: {'; '.join(clash)}")
     df["resolution"] = df["resolution"].astype(float)
     return df
 

@@ -31,6 +31,7 @@ from .cache import safe_name
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution, target_at
 from .io import read_map, write_map
+from .manifest import entry_file_name
 from .metrics import evaluate, matched_resolution
 from .simulate import simulate
 from .study import entry_rows
@@ -82,7 +83,7 @@ def resolution_series(
         structure, exp = read_structure(row["model"]), read_map(row["exp_map"])
         native = known_resolution(row["resolution"], default_resolution)
         for target in targets_for(native, resolutions):
-            folder = Path(out_dir) / safe_name(entry) / f"R{target:.2f}"
+            folder = Path(out_dir) / entry_file_name(entry) / f"R{target:.2f}"
             reference = target_at(exp, target, native)
             maps = {"experimental": reference}
             for name, generator in generators.items():

@@ -34,6 +34,7 @@ from .errors import ManifestError, require_columns
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .io import DensityMap, read_map, write_map
+from .manifest import entry_file_name
 from .metrics import (
     atom_qscores,
     evaluate,
@@ -114,7 +115,7 @@ def simulate_baselines(
     out_dir = Path(out_dir)
     records = []
     for entry, row in tqdm(rows.items(), desc="baselines", unit="entry", disable=not progress):
-        folder = out_dir / safe_name(entry)
+        folder = out_dir / entry_file_name(entry)
         sidecar = folder / TIMINGS
         timings = read_record(sidecar)
         stamps = [file_stamp(row["exp_map"]), file_stamp(row["model"])]

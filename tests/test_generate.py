@@ -328,3 +328,14 @@ def test_generate_entries_uses_each_entrys_reported_resolution(tmp_path, conditi
 
 def network_free_weights(tmp_path):
     return export_generator(Generator(width=2), tmp_path / "plain.pt")
+
+
+def test_generate_entries_refuses_an_unsafe_entry_name_before_any_work(tmp_path):
+    import pandas as pd
+
+    from s2mlib.errors import ManifestError
+
+    entries = pd.DataFrame([{"entry": "../../ESCAPED", "model": "m.cif", "exp_map": "e.mrc"}])
+    with pytest.raises(ManifestError, match=r"'\.\./\.\./ESCAPED' is not a safe file name"):
+        generate_entries(object(), entries, tmp_path / "out")
+    assert not any(tmp_path.parent.glob("ESCAPED*"))

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, SHARED_DATA, pair_ids, shared_pairs
 
 from s2mlib.errors import ManifestError
-from s2mlib.manifest import COLUMNS, load_manifest, select
+from s2mlib.manifest import COLUMNS, entry_file_name, load_manifest, select
 
 PAPER = SHARED_DATA.parent / "paper"
 MANIFESTS = ROOT / "params" / "manifests"
@@ -129,6 +129,13 @@ def test_relative_paths_resolve_from_the_manifest_folder(tmp_path):
         ("emdb_id,pdb_id,map\n1234,1ABC,missing.mrc\n", r"m\.csv, row 2: map file not found: .*missing\.mrc"),
         ("", r"m\.csv: empty manifest"),
         ("emdb_id,pdb_id\n1234,1ABC,extra\n", r"m\.csv: not a readable CSV/TSV table"),
+        ("entry,emdb_id,pdb_id\nab/c,1234,1ABC\nab_c,1235,1ABD\n", r"row 2: entry name 'ab/c' is not a safe file name"),
+        ("entry,emdb_id,pdb_id\n../../ESCAPED,1234,1ABC\n", r"row 2: entry name '../../ESCAPED' is not a safe file"),
+        ("entry,emdb_id,pdb_id\n.hidden,1234,1ABC\n", r"row 2: entry name '.hidden' is not a safe file name"),
+        (
+            "entry,emdb_id,pdb_id\nAb_c,1234,1ABC\nab_C,1235,1ABD\n",
+            r"differ only in case would share files: Ab_c and ab_C",
+        ),
     ],
 )
 def test_errors_name_the_file_and_the_problem(tmp_path, text, message):
@@ -155,3 +162,12 @@ def test_select_by_resolution_and_split():
     assert len(select(df)) == len(df)
     with pytest.raises(ManifestError, match="split 'dev'"):
         select(df, splits="dev")
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "../x", "a b", "", "x" * 101])
+def test_every_writer_names_entry_files_with_the_one_check(tmp_path, name):
+    """Curation, baselines, generation and the studies name files with entry_file_name; an unsafe name never
+    becomes a path (the oracle: a safe name is its own file name inside the folder)."""
+    with pytest.raises(ManifestError, match="is not a safe file name"):
+        entry_file_name(name)
+    assert (tmp_path / entry_file_name("5778_3J5P_b")).parent == tmp_path
