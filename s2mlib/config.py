@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .errors import S2MError
+from .errors import MissingInput, S2MError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = ROOT / "params"
 PATH_KEYS = ("manifest", "run_dir", "figures_dir")
+ENV_KEYS = {"manifest": "S2M_MANIFEST", "run_dir": "S2M_RUN_DIR", "figures_dir": "S2M_FIGURES_DIR"}
 
 
 def profile_path(name: str) -> Path:
@@ -45,8 +47,9 @@ def profile_path(name: str) -> Path:
 def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The profile's parameters, updated by the non-None ``overrides`` whose keys the profile defines.
 
-    The manifest comes from, in order: an override, ``$S2M_MANIFEST``, the profile. Relative paths are taken
-    from the project root.
+    The manifest, run folder and figure folder come from, in order: an override, ``$S2M_MANIFEST`` /
+    ``$S2M_RUN_DIR`` / ``$S2M_FIGURES_DIR`` (:data:`ENV_KEYS`), the profile. Relative paths are taken from the
+    project root.
     """
     with open(profile_path(name)) as fh:
         params = yaml.safe_load(fh) or {}
@@ -54,20 +57,88 @@ def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = No
     for key, value in (overrides or {}).items():
         if key in params and key != "profile" and value is not None:
             params[key] = value
-    if (overrides or {}).get("manifest") is None and os.environ.get("S2M_MANIFEST"):
-        params["manifest"] = os.environ["S2M_MANIFEST"]
+    for key, variable in ENV_KEYS.items():
+        if (overrides or {}).get(key) is None and os.environ.get(variable):
+            params[key] = os.environ[variable]
     for key in PATH_KEYS:
         if params.get(key) is not None:
             params[key] = str((ROOT / os.path.expanduser(str(params[key]))).resolve())
     return params
 
 
+def _type_problem(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand where the profile has ``default`` (None when it can): the notebooks' settings take
+    the profile's types (a bool, a whole number, a number, a list; a text key also takes a number, e.g. nproc 2)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if value is None or default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if number and isinstance(value, int) else "a whole number"
+    if isinstance(default, float):
+        return None if number else "a number"
+    if isinstance(default, list):
+        return None if isinstance(value, list) else "a list such as [3.5, 5.0]"
+    return None if isinstance(value, str) or number else "a word or a path"
+
+
+def check_overrides(profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The pre-flight of ``-p KEY VALUE`` (``./run_all.sh``, its ``--dry-run`` and ``python -m s2mlib.train``), before
+    any work: every key must be one of the profile's (an unknown one, a typo, names the nearest known key), every
+    value of the profile's type (:func:`_type_problem`), and the settings must pass the checks the notebooks apply
+    (``TrainConfig``, ``CurationConfig``, the generator's device and batch size). Raises :class:`S2MError` with one
+    line; returns the profile's parameters with the overrides."""
+    import difflib
+
+    with open(profile_path(profile)) as fh:
+        defaults = yaml.safe_load(fh) or {}
+    for key, value in overrides.items():
+        if key == "profile":
+            raise S2MError("-p profile: choose the profile with --profile NAME")
+        if key not in defaults:
+            near = difflib.get_close_matches(key, list(defaults), n=1, cutoff=0.5)
+            hint = f"; did you mean {near[0]}?" if near else f" (known: {', '.join(sorted(defaults))})"
+            raise S2MError(f"-p {key}: profile {profile} has no parameter {key!r}{hint}")
+        need = _type_problem(value, defaults[key])
+        if need:
+            raise S2MError(f"-p {key} {value!r}: {key} takes {need} (profile {profile} has {defaults[key]!r})")
+    params = load_profile(profile, overrides)
+    from .curate import CurationConfig
+    from .model import resolve_device
+    from .train import TrainConfig
+
+    checks = {
+        "training": lambda: TrainConfig(**kwargs_for(TrainConfig, params)),
+        "curation": lambda: CurationConfig.from_params(params),
+        "device": lambda: resolve_device(params.get("device", "auto")),
+    }
+    for what, check in checks.items():
+        try:
+            check()
+        except (TypeError, ValueError) as exc:
+            given = " ".join(f"-p {k} {v!r}" for k, v in overrides.items())
+            raise S2MError(f"{given or f'profile {profile}'}: the {what} settings are invalid: {exc}") from None
+    batch = params.get("generate_batch_size")
+    if batch is not None and not (isinstance(batch, int) and batch >= 1):
+        raise S2MError(f"-p generate_batch_size {batch!r}: the generator's batch size must be a whole number >= 1")
+    return params
+
+
 def parse_value(text: str) -> Any:
-    """Papermill-like typing of ``-p key value``: YAML scalars (3 -> int, 0.5 -> float, true, null)."""
+    """Papermill-like typing of ``-p key value``: YAML scalars (3 -> int, 0.5 -> float, true, null); a number in
+    exponent form that YAML 1.1 reads as text (1e-4) is a float.
+
+    >>> parse_value("1e-4"), parse_value("3"), parse_value("auto")
+    (0.0001, 3, 'auto')
+    """
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
+        return float(value)
+    return value
 
 
 def add_override_option(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -99,6 +170,10 @@ class RunPaths:
     """The named files and folders of a run folder (``runs/<profile>``), written by one notebook, read by others."""
 
     root: Path
+
+    @property
+    def curation_table(self) -> Path:  # 01 -> every later notebook: kept / excluded entries, splits, file paths
+        return self.root / "curation.csv"  # curate.CURATION_TABLE
 
     @property
     def curated(self) -> Path:  # 01: ExpMaps, SimMaps and their cache records
@@ -164,13 +239,82 @@ class Run:
     label: str
 
 
-def start(profile: str = "default", overrides: Mapping[str, Any] | None = None, *, quiet: bool = False) -> Run:
-    """The one set-up call of every notebook: :func:`load_profile`, create the run and figure folders, resolve
-    ``weights: run`` to this run's generator (:attr:`RunPaths.generator`), and print what runs where.
+# The run folder's files each notebook reads (RunPaths attributes), and the notebook that writes each. The generator
+# is needed by 05 and 07 only with 'weights: run'.
+MADE_BY = {
+    "curation_table": "01_curate",
+    "generator": "04_train",
+    "generated_table": "05_generate",
+    "scores": "06_benchmark",
+}
+NEEDS = {
+    "02": ("curation_table",),
+    "03": ("curation_table",),
+    "04": ("curation_table",),
+    "05": ("curation_table", "generator"),
+    "06": ("curation_table", "generated_table"),
+    "07": ("curation_table", "scores", "generator"),
+    "08": ("curation_table", "generator"),
+}
 
-    >>> run = start("default", {"epochs": 1}, quiet=True)  # doctest: +SKIP
+
+def missing_inputs(notebook: str, params: Mapping[str, Any]) -> dict[str, Path]:
+    """The inputs of ``notebook`` (its number, e.g. '06') missing from the profile's run folder, by the notebook
+    that makes each (:data:`NEEDS`, :data:`MADE_BY`), including what those notebooks would need in turn.
+
+    >>> missing_inputs("06", {"run_dir": "/nowhere", "weights": "fast"})
+    {'01_curate': PosixPath('/nowhere/curation.csv'), '05_generate': PosixPath('/nowhere/generated/generated.csv')}
+    """
+    paths = RunPaths(Path(params["run_dir"]))
+    own_weights = str(params.get("weights")) in ("run", str(paths.generator))
+    missing: dict[str, Path] = {}
+    for name in NEEDS.get(notebook[:2], ()):
+        path, maker = getattr(paths, name), MADE_BY[name]
+        if name == "generator" and notebook[:2] in ("05", "07") and not own_weights:
+            continue
+        if not path.exists() and maker not in missing:
+            missing.update(missing_inputs(maker, params))
+            missing[maker] = path
+    return dict(sorted(missing.items()))
+
+
+def check_inputs(notebooks: list[str], params: Mapping[str, Any]) -> None:
+    """Raise :class:`MissingInput`, one line, when one of ``notebooks`` (names or numbers, in run order) needs a file
+    of the run folder that is missing and that no earlier notebook of the list makes.
+
+    >>> check_inputs(["06_benchmark"], {"run_dir": "/nowhere", "weights": "fast"})
+    Traceback (most recent call last):
+    s2mlib.errors.MissingInput: 06_benchmark needs /nowhere/curation.csv (made by notebook 01_curate), \
+/nowhere/generated/generated.csv (made by notebook 05_generate): run them first (./run_all.sh --only 01 --only 05)
+    """
+    made: set[str] = set()
+    for notebook in notebooks:
+        missing = {maker: path for maker, path in missing_inputs(notebook, params).items() if maker not in made}
+        if missing:
+            what = ", ".join(f"{path} (made by notebook {maker})" for maker, path in missing.items())
+            only = " ".join(f"--only {maker[:2]}" for maker in missing)
+            raise MissingInput(f"{notebook} needs {what}: run them first (./run_all.sh {only})")
+        made.add(Path(notebook).stem)
+        made.update(maker for maker in MADE_BY.values() if maker.startswith(notebook[:2]))
+
+
+def start(
+    profile: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    notebook: str | None = None,
+    quiet: bool = False,
+) -> Run:
+    """The one set-up call of every notebook: :func:`load_profile`, check that the run folder holds what
+    ``notebook`` (e.g. '06_benchmark') reads (:func:`check_inputs`: one line naming the notebook that makes a missing
+    file), create the run and figure folders, resolve ``weights: run`` to this run's generator
+    (:attr:`RunPaths.generator`), and print what runs where.
+
+    >>> run = start("default", {"epochs": 1}, notebook="04_train", quiet=True)  # doctest: +SKIP
     """
     params = load_profile(profile, overrides)
+    if notebook:
+        check_inputs([notebook], params)
     paths = RunPaths(Path(params["run_dir"]))
     figures = Path(params["figures_dir"])
     paths.root.mkdir(parents=True, exist_ok=True)

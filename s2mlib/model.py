@@ -201,13 +201,17 @@ def place(obj, device: str | torch.device, channels_last: bool = False):
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``'auto'`` -> CUDA when present, else CPU; anything else through ``torch.device`` (ValueError if unknown)."""
+    """``'auto'`` -> CUDA when present, else CPU; 'cpu', 'cuda' or 'cuda:N' as given. ValueError (one line) for any
+    other device (torch knows 'mps', 'meta', ..., which these networks are not run or tested on) and for CUDA where
+    there is none."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError) as exc:
         raise ValueError(f"unknown device {device!r} ({exc})") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported: choose auto, cpu or cuda (cuda:N)")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for but CUDA is not available")
     return dev

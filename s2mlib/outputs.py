@@ -115,6 +115,44 @@ def check_output(path: str | os.PathLike, *, suffixes: tuple[str, ...] | None = 
     return path
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` are one file: the same path once symlinks are resolved, or the same inode."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def ensure_not_input(output: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
+    """Refuse (:class:`OutputError`, one line naming both) an output that is one of the ``inputs`` (``None`` ones
+    are skipped): the same path, a symlink to it, or a hard link. Returns ``output``. Call it before the work.
+
+    >>> ensure_not_input("/tmp/out.mrc", "/tmp/in.mrc", None)
+    PosixPath('/tmp/out.mrc')
+    """
+    output = Path(output)
+    for item in inputs:
+        if item is not None and _same_file(output, Path(item)):
+            raise OutputError(f"{output}: refusing to write over the input {item}: give another output name")
+    return output
+
+
+def ensure_holds_no_input(folder: str | os.PathLike, inputs, what: str = "output folder") -> Path:
+    """Refuse (:class:`OutputError`) an output folder that is, or holds, one of the ``inputs`` (files or folders,
+    symlinks resolved; ``None`` skipped): what is written there could replace them. Returns ``folder``."""
+    folder = Path(folder)
+    root = folder.resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        target = Path(item).resolve()
+        if target == root or root in target.parents:
+            raise OutputError(f"{folder}: the {what} holds the input {item}: give a folder that holds no input")
+    return folder
+
+
 def _probe(folder: Path, prefix: str) -> None:
     """Create ``folder`` if needed, then a temporary file in it, and remove that: raises OSError if it cannot."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,12 @@ runs ``notebooks/NN_*.ipynb`` in order; executed notebooks and their HTML go to 
 (``runs/<profile>/notebooks``); figures and tables are written by the notebooks into ``figures/``. It stops at the
 first failure, naming the notebook and the failing cell.
 
-Before the first notebook it checks the manifest (:func:`s2mlib.manifest.load_manifest`: it must list entries)
-and that the run and figure folders can be written; each problem is one line and exit status 2. An output error
-while a notebook runs (a full disk) gives the usual ``FAILED: notebook`` line and status 2; Ctrl-C gives one
-line and status 130, SIGTERM status 143.
+Before the first notebook (and in ``--dry-run``) it checks every ``-p KEY VALUE``
+(:func:`s2mlib.config.check_overrides`: a known key, the profile's type, the notebooks' own checks), the manifest
+(:func:`s2mlib.manifest.load_manifest`: it must list entries), and that the run and figure folders can be written and
+hold no input (the manifest, its maps and models, the notebooks); each problem is one line and exit status 2. An
+output error while a notebook runs (a full disk) gives the usual ``FAILED: notebook`` line and status 2; Ctrl-C gives
+one line and status 130, SIGTERM status 143.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .config import ROOT, add_override_option, load_profile, parse_value
+from .config import ROOT, add_override_option, check_overrides, parse_value
 from .errors import S2MError, Terminated
-from .outputs import check_folder, sigterm_raises
+from .outputs import check_folder, ensure_holds_no_input, sigterm_raises
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 EMDB_HOST = "https://ftp.ebi.ac.uk"
@@ -59,6 +61,21 @@ def check_data(params: dict) -> list[dict]:
     return planned_downloads(load_manifest(params["manifest"]))
 
 
+def check_outputs(params: dict, selected: list[Path]) -> None:
+    """The run and figure folders: writable (created here) and holding none of the run's inputs (the manifest, its
+    local maps and models, the notebooks), whatever symlinks lie between; one line each (:class:`OutputError`)."""
+    from .manifest import load_manifest
+
+    table = load_manifest(params["manifest"])
+    inputs = [params["manifest"], NOTEBOOK_DIR, *selected, *(p for p in (*table["map"], *table["model"]) if p)]
+    for key in ("run_dir", "figures_dir"):
+        if params.get(key):
+            ensure_holds_no_input(params[key], inputs, f"{key} folder")
+    for folder in (Path(params["run_dir"]) / "notebooks", params.get("figures_dir")):
+        if folder:
+            check_folder(folder)  # creates it; refuses a folder that cannot be written, before any notebook
+
+
 def remote_size(url: str, timeout: float = 10.0) -> int | None:
     """Content-Length of ``url`` from a HEAD request, or None when it cannot be had."""
     from urllib.request import Request, urlopen
@@ -92,7 +109,7 @@ def dry_run(params: dict, selected: list[Path]) -> None:
 
 
 def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False) -> int:
-    params = load_profile(profile, overrides)
+    params = check_overrides(profile, overrides)
     selected = notebooks(only)
     if dry:
         dry_run(params, selected)
@@ -103,10 +120,8 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
             f"{EMDB_HOST}. Offline, use a local manifest: S2M_MANIFEST=../shared/data/pairs.tsv ./run_all.sh "
             f"(or ./run_all.sh -p manifest PATH)."
         )
+    check_outputs(params, selected)
     out_dir = Path(params["run_dir"]) / "notebooks"
-    for folder in (out_dir, params.get("figures_dir")):
-        if folder:
-            check_folder(folder)  # creates it; refuses a folder that cannot be written, before any notebook
     import papermill as pm
     from nbconvert import HTMLExporter
 

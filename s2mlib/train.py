@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .augment import augment_batch, draw
-from .config import RunPaths, add_override_option, kwargs_for, load_profile, parse_value
+from .config import RunPaths, add_override_option, check_overrides, kwargs_for, parse_value
 from .curate import load_curation, require_kept
 from .errors import S2MError
 from .generate import refine
@@ -724,8 +724,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.params is not None:
             params = yaml.safe_load(args.params.read_text())
         else:
-            overrides = {key: _number(parse_value(value)) for key, value in args.parameter}
-            params = load_profile(args.profile, overrides)
+            overrides = {key: parse_value(value) for key, value in args.parameter}
+            params = check_overrides(args.profile, overrides)
             params.update({k: None for k, v in overrides.items() if v is None and k in params})
         where = distributed.init(params.get("device", "auto"))
         try:
@@ -738,16 +738,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"s2mlib.train: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0
-
-
-def _number(value):
-    """YAML reads 1e-4 as a string (its floats need a dot): such a string as the number it spells."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    return value
 
 
 if __name__ == "__main__":

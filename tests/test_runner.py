@@ -96,3 +96,35 @@ def test_dry_run_sizes_from_head_requests(notebook_dir, monkeypatch, capsys, tmp
         server.shutdown()
     out = capsys.readouterr().out
     assert "2.5 MB" in out and "downloads: 1 files, 2 MB known" in out
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["-p", "epoch", "10"], "-p epoch: profile default has no parameter 'epoch'; did you mean epochs?"),
+        (["-p", "epochs", "abc"], "-p epochs 'abc': epochs takes a whole number (profile default has 3)"),
+        (["-p", "lr", "0"], "the training settings are invalid: TrainConfig.lr must be a positive number"),
+        (["-p", "min_correlation", "2"], "the curation settings are invalid: CurationConfig: min_correlation 2"),
+        (["-p", "device", "mps"], "device 'mps' is not supported: choose auto, cpu or cuda"),
+        (["--dry-run", "-p", "epochs", "abc"], "-p epochs 'abc': epochs takes a whole number"),
+    ],
+)
+def test_every_override_is_checked_before_the_first_notebook(notebook_dir, tmp_path, capsys, args, says):
+    write_notebook(notebook_dir / "01_ok.ipynb", "open('ran_01', 'w').write('x')")
+    assert runner.main(["-p", "run_dir", str(tmp_path / "run"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("run_all.sh: error: ") and says in err[0], err
+    assert not (notebook_dir / "ran_01").exists() and not (tmp_path / "run").exists()
+
+
+def test_run_and_figure_folders_that_hold_an_input_are_refused(notebook_dir, tmp_path, capsys):
+    """figures_dir = the project root would write figures/README.md-like files beside the notebooks; a run folder
+    reached through a symlink that holds the manifest's maps is the same danger."""
+    write_notebook(notebook_dir / "01_ok.ipynb", "open('ran_01', 'w').write('x')")
+    assert runner.main(["-p", "run_dir", str(tmp_path / "run"), "-p", "figures_dir", str(tmp_path)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"run_all.sh: error: {tmp_path}: the figures_dir folder holds the input ")
+    (tmp_path / "link").symlink_to(TEST_DATA)
+    assert runner.main(["-p", "run_dir", str(tmp_path / "link")]) == 2
+    assert "the run_dir folder holds the input" in capsys.readouterr().err
+    assert not (notebook_dir / "ran_01").exists()
