@@ -362,3 +362,27 @@ def test_generate_confidence_scores_the_generated_map(tmp_path, capsys, one_torc
     assert all(len(set(values)) == 1 for values in b.values())
     got = [b[(c, n, r)][0] for c, n, r in zip(expected["chain"], expected["residue_number"], expected["residue_name"])]
     np.testing.assert_allclose(got, expected["q"].fillna(0.0), atol=1e-5)
+
+
+@pytest.mark.parametrize("command", ["curate", "confidence", "simulate", "evaluate"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, capsys, command):
+    """The same path, or a symlink to an input: one line, status 2, the input unchanged (curate -o MAP used to
+    replace the map, confidence -o MODEL the model's B-factors)."""
+    import shutil
+
+    p = pair(MODEL)
+    map_path = shutil.copy(p["map_path"], tmp_path / p["map_path"].name)
+    model = shutil.copy(p["model_path"], tmp_path / p["model_path"].name)
+    link = tmp_path / ("link.csv" if command == "evaluate" else "link.mrc")
+    link.symlink_to(model if command == "evaluate" else map_path)
+    args = {
+        "curate": ["curate", map_path, model, "-o", map_path],
+        "confidence": ["confidence", map_path, model, "-o", model],
+        "simulate": ["simulate", model, "--ref-map", map_path, "-o", link],
+        "evaluate": ["evaluate", map_path, "--ref", map_path, "--model", model, "--per-residue", link],
+    }[command]
+    before = {path: open(path, "rb").read() for path in (map_path, model)}
+    assert main([str(a) for a in args]) == 2
+    line = one_line_error(capsys.readouterr().err, command)
+    assert "refusing to write over the input" in line
+    assert before == {path: open(path, "rb").read() for path in (map_path, model)}

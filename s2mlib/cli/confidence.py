@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..atoms import read_structure
 from ..io import read_map
+from ..outputs import ensure_not_input
 from .common import MIN_GRID, SCORES, check_model_output, check_resolution
 from .evaluate import resolution_for
 
@@ -120,7 +121,7 @@ def write_confidence(
 def run(args: argparse.Namespace) -> None:
     """Score the model in the map and write it with the scores."""
     check_resolution(args.resolution)
-    check_model_output(args.output)
+    ensure_not_input(check_model_output(args.output), args.map, args.model)
     if args.resolution is not None and args.score == "q":
         warnings.warn("--resolution is not used by the Q-score (only by --score smoc)", stacklevel=1)
     model = read_structure(args.model)

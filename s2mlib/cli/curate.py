@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..atoms import read_structure
 from ..io import read_map
-from ..outputs import check_output
+from ..outputs import check_output, ensure_not_input
 from .common import MIN_GRID
 
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> None:
     from ..curate import curate_exp_map
     from ..io import write_map
 
-    check_output(args.output)
+    ensure_not_input(check_output(args.output), args.map, args.model)
     density = read_map(args.map, min_size=MIN_GRID, purpose="curation (trilinear resampling)")
     exp_map = curate_exp_map(
         density,

@@ -104,14 +104,14 @@ def model_fit_scores(
 def run(args: argparse.Namespace) -> None:
     """Score the map (and, with a model, both maps' model fit), print the scores, write the per-residue table."""
     from ..metrics import evaluate
-    from ..outputs import atomic_write
+    from ..outputs import atomic_write, ensure_not_input
 
     for option, value in (("--per-residue", args.per_residue), ("--resolution", args.resolution)):
         if value is not None and not args.model:
             raise S2MError(f"{option} needs --model MODEL: the model-fit scores are of the maps against a model")
     check_resolution(args.resolution)
     if args.per_residue:
-        check_csv_output(args.per_residue)
+        ensure_not_input(check_csv_output(args.per_residue), args.map, args.ref, args.model)
     model = read_structure(args.model) if args.model else None
     scored = read_map(args.map, min_size=MIN_GRID, purpose="scoring (trilinear resampling onto the reference)")
     reference = read_map(

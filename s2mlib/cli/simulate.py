@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from ..atoms import read_structure
-from ..outputs import check_output
+from ..outputs import check_output, ensure_not_input
 from .common import ref_map
 
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> None:
     from ..io import write_map
     from ..simulate import simulate
 
-    check_output(args.output)
+    ensure_not_input(check_output(args.output), args.model, args.ref_map)
     model = read_structure(args.model)
     ref = ref_map(args.ref_map)
     density = simulate(model, args.method, args.resolution, ref_map=ref, spacing=args.spacing)
