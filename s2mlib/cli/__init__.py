@@ -1,6 +1,6 @@
 """The ``s2m`` command line: parse, call s2mlib, print. Errors print one line, no traceback, and exit 2.
 
-One module per command (info, fetch, simulate, curate, evaluate, confidence, generate), each with its options
+One module per command (info, fetch, simulate, curate, evaluate, confidence, generate, join), each with its options
 (``add_parser``) beside its code (``run``); :mod:`.common` holds what they share. Checked before any work: the
 output path (a map file name, not a folder, in a folder that can be written:
 :func:`s2mlib.outputs.check_output`). Maps must be at least :data:`.common.MIN_GRID` voxels along every axis for the
@@ -9,7 +9,8 @@ commands that resample them (curate, evaluate, ``--ref-map``) and the reference 
 reason under ``"undefined"`` (of the record holding it). Ctrl-C exits 130 and SIGTERM 143, each with one line; a
 file being written is not left behind half-written or as a temporary file.
 
-A new command is a module here with ``add_parser(sub)`` and ``run(args)``, named in :data:`COMMANDS`.
+A new command is a module here with ``add_parser(sub)`` and ``run(args)`` (returning None or an exit status),
+named in :data:`COMMANDS`.
 
 >>> from s2mlib.cli import main
 >>> main(["info", "tests/data/pairs.tsv"])  # doctest: +SKIP
@@ -23,11 +24,11 @@ import warnings
 
 from ..errors import S2MError, Terminated
 from ..outputs import sigterm_raises
-from . import confidence, curate, evaluate, fetch, generate, info, simulate
+from . import confidence, curate, evaluate, fetch, generate, info, join, simulate
 from .confidence import scores_in_b_factors, write_confidence
 from .evaluate import model_fit_scores
 
-COMMANDS = (info, fetch, simulate, curate, evaluate, confidence, generate)
+COMMANDS = (info, fetch, simulate, curate, evaluate, confidence, generate, join)
 __all__ = ["COMMANDS", "build_parser", "main", "model_fit_scores", "scores_in_b_factors", "write_confidence"]
 
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     with sigterm_raises(), warnings.catch_warnings():
         warnings.showwarning = one_line_warning
         try:
-            args.func(args)
+            status = args.func(args)
         except (S2MError, ValueError, OSError) as exc:
             print(f"{command}: error: {_error_line(exc)}", file=sys.stderr)
             return 2
@@ -70,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
         except Terminated:
             print(f"{command}: terminated", file=sys.stderr)
             return 143
-    return 0
+    return int(status or 0)

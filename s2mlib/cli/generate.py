@@ -1,6 +1,8 @@
 """``s2m generate MODEL -o OUT.mrc``: an experimental-like map of a model with the GAN
 (:class:`s2mlib.generate.MapGenerator`), optionally resampled onto ``--ref-map``'s grid, optionally with the
-model scored in it (``--confidence``, :func:`s2mlib.cli.confidence.write_confidence`).
+model scored in it (``--confidence``, :func:`s2mlib.cli.confidence.write_confidence`). Many models in one call
+(``MODEL ... --out-dir DIR``, ``--list TABLE``): :mod:`s2mlib.cli.batch`; both build the generator with
+:func:`make_generator`.
 
 >>> from s2mlib.cli import main
 >>> main(["generate", "model.cif", "-o", "gen.mrc", "--weights", "fast", "--resolution", "4"])  # doctest: +SKIP
@@ -10,18 +12,23 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atoms import read_structure
 from ..outputs import check_output
+from . import batch
 from .common import SCORES, check_model_output, ref_map
 from .confidence import write_confidence
+
+if TYPE_CHECKING:
+    from ..generate import MapGenerator
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``generate`` and its options."""
     p = sub.add_parser("generate", help="generate an experimental-like map from a model with the GAN")
-    p.add_argument("model", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("model", type=Path, nargs="*", metavar="MODEL", help="one model with -o, or several with --out-dir")
+    p.add_argument("-o", "--output", type=Path, help="the map of one MODEL")
     p.add_argument(
         "--weights",
         default=None,
@@ -62,26 +69,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the score of --confidence: q (default) or smoc (at the generation resolution of "
         "resolution-conditioned weights, else the map's matched resolution)",
     )
+    batch.add_options(p)
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Generate the map, write it and print its grid, resolution and time (and the confidence model)."""
+def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
+    """The :class:`s2mlib.generate.MapGenerator` that ``args`` ask for (``overrides`` replace its arguments)."""
     from ..generate import MapGenerator
+
+    kwargs = {
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "skip_empty": not args.all_cubes,
+        "bf16": args.bf16,
+        "resolution": args.resolution,
+        "b_factors": args.b_factors,
+    }
+    return MapGenerator(args.weights, **{**kwargs, **overrides})
+
+
+def run(args: argparse.Namespace) -> int | None:
+    """Generate the map, write it and print its grid, resolution and time (and the confidence model); with
+    ``--out-dir`` or ``--list``, many maps (:func:`s2mlib.cli.batch.run`, whose exit status this returns)."""
     from ..io import write_map
 
+    if batch.wanted(args):
+        return batch.run(args, make_generator)
+    args.model = batch.one_model(args)
     check_output(args.output)
     if args.confidence:
         check_model_output(args.confidence)
-    generator = MapGenerator(
-        args.weights,
-        device=args.device,
-        batch_size=args.batch_size,
-        skip_empty=not args.all_cubes,
-        bf16=args.bf16,
-        resolution=args.resolution,
-        b_factors=args.b_factors,
-    )
+    generator = make_generator(args)
     ref = ref_map(args.ref_map)
     resolution, source = None, ("asked" if args.resolution is not None else "default")
     if args.resolution is None and args.ref_map and generator.uses_resolution:

@@ -1,0 +1,456 @@
+"""Many structures -> maps in one call: one loaded generator, resumable, sharded over processes, GPUs and nodes.
+
+A batch is a table of jobs (:func:`jobs_from`: from model files, or from a list read by :func:`read_list`), one row
+per structure: ``model``, and optionally ``resolution``, ``ref_map``, ``output`` and ``b_factors``. Each output is
+named after its input (``model.cif.gz`` -> ``model.mrc``) unless the row names one, and two rows that would write
+the same file are refused before any work (:func:`plan`). :func:`generate_many` then runs this process's shard of
+the rows with one :class:`~s2mlib.generate.MapGenerator`:
+
+- **resumable**: an output that already exists whole is skipped (``overwrite=True`` redoes it), keeping its earlier
+  summary record; outputs are written atomically, so a killed batch leaves whole maps only;
+- **bad inputs do not stop it**: an unreadable model, a model without atoms, a resolution out of range is recorded
+  in the summary with its one-line reason (status ``failed``) and the batch goes on;
+- **summary**: ``DIR/generated.csv`` (one shard) or ``DIR/generated.part-I-of-N.csv`` (shard I of N), rewritten as
+  it goes: the list's own extra columns, then :data:`SUMMARY_COLUMNS`; :func:`join_summaries` joins the parts;
+- **shards** (:func:`current_shard`): ``--shard I/N`` takes every N-th row from row I; else torchrun's
+  ``RANK``/``WORLD_SIZE``; else a Slurm array's ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT`` (both: each array
+  task's torchrun processes split that task's share).
+
+Resolution of each map (weights that use one): the row's, else ``resolution`` (``--resolution``), else the one the
+EMDB header beside the row's ``ref_map`` reports, else ``default_resolution``; the summary says which.
+
+Example:
+    >>> from s2mlib.generate import MapGenerator                                          # doctest: +SKIP
+    >>> jobs = plan(jobs_from(models=["a.cif", "AF-P69905-F1-model_v4.pdb"]), "maps")      # doctest: +SKIP
+    >>> summary = generate_many(MapGenerator("fast", progress=False), jobs, "maps")     # doctest: +SKIP
+    >>> summary[["input", "output", "resolution", "status"]]                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import re
+import struct
+import time
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .atoms import read_structure
+from .data import reported_resolution
+from .errors import OutputError, S2MError
+from .generate import MapGenerator
+from .inputs import DEFAULT_RESOLUTION
+from .io import MRC_HEADER, mrc_declared_size, read_map, write_map
+from .manifest import entry_file_name
+from .outputs import MAP_SUFFIXES, atomic_write, check_folder, check_output, ensure_not_input
+from .structures import B_KINDS, b_factor_kind
+
+SUMMARY = "generated.csv"
+PART_RE = re.compile(r"^generated\.part-(\d+)-of-(\d+)\.csv$")
+JOB_COLUMNS = ("model", "resolution", "ref_map", "output", "b_factors")
+ALIASES = {"model_file": "model", "resolution_A": "resolution", "map": "ref_map", "map_file": "ref_map"}
+SUMMARY_COLUMNS = (
+    "row",  # the row's place in the whole list (0-based), the order of a joined summary
+    "input",
+    "output",
+    "residues",
+    "atoms",
+    "resolution",  # A; NaN for weights that take none (the paper's)
+    "resolution_source",  # list, asked, reported in <header>, default
+    "b_factors",  # how the B-factor column was read (b, plddt, none) for the B-factor input; '' for molmap input
+    "weights",
+    "seconds",  # structure -> map (MapGenerator.last_timing['total_s'], as Figure 7 and bench_generate time it)
+    "simulate_s",
+    "network_s",
+    "wall_s",  # the whole row: reading, generating, writing
+    "seed",  # the noise's seed of a sample map (MapGenerator(noise=True)); empty for the expected map
+    "status",  # done, skipped (the output existed whole), failed
+    "reason",  # why it failed, one line
+)
+MODEL_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
+MIN_GRID = 2  # voxels per axis of a ref_map (trilinear resampling)
+SAVE_EVERY_S = 2.0  # the summary is rewritten at most this often while the batch runs, and at the end
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (rows ``index``, ``index + count``, ...), and where it came from."""
+
+    index: int = 0
+    count: int = 1
+    source: str = "one process"
+
+    def summary(self, out_dir: str | os.PathLike) -> Path:
+        """This shard's summary file: ``generated.csv`` alone, else ``generated.part-I-of-N.csv``."""
+        name = SUMMARY if self.count == 1 else f"generated.part-{self.index}-of-{self.count}.csv"
+        return Path(out_dir) / name
+
+
+def parse_shard(text: str) -> Shard:
+    """``'I/N'`` -> shard I of N (0 <= I < N).
+
+    >>> parse_shard("1/4")
+    Shard(index=1, count=4, source='--shard')
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not match or not int(match.group(1)) < int(match.group(2)):
+        raise S2MError(f"--shard {text!r}: give I/N with 0 <= I < N, e.g. 0/4")
+    return Shard(int(match.group(1)), int(match.group(2)), "--shard")
+
+
+def current_shard(shard: str | None = None, env: Mapping[str, str] = os.environ) -> Shard:
+    """This process's shard: ``shard`` ('I/N') when given; else torchrun's ``RANK`` of ``WORLD_SIZE``, a Slurm
+    array task's ``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` of ``SLURM_ARRAY_TASK_COUNT``, or both (task t's
+    process r is shard ``t * WORLD_SIZE + r``); else the one shard.
+
+    >>> current_shard(env={"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "1",
+    ...                    "RANK": "1", "WORLD_SIZE": "2"})
+    Shard(index=5, count=8, source='Slurm array task 2 of 4, torchrun rank 1 of 2')
+    """
+    if shard is not None:
+        return parse_shard(shard)
+    index, count, sources = 0, 1, []
+    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        task = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+        tasks = int(env["SLURM_ARRAY_TASK_COUNT"])
+        if not 0 <= task < tasks:
+            raise S2MError(
+                f"Slurm array task {env['SLURM_ARRAY_TASK_ID']} is not among {tasks} tasks from "
+                f"{env.get('SLURM_ARRAY_TASK_MIN', '0')}: use a contiguous array (--array 0-{tasks - 1})"
+            )
+        index, count = task, tasks
+        sources.append(f"Slurm array task {task} of {tasks}")
+    world = int(env.get("WORLD_SIZE", "1"))
+    if world > 1:
+        rank = int(env.get("RANK", "0"))
+        index, count = index * world + rank, count * world
+        sources.append(f"torchrun rank {rank} of {world}")
+    return Shard(index, count, ", ".join(sources) or "one process")
+
+
+def output_name(model: str | os.PathLike) -> str:
+    """The map file name of a model: its name without ``.gz`` and the model extension, + ``.mrc``.
+
+    >>> output_name("models/AF-P69905-F1-model_v4.cif.gz")
+    'AF-P69905-F1-model_v4.mrc'
+    """
+    name = Path(model).name
+    name = name[:-3] if name.lower().endswith(".gz") else name
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem if dot and f'.{suffix.lower()}' in MODEL_SUFFIXES else name}.mrc"
+
+
+def read_list(path: str | os.PathLike) -> pd.DataFrame:
+    """A batch list: a CSV or TSV table with a ``model`` column and optionally ``resolution``, ``ref_map``,
+    ``output`` and ``b_factors`` (the manifest's ``model_file``, ``resolution_A``, ``map``/``map_file`` are read as
+    ``model``, ``resolution``, ``ref_map``; an ``entry`` column names the output ``<entry>.mrc``). Relative paths
+    are taken from the list's folder; other columns are kept and carried into the summary.
+
+    Raises :class:`S2MError` naming the file for a missing or unreadable list, no rows or no ``model`` column.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            first = fh.readline()
+        table = pd.read_csv(path, sep="\t" if "\t" in first else ",", dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise S2MError(f"{path}: not a readable CSV/TSV list ({str(exc).splitlines()[0]})") from None
+    table.columns = [ALIASES.get(c.strip(), c.strip()) for c in table.columns]
+    if "model" not in table.columns:
+        raise S2MError(f"{path}: no 'model' column (has: {', '.join(table.columns)})")
+    if table.empty:
+        raise S2MError(f"{path}: the list has no rows")
+    folder = path.parent
+    for column in ("model", "ref_map", "output"):
+        if column in table.columns:
+            table[column] = [str(folder / v) if v.strip() else "" for v in table[column].str.strip()]
+    if "entry" in table.columns and "output" not in table.columns:
+        table["output"] = [f"{entry_file_name(e)}.mrc" if e.strip() else "" for e in table["entry"]]
+    return table
+
+
+def jobs_from(models: Iterable[str | os.PathLike] = (), table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The jobs of ``models`` (files, named after themselves) or of a list ``table`` (:func:`read_list`), with
+    every column of :data:`JOB_COLUMNS` ('' where not given) and the table's others."""
+    jobs = table.copy() if table is not None else pd.DataFrame({"model": [str(m) for m in models]})
+    if jobs.empty:
+        raise S2MError("no models to generate: give MODEL files or --list TABLE")
+    for column in JOB_COLUMNS:
+        if column not in jobs.columns:
+            jobs[column] = ""
+    jobs[list(JOB_COLUMNS)] = jobs[list(JOB_COLUMNS)].fillna("").astype(str)
+    return jobs.reset_index(drop=True)
+
+
+def plan(jobs: pd.DataFrame, out_dir: str | os.PathLike) -> pd.DataFrame:
+    """``jobs`` with every ``output`` an absolute map path (named after the model when empty; relative ones under
+    ``out_dir``), after the checks made before any work: ``out_dir`` can be written, every output is a map file name
+    in a folder that can be written, no two rows write one file (names compared ignoring case), no output is an
+    input. Raises :class:`~s2mlib.errors.OutputError` naming the file (and both rows for a collision)."""
+    out_dir = check_folder(out_dir).resolve()
+    jobs = jobs.copy()
+    outputs = [out_dir / (o or output_name(m)) for m, o in zip(jobs["model"], jobs["output"])]
+    seen: dict[str, int] = {}
+    for i, output in enumerate(outputs):
+        key = str(output).lower()
+        if key in seen:
+            j = seen[key]
+            raise OutputError(
+                f"{output}: rows {j} ({jobs['model'][j]}) and {i} ({jobs['model'][i]}) would both write this "
+                f"map: give an output column (--list) or rename the models"
+            )
+        seen[key] = i
+    checked: set[Path] = set()
+    for output, model, ref in zip(outputs, jobs["model"], jobs["ref_map"]):
+        if output.parent in checked:
+            if output.is_dir() or not output.name.lower().removesuffix(".gz").endswith(MAP_SUFFIXES):
+                check_output(output)  # raises the one-line reason
+        else:
+            check_output(output)
+            checked.add(output.parent)
+        ensure_not_input(output, model or None, ref or None)
+    jobs["output"] = [str(o) for o in outputs]
+    return jobs
+
+
+def is_whole(path: str | os.PathLike) -> bool:
+    """True when ``path`` is an MRC map (optionally gzip) holding the bytes its header declares (reads ~1 KiB)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+            if gz:
+                fh.seek(-4, os.SEEK_END)
+                size = struct.unpack("<I", fh.read(4))[0]
+        if gz:
+            with gzip.open(path, "rb") as fh:
+                return mrc_declared_size(fh.read(MRC_HEADER)) % 2**32 == size
+        with open(path, "rb") as fh:
+            return mrc_declared_size(fh.read(MRC_HEADER)) == path.stat().st_size
+    except (OSError, EOFError, ValueError, struct.error):
+        return False
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line (an OSError with its file name)."""
+    if isinstance(exc, OSError) and not isinstance(exc, S2MError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _number(text: str) -> float | None:
+    """A resolution cell as a float (a trailing '?' dropped), None when empty or unknown."""
+    text = str(text).strip().rstrip("?").strip()
+    if text.lower() in ("", "nan", "none", "na", "n/a"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise S2MError(f"resolution {text!r} is not a number of Angstrom") from None
+
+
+def _resolution(job, generator: MapGenerator, asked: float | None, default: float) -> tuple[float | None, str]:
+    """The job's target resolution and where it came from (module docstring); (None, '') for weights without."""
+    if not generator.uses_resolution:
+        return None, ""
+    own = _number(job.resolution)
+    if own is not None:
+        return own, "list"
+    if asked is not None:
+        return float(asked), "asked"
+    if job.ref_map:
+        found = reported_resolution(job.ref_map)
+        if found is not None:
+            return found[0], f"reported in {found[1]}"
+    return float(default), "default"
+
+
+@contextmanager
+def _b_factors(generator: MapGenerator, kind: str):
+    """``generator`` reading the B-factor column as ``kind`` for one call."""
+    before = generator.b_factors
+    generator.b_factors = kind
+    try:
+        yield
+    finally:
+        generator.b_factors = before
+
+
+def _earlier(out_dir: Path) -> dict[str, dict]:
+    """Done records of earlier runs (every summary in ``out_dir``), by output path."""
+    records: dict[str, dict] = {}
+    for path in sorted(out_dir.glob("generated*.csv")):
+        try:
+            table = pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.ParserError):
+            continue
+        if {"output", "status"} <= set(table.columns):
+            for rec in table[table["status"] != "failed"].to_dict("records"):
+                records[str(rec["output"])] = rec
+    return records
+
+
+def _generate_one(job, generator: MapGenerator, asked: float | None, default: float, half_maps: bool) -> dict:
+    """Make and write one job's map (a sample map and, with ``half_maps``, its half maps beside it, when the
+    generator adds noise); returns its summary fields."""
+    t0 = time.perf_counter()
+    structure = read_structure(job.model)
+    ref = read_map(job.ref_map, min_size=MIN_GRID, purpose="resampling onto its grid") if job.ref_map else None
+    resolution, source = _resolution(job, generator, asked, default)
+    kind = job.b_factors or generator.b_factors
+    if kind not in B_KINDS:
+        raise S2MError(f"b_factors {kind!r} is not one of {', '.join(B_KINDS)}")
+    if kind == "auto":
+        kind = b_factor_kind(structure)
+    with _b_factors(generator, kind):
+        density = generator(structure, ref_map=ref, resolution=resolution)
+    sample = getattr(generator, "last_sample", None)
+    if sample is None:
+        write_map(density, job.output)
+    else:
+        from .noise import write_sample
+
+        write_sample(sample, job.output, half_maps=half_maps)
+    timing = generator.last_timing
+    return {
+        "residues": structure.n_residues,
+        "atoms": structure.n_atoms,
+        "resolution": math.nan if generator.last_resolution is None else generator.last_resolution,
+        "resolution_source": source,
+        "b_factors": kind if generator.input_kind == "bfactor" else "",
+        "seconds": timing["total_s"],
+        "simulate_s": timing["simulate_s"],
+        "network_s": timing["network_s"],
+        "wall_s": time.perf_counter() - t0,
+        "seed": "" if sample is None else sample.seed,
+        "status": "done",
+    }
+
+
+def generate_many(
+    generator: MapGenerator,
+    jobs: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    shard: Shard = Shard(),
+    overwrite: bool = False,
+    resolution: float | None = None,
+    default_resolution: float = DEFAULT_RESOLUTION,
+    half_maps: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Generate this ``shard``'s rows of ``jobs`` (planned by :func:`plan`) with ``generator`` and return its
+    summary, also written to :meth:`Shard.summary` as it goes (module docstring). ``resolution``: the target
+    resolution of rows without their own; ``half_maps``: write a sample map's half maps too. Failed rows have
+    status ``failed`` and a one-line ``reason``; a row whose output exists whole is ``skipped`` unless
+    ``overwrite``. Ctrl-C / SIGTERM stop it with the summary of the rows finished so far written."""
+    out_dir = Path(out_dir)
+    summary_path = shard.summary(out_dir)
+    mine = jobs.iloc[shard.index :: shard.count]
+    extra = [c for c in jobs.columns if c not in JOB_COLUMNS and c not in SUMMARY_COLUMNS]
+    earlier = {} if overwrite else _earlier(out_dir)
+    weights = str(generator.weights)
+    rows: list[dict] = []
+    saved = time.monotonic()
+
+    def save() -> pd.DataFrame:
+        table = pd.DataFrame(rows, columns=[*extra, *SUMMARY_COLUMNS])
+        table[["residues", "atoms"]] = table[["residues", "atoms"]].astype("Int64")
+        atomic_write(lambda tmp: table.to_csv(tmp, index=False), summary_path)
+        return table
+
+    bar = tqdm(total=len(mine), desc="generate", unit="structure", disable=not progress)
+    try:
+        for row, job in zip(mine.index, mine.itertuples(index=False)):
+            record = {**{c: getattr(job, c) for c in extra}, "row": row, "input": job.model, "output": job.output}
+            record["weights"] = weights
+            if not overwrite and is_whole(job.output):
+                before = earlier.get(job.output, {})
+                record.update({k: before.get(k, np.nan) for k in SUMMARY_COLUMNS if k not in record})
+                record.update(status="skipped", reason="the output exists (overwrite to make it again)")
+            else:
+                try:
+                    record.update(_generate_one(job, generator, resolution, default_resolution, half_maps))
+                except (S2MError, ValueError, OSError, torch.OutOfMemoryError) as exc:
+                    record.update(status="failed", reason=one_line(exc))
+                    bar.write(f"{job.model}: failed: {record['reason']}")
+            rows.append(record)
+            bar.update()
+            if time.monotonic() - saved > SAVE_EVERY_S:
+                save()
+                saved = time.monotonic()
+    finally:
+        bar.close()
+        table = save()
+    return table
+
+
+def join_summaries(out_dir: str | os.PathLike, total: int | None = None) -> pd.DataFrame:
+    """Join the summary parts of a sharded batch (``generated.part-I-of-N.csv``) into ``out_dir/generated.csv``,
+    rows in list order; returns it. Raises :class:`S2MError` when parts are missing or of different N, or (given
+    the list's ``total`` rows) when a part does not have all its shard's rows yet."""
+    out_dir = Path(out_dir)
+    parts: dict[int, dict[int, Path]] = {}
+    for path in out_dir.glob("generated.part-*-of-*.csv"):
+        match = PART_RE.match(path.name)
+        if match:
+            parts.setdefault(int(match.group(2)), {})[int(match.group(1))] = path
+    if not parts:
+        raise S2MError(f"{out_dir}: no summary parts (generated.part-I-of-N.csv) to join")
+    if len(parts) > 1:
+        raise S2MError(
+            f"{out_dir}: summary parts of {' and '.join(map(str, sorted(parts)))} shards: remove the parts of the "
+            f"run you do not want"
+        )
+    ((count, found),) = parts.items()
+    missing = sorted(set(range(count)) - set(found))
+    if missing:
+        raise S2MError(
+            f"{out_dir}: summary parts of shards {', '.join(map(str, missing))} of {count} are missing: run them "
+            f"(the others' maps are kept)"
+        )
+    tables = [pd.read_csv(found[i]) for i in range(count)]
+    unfinished = [str(i) for i in range(count) if total is not None and len(tables[i]) != len(range(i, total, count))]
+    if unfinished:
+        raise S2MError(f"{out_dir}: shards {', '.join(unfinished)} of {count} are not finished")
+    table = pd.concat(tables, ignore_index=True)
+    table = table.sort_values("row", kind="stable").reset_index(drop=True)
+    atomic_write(lambda tmp: table.to_csv(tmp, index=False), out_dir / SUMMARY)
+    return table
+
+
+def entry_jobs(
+    entries: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    method: str = "struc2mapGAN",
+) -> pd.DataFrame:
+    """Planned jobs for the rows of a curation table (entry, model, exp_map[, resolution]): each entry's map at its
+    reported resolution (when unknown, :func:`generate_many`'s ``default_resolution``) on its ExpMap's grid, written to
+    ``out_dir/<entry>.mrc``; the columns ``entry``, ``method`` and ``path`` (the study's map table, as
+    :func:`s2mlib.study.score_maps` reads it) are carried into the summary."""
+    out_dir = Path(out_dir)
+    known = entries.get("resolution", pd.Series(np.nan, index=entries.index)).astype(float)
+    names = [f"{entry_file_name(e)}.mrc" for e in entries["entry"]]
+    jobs = pd.DataFrame(
+        {
+            "entry": entries["entry"].astype(str).to_numpy(),
+            "method": method,
+            "path": [str((out_dir / n).resolve()) for n in names],
+            "model": entries["model"].astype(str).to_numpy(),
+            "resolution": [repr(r) if math.isfinite(r) and r > 0 else "" for r in known],
+            "ref_map": entries["exp_map"].astype(str).to_numpy(),
+            "output": names,
+        }
+    )
+    return plan(jobs_from(table=jobs), out_dir)
