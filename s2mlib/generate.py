@@ -10,6 +10,10 @@ voxels, or is resampled onto a reference map's grid.
 ``skip_empty=True`` (the default) does not run cubes whose input is all zero and leaves their centre 0; the
 paper-faithful tiling (``skip_empty=False``) runs every cube.
 
+The generator's output is the *expected* map: noise-free. ``noise=True`` returns a sample instead: two half maps
+(the expected map plus noise whose FSC falls through 0.143 at the target resolution, :mod:`s2mlib.noise`), added on
+the output grid, and their average; ``last_sample`` holds all three and the seed.
+
 Example:
     >>> from s2mlib.atoms import read_structure
     >>> gen = MapGenerator(device="cpu")                                  # doctest: +SKIP
@@ -34,6 +38,7 @@ from .inputs import network_input as make_input
 from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .model import place, resolve_device
+from .noise import SampleMaps, checked_seed, sample_maps
 from .simulate import bounding_grid
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
 from .weights import DEFAULT_NAME, load_generator, weights_path
@@ -123,7 +128,10 @@ class MapGenerator:
     trained on an input made at the target resolution); None means each call's, else :data:`DEFAULT_RESOLUTION`.
     Asking a resolution of the paper's weights (unconditioned, molmap input) is an error. ``b_factors``: how to
     read the model's B-factor column for the 'bfactor' input ('auto', 'b', 'plddt', 'none';
-    :func:`s2mlib.structures.effective_b_factors`).
+    :func:`s2mlib.structures.effective_b_factors`). ``noise``: return a sample map, the average of two half maps
+    that cross FSC 0.143 at the target resolution (:mod:`s2mlib.noise`), kept with them in ``last_sample``;
+    ``seed`` makes it repeatable (None: a new seed each call, in ``last_sample.seed``). Without ``noise`` the
+    output is the expected map, as it always was.
     """
 
     def __init__(
@@ -139,6 +147,8 @@ class MapGenerator:
         progress: bool = True,
         resolution: float | None = None,
         b_factors: str = "auto",
+        noise: bool = False,
+        seed: int | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
@@ -153,8 +163,15 @@ class MapGenerator:
         self.b_factors = b_factors
         self.conditioned, self.input_kind = self.network.conditioned, self.network.input_kind
         self.resolution = self._checked(resolution)
+        self.noise, self.seed = noise, None if seed is None else checked_seed(seed)
+        if noise and not self.uses_resolution:
+            raise S2MError(
+                f"{self.weights}: noise is set by the target resolution, and these weights take none (the paper's "
+                f"generator); use resolution-aware weights such as --weights fast"
+            )
         self.last_timing: dict[str, float] = {}
         self.last_resolution: float | None = None
+        self.last_sample: SampleMaps | None = None
 
     @property
     def uses_resolution(self) -> bool:
@@ -191,10 +208,15 @@ class MapGenerator:
         )
 
     def __call__(
-        self, structure: Structure, ref_map: DensityMap | None = None, resolution: float | None = None
+        self,
+        structure: Structure,
+        ref_map: DensityMap | None = None,
+        resolution: float | None = None,
+        seed: int | None = None,
     ) -> DensityMap:
         """The generated map of ``structure`` (at ``resolution``, else the instance's, else
-        :data:`DEFAULT_RESOLUTION`, for weights that use one) on its 1 A grid, or on ``ref_map``'s grid."""
+        :data:`DEFAULT_RESOLUTION`, for weights that use one) on its 1 A grid, or on ``ref_map``'s grid; with
+        ``noise``, the average of two half maps drawn with ``seed`` (else the instance's; see the class)."""
         chosen = self._checked(resolution) or self.resolution
         r = (chosen or DEFAULT_RESOLUTION) if self.uses_resolution else None
         t0 = time.perf_counter()
@@ -204,6 +226,9 @@ class MapGenerator:
         t2 = time.perf_counter()
         if ref_map is not None:
             density = density.resampled_like(ref_map)
+        if self.noise:
+            self.last_sample = sample_maps(density, r, self.seed if seed is None else checked_seed(seed))
+            density = self.last_sample.full
         self.last_timing = {"simulate_s": t1 - t0, "network_s": t2 - t1, "total_s": time.perf_counter() - t0}
         self.last_resolution = r
         return density

@@ -1,0 +1,153 @@
+"""Sample maps: the expected (noise-free) map plus noise that makes two half maps behave like gold-standard ones.
+
+A generator gives the *expected* map E. A real map at resolution R is the average of two half maps whose Fourier
+shell correlation (FSC) falls through 0.143 at 1/R (Rosenthal & Henderson 2003). Two independent half maps
+h_i = E + n_i, with noise of power N(k) in the Fourier shell at frequency k and E's power S(k) there, have
+FSC(k) = SNR(k) / (1 + SNR(k)), SNR = S / N (Frank & Al-Ali 1975; Rosenthal & Henderson 2003, eq. 4). The noise here
+is Gaussian with the power per shell
+
+    N(k) = S(k) / SNR(k),  SNR(k) = SNR_R exp(b (1 - (k R)^2))   for 0 < k <= 1/R,
+    N(k) = max(N(1/R), S(k) / SNR_R)                               for k > 1/R (a white floor),
+
+where SNR_R = 0.143 / (1 - 0.143), so that FSC(1/R) = 0.143 and the FSC stays below 0.143 beyond 1/R; the mean
+(k = 0) is left as it is. The Gaussian falloff in k is the form of a signal damped by a B-factor over flat noise
+(Rosenthal & Henderson 2003, eq. 7); its one constant b (:data:`SNR_FALLOFF`) was fitted to real maps
+(``tools/calibrate_noise.py``, training and validation entries only): per entry, the experimental map X against the
+expected map E at the reported resolution, SNR_half(k) = (C^2 / S) / (2 (P_X - C^2 / S)) per shell with
+C = sum Re(X E*) and P_X = sum |X|^2, and b the count-weighted least-squares slope of log(SNR_half / SNR_R) on
+1 - (kR)^2 over 0 < k <= 1/R; the median over the entries. The map a user gets is (h_1 + h_2) / 2.
+
+Example:
+    >>> import numpy as np
+    >>> from s2mlib.io import DensityMap
+    >>> expected = DensityMap(np.random.default_rng(0).random((32, 32, 32)).astype(np.float32))
+    >>> sample = sample_maps(expected, resolution=4.0, seed=1)
+    >>> bool(np.allclose(sample.full.data, (sample.half_1.data + sample.half_2.data) / 2, atol=1e-6))
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import S2MError
+from .io import DensityMap, write_map
+from .maps import spatial_frequency
+
+FSC_THRESHOLD = 0.143
+SNR_AT_RESOLUTION = FSC_THRESHOLD / (1.0 - FSC_THRESHOLD)
+SNR_FALLOFF = 3.65  # b: median over the training and validation entries (tools/calibrate_noise.py; README)
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class SampleMaps:
+    """Two half maps and their average (the map a user gets), with the seed that drew them."""
+
+    half_1: DensityMap
+    half_2: DensityMap
+    full: DensityMap
+    seed: int
+
+
+def checked_seed(seed: int | None) -> int:
+    """``seed`` as an int in [0, 2^32 - 1]; None draws one from the operating system's entropy.
+
+    >>> checked_seed(7)
+    7
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (MAX_SEED + 1))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise S2MError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
+def half_map_snr(frequency: np.ndarray, resolution: float, falloff: float = SNR_FALLOFF) -> np.ndarray:
+    """SNR of one half map at ``frequency`` (1/A): SNR_R exp(falloff (1 - (k R)^2)); SNR_R at k = 1/R.
+
+    >>> round(float(half_map_snr(np.array([0.25]), 4.0)[0]), 4)
+    0.1669
+    """
+    return SNR_AT_RESOLUTION * np.exp(falloff * (1.0 - (np.asarray(frequency) * resolution) ** 2))
+
+
+def shell_power(data: np.ndarray, voxel_size) -> tuple[np.ndarray, np.ndarray]:
+    """Mean |F(k)|^2 of ``numpy.fft.rfftn(data)`` per Fourier shell: (shell centres in 1/A, power).
+
+    Shells are one Fourier voxel of the longest edge wide (1 / (n_max voxel)); empty shells are left out.
+    """
+    k = spatial_frequency(data.shape, voxel_size)
+    width = 1.0 / (max(data.shape) * float(np.max(voxel_size)))
+    label = (k / width).astype(np.int64).ravel()
+    power = np.abs(np.fft.rfftn(data.astype(np.float64))) ** 2
+    count = np.bincount(label)
+    total = np.bincount(label, weights=power.ravel())
+    keep = count > 0
+    return ((np.arange(len(count)) + 0.5) * width)[keep], total[keep] / count[keep]
+
+
+def noise_power(expected: DensityMap, resolution: float, falloff: float = SNR_FALLOFF) -> np.ndarray:
+    """N(k) of every ``rfftn`` coefficient of ``expected``'s grid (see the module docstring); 0 at k = 0."""
+    k = spatial_frequency(expected.data.shape, expected.voxel_size)
+    centres, power = shell_power(expected.data, expected.voxel_size)
+    signal = np.interp(k, centres, power)
+    cut = 1.0 / resolution
+    inside = signal / half_map_snr(k, resolution, falloff)
+    floor = float(np.interp(cut, centres, power)) / SNR_AT_RESOLUTION
+    noise = np.where(k <= cut, inside, np.maximum(floor, signal / SNR_AT_RESOLUTION))
+    noise.flat[0] = 0.0
+    return noise
+
+
+def sample_maps(
+    expected: DensityMap, resolution: float, seed: int | None = None, *, falloff: float = SNR_FALLOFF
+) -> SampleMaps:
+    """Two half maps E + n_1, E + n_2 with independent Gaussian noise of power :func:`noise_power` per Fourier
+    coefficient (white noise shaped in Fourier space), and their average; the same ``seed`` gives the same maps.
+    """
+    if not (np.isfinite(resolution) and resolution > 0):
+        raise S2MError(f"noise needs a resolution in Angstrom, got {resolution!r}")
+    seed = checked_seed(seed)
+    shape = expected.data.shape
+    amplitude = np.sqrt(noise_power(expected, resolution, falloff) / np.prod(shape, dtype=np.float64))
+    rng = np.random.default_rng(seed)
+    base = expected.data.astype(np.float64)
+    halves = []
+    for _ in range(2):
+        white = np.fft.rfftn(rng.standard_normal(shape))
+        halves.append(base + np.fft.irfftn(white * amplitude, s=shape))
+    full = (halves[0] + halves[1]) / 2.0
+    as_map = [expected.copy(h.astype(np.float32)) for h in (*halves, full)]
+    return SampleMaps(as_map[0], as_map[1], as_map[2], seed)
+
+
+def half_map_paths(output: str | os.PathLike) -> tuple[Path, Path]:
+    """EMDB's names for the half maps of ``output``: ``OUT_half_map_1.mrc`` and ``OUT_half_map_2.mrc`` beside it,
+    with its suffix and compression.
+
+    >>> [p.name for p in half_map_paths("maps/emd.map.gz")]
+    ['emd_half_map_1.map.gz', 'emd_half_map_2.map.gz']
+    """
+    output = Path(output)
+    name = output.name
+    compressed = ".gz" if name.lower().endswith(".gz") else ""
+    stem = name[: len(name) - len(compressed)]
+    base, dot, suffix = stem.rpartition(".")
+    base, suffix = (base, dot + suffix) if dot else (stem, "")
+    return tuple(output.with_name(f"{base}_half_map_{i}{suffix}{compressed}") for i in (1, 2))  # type: ignore[return-value]
+
+
+def write_sample(sample: SampleMaps, output: str | os.PathLike, *, half_maps: bool = True) -> list[Path]:
+    """Write the sample map to ``output`` and, with ``half_maps``, its half maps beside it (:func:`half_map_paths`);
+    each file whole or absent (:func:`s2mlib.io.write_map`). Returns the paths written, half maps first."""
+    written = []
+    if half_maps:
+        for half, path in zip((sample.half_1, sample.half_2), half_map_paths(output)):
+            written.append(write_map(half, path))
+    written.append(write_map(sample.full, output))
+    return written
