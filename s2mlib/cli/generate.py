@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atoms import read_structure
+from ..noise import half_map_paths, write_sample
 from ..outputs import check_output
 from . import batch
 from .common import SCORES, check_model_output, ref_map
@@ -69,6 +70,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the score of --confidence: q (default) or smoc (at the generation resolution of "
         "resolution-conditioned weights, else the map's matched resolution)",
     )
+    p.add_argument(
+        "--noise",
+        action="store_true",
+        help="a sample map instead of the expected one: the average of two half maps whose FSC falls through "
+        "0.143 at the target resolution (noise calibrated on real maps; README 'Sample maps')",
+    )
+    p.add_argument("--seed", type=int, help="the noise's seed, 0 to 2^32 - 1 (default: drawn, and printed)")
+    p.add_argument(
+        "--half-maps",
+        action="store_true",
+        help="also write OUT_half_map_1 and OUT_half_map_2 beside OUT (EMDB's names; implies --noise)",
+    )
     batch.add_options(p)
     p.set_defaults(func=run)
 
@@ -84,6 +97,8 @@ def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
         "bf16": args.bf16,
         "resolution": args.resolution,
         "b_factors": args.b_factors,
+        "noise": args.noise or args.half_maps,
+        "seed": args.seed,
     }
     return MapGenerator(args.weights, **{**kwargs, **overrides})
 
@@ -97,6 +112,9 @@ def run(args: argparse.Namespace) -> int | None:
         return batch.run(args, make_generator)
     args.model = batch.one_model(args)
     check_output(args.output)
+    if args.half_maps:
+        for path in half_map_paths(args.output):
+            check_output(path)
     if args.confidence:
         check_model_output(args.confidence)
     generator = make_generator(args)
@@ -110,10 +128,16 @@ def run(args: argparse.Namespace) -> int | None:
             resolution, source = found[0], f"reported in {found[1]}"
     model = read_structure(args.model)
     density = generator(model, ref_map=ref, resolution=resolution)
-    write_map(density, args.output)
+    sample = generator.last_sample
+    if sample is None:
+        write_map(density, args.output)
+    else:
+        for path in write_sample(sample, args.output, half_maps=args.half_maps)[:-1]:
+            print(f"{path}: half map")
     at = "" if generator.last_resolution is None else f" at {generator.last_resolution:g} A ({source})"
+    kind = "" if sample is None else f" sample map (seed {sample.seed})"
     print(
-        f"{args.output}: grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
+        f"{args.output}:{kind} grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
         f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "
         f"on {generator.device}"
     )
