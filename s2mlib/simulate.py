@@ -4,6 +4,10 @@ Every simulator returns a :class:`~s2mlib.io.DensityMap` (``data[z, y, x]``, ori
 ``ref_map``, the map is evaluated on that map's grid (same origin, shape and voxel size); otherwise each method
 builds its own grid (``molmap``'s bounding grid, or EMAN2's cubic box for ``e2pdb2mrc``).
 
+Bounds, checked before any work: a resolution within :data:`RESOLUTION_RANGE` (0.5-100 A) and a grid (the method's
+own, or ``ref_map``'s) whose arrays fit in the memory available (:func:`s2mlib.memory.require_memory`); otherwise one
+line giving the grid size and the memory it would need.
+
 Reference-grid policy: atoms whose centre lies outside the reference grid raise a ``UserWarning`` (their density
 is cut off at the box edge); if no atom lies inside, a ``ValueError`` is raised (the map would be empty).
 
@@ -36,12 +40,17 @@ import numpy as np
 from .atoms import Structure
 from .errors import StructureError
 from .io import DensityMap
+from .memory import grid_bytes, require_memory
 
 METHODS = ("molmap", "e2pdb2mrc", "blurrer", "gemmi")
 MOLMAP_SIGMA_FACTOR = 1.0 / (math.pi * math.sqrt(2.0))  # ChimeraX: sigma = resolution * sigma_factor
 EMAN2_CUTOFF = math.sqrt(math.log(1e7))  # EMAN2 tabulates exp(-x^2) down to 1e-7: cutoff = 4.015 w
 TEMPY_SIGMA_COEFF = 0.356  # TEMPy StructureBlurrer default: sigma = 0.356 * resolution
 _CHUNK_VALUES = 1 << 22  # values per accumulation step of the Gaussian sum (16 MiB of float32)
+RESOLUTION_RANGE = (0.5, 100.0)  # A: finer is not cryo-EM (and asks for a sub-0.2 A grid), coarser is a blob
+# float32 grid copies alive at once: the empty grid and the sum (molmap, e2pdb2mrc, gemmi on its padded cell, plus
+# gemmi's transposed copy); TEMPy's blurrer works in float64 on several copies
+GRID_COPIES = {"molmap": 2, "e2pdb2mrc": 2, "gemmi": 3, "blurrer": 10}
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -52,6 +61,31 @@ def _check_resolution(resolution: float, name: str = "resolution") -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number of Angstrom, got {resolution!r}")
     return value
+
+
+def _check_map_resolution(resolution: float) -> float:
+    """A simulated map's resolution: positive, and within :data:`RESOLUTION_RANGE`."""
+    value = _check_resolution(resolution)
+    low, high = RESOLUTION_RANGE
+    if not low <= value <= high:
+        raise ValueError(f"resolution must be within {low:g}-{high:g} A, got {resolution:g}")
+    return value
+
+
+def _require_grid(structure: Structure, method: str, shape_xyz, spacing, atom_bytes: int = 0) -> None:
+    """Refuse, before it is allocated, a grid whose arrays (:data:`GRID_COPIES`) do not fit in memory."""
+    size = " x ".join(str(int(n)) for n in shape_xyz)
+    voxel = "/".join(f"{v:g}" for v in np.unique(np.round(np.broadcast_to(spacing, (3,)), 6)))
+    require_memory(
+        GRID_COPIES[method] * grid_bytes(shape_xyz) + atom_bytes,
+        f"{structure.path}: {method} on a {size} grid of {voxel} A voxels ({structure.n_atoms} atoms)",
+    )
+
+
+def _sum_bytes(structure: Structure, cutoff: float, spacing) -> int:
+    """Memory of the Gaussian sum's per-atom arrays: three axes of weights and indices per atom, and its centre."""
+    width = 2 * cutoff / np.min(np.broadcast_to(spacing, (3,))) + 2
+    return int(structure.n_atoms * (3 * width * 24 + 96))
 
 
 def _check_structure(structure: Structure) -> None:
@@ -94,9 +128,14 @@ def bounding_grid(xyz: np.ndarray, spacing: float, pad: float) -> DensityMap:
     spacing = _check_resolution(spacing, "grid spacing")
     if not math.isfinite(pad) or pad < 0:
         raise ValueError(f"edge padding must be a non-negative number of Angstrom, got {pad!r}")
+    low = xyz.min(axis=0)
+    return DensityMap(np.zeros(bounding_shape(xyz, spacing, pad)[::-1], np.float32), low - pad, spacing)
+
+
+def bounding_shape(xyz: np.ndarray, spacing: float, pad: float) -> tuple[int, int, int]:
+    """The x, y, z size of :func:`bounding_grid` (nothing allocated): ceil((max - min + 2 pad) / spacing)."""
     low, high = xyz.min(axis=0), xyz.max(axis=0)
-    shape_xyz = [max(1, int(math.ceil((high[a] - low[a] + 2 * pad) / spacing))) for a in range(3)]
-    return DensityMap(np.zeros(shape_xyz[::-1], np.float32), low - pad, spacing)
+    return tuple(max(1, int(math.ceil((high[a] - low[a] + 2 * pad) / spacing))) for a in range(3))
 
 
 # ---------------------------------------------------------------------------------- exact Gaussian sums
@@ -164,17 +203,29 @@ def gaussian_sum(grid: DensityMap, xyz: np.ndarray, amplitude: np.ndarray, sigma
 
 
 def _target_grid(
-    structure: Structure, resolution: float, ref_map: DensityMap | None, spacing: float | None, pad: float | None
+    structure: Structure,
+    resolution: float,
+    ref_map: DensityMap | None,
+    spacing: float | None,
+    pad: float | None,
+    method: str,
+    cutoff: float = 0.0,
 ) -> DensityMap:
-    """``ref_map``'s grid (after the containment check), else molmap's bounding grid (spacing R/3, pad 3R)."""
+    """``ref_map``'s grid (after the containment check), else molmap's bounding grid (spacing R/3, pad 3R); refused
+    before allocation when it (and the per-atom arrays of a Gaussian sum reaching ``cutoff`` A) cannot fit."""
     if ref_map is not None:
         if spacing is not None or pad is not None:
             raise ValueError("spacing/pad define a new grid and cannot be combined with ref_map (its grid is used)")
         _check_inside(structure, ref_map)
+        atoms = _sum_bytes(structure, cutoff, ref_map.voxel_size) if cutoff else 0
+        _require_grid(structure, method, ref_map.shape_xyz, ref_map.voxel_size, atoms)
         return _empty_like(ref_map)
-    return bounding_grid(
-        structure.xyz, resolution / 3 if spacing is None else spacing, 3 * resolution if pad is None else pad
-    )
+    spacing = _check_resolution(resolution / 3 if spacing is None else spacing, "grid spacing")
+    pad = 3 * resolution if pad is None else pad
+    if math.isfinite(pad) and pad >= 0:
+        shape = bounding_shape(structure.xyz, spacing, pad)
+        _require_grid(structure, method, shape, spacing, _sum_bytes(structure, cutoff, spacing) if cutoff else 0)
+    return bounding_grid(structure.xyz, spacing, pad)
 
 
 # ----------------------------------------------------------------------------------------------- methods
@@ -198,12 +249,12 @@ def molmap(
     _map/gaussian.cpp). Grid: ``ref_map``'s ("onGrid"), else spacing ``resolution / 3`` and padding
     ``3 * resolution`` (origin = min(xyz) - pad, shape = ceil((max - min + 2 pad) / spacing)).
     """
-    resolution = _check_resolution(resolution)
+    resolution = _check_map_resolution(resolution)
     _check_resolution(sigma_factor, "sigma_factor")
     _check_resolution(cutoff_range, "cutoff_range")
     _check_structure(structure)
-    grid = _target_grid(structure, resolution, ref_map, spacing, pad)
     sigma = resolution * sigma_factor
+    grid = _target_grid(structure, resolution, ref_map, spacing, pad, "molmap", cutoff_range * sigma)
     amplitude = structure.atomic_number * (2 * math.pi) ** -1.5 * sigma**-3
     return grid.copy(gaussian_sum(grid, structure.xyz, amplitude, sigma, cutoff_range * sigma))
 
@@ -227,13 +278,15 @@ def e2pdb2mrc(
     table, a symmetric window (EMAN2 loops ``int(xc) - gbox .. int(xc) + gbox - 1``), and one conformer per atom
     (EMAN2's PDB readers take every ATOM line, altloc column ignored, so EMAN2 counts alternate conformers twice).
     """
-    resolution = _check_resolution(resolution)
+    resolution = _check_map_resolution(resolution)
     _check_structure(structure)
     width = resolution / math.pi
     if ref_map is not None:
         if spacing is not None or box is not None:
             raise ValueError("spacing/box define a new grid and cannot be combined with ref_map (its grid is used)")
         _check_inside(structure, ref_map)
+        atoms = _sum_bytes(structure, EMAN2_CUTOFF * width, ref_map.voxel_size)
+        _require_grid(structure, "e2pdb2mrc", ref_map.shape_xyz, ref_map.voxel_size, atoms)
         grid = _empty_like(ref_map)
     else:
         apix = _check_resolution(1.0 if spacing is None else spacing, "grid spacing")
@@ -245,6 +298,7 @@ def e2pdb2mrc(
         elif int(box) != box or box < 1:
             raise ValueError(f"box must be a positive whole number of voxels, got {box!r}")
         half = int(box) // 2
+        _require_grid(structure, "e2pdb2mrc", (int(box),) * 3, apix, _sum_bytes(structure, EMAN2_CUTOFF * width, apix))
         grid = DensityMap(np.zeros((int(box),) * 3, np.float32), -half * apix, apix)
         _check_inside(structure, grid)
     sigma = width / math.sqrt(2.0)  # exp(-(r/w)^2) = exp(-r^2 / (2 sigma^2))
@@ -274,10 +328,10 @@ def blurrer(
     from TEMPy.protein.prot_rep_biopy import Atom, BioPy_Structure
     from TEMPy.protein.structure_blurrer import StructureBlurrer
 
-    resolution = _check_resolution(resolution)
+    resolution = _check_map_resolution(resolution)
     _check_resolution(sigma_coeff, "sigma_coeff")
     _check_structure(structure)
-    grid = _target_grid(structure, resolution, ref_map, spacing, pad)
+    grid = _target_grid(structure, resolution, ref_map, spacing, pad, "blurrer")
     template = Map(np.zeros(grid.data.shape), grid.origin.copy(), grid.voxel_size.copy(), "reference")
     atoms = [
         Atom(name, xyz, element=element)
@@ -310,12 +364,12 @@ def gemmi_density(
     ``ref_map``'s, else molmap's bounding grid. The periodic gemmi cell is the box plus an empty margin wider than
     gemmi's density radius, so nothing wraps around.
     """
-    resolution = _check_resolution(resolution)
+    resolution = _check_map_resolution(resolution)
     _check_structure(structure)
     blur = 4 * resolution**2 if blur is None else float(blur)
     if not math.isfinite(blur) or blur < 0:
         raise ValueError(f"blur must be a non-negative B value (A^2), got {blur!r}")
-    grid = _target_grid(structure, resolution, ref_map, spacing, pad)
+    grid = _target_grid(structure, resolution, ref_map, spacing, pad, "gemmi")
 
     st = structure.gemmi_structure.clone()
     model = st[0]
@@ -338,9 +392,10 @@ def gemmi_density(
                 if not all(a <= v <= b for a, v, b in zip(lo, (p.x, p.y, p.z), hi)):
                     del residue[i]
 
+    size = shape + 2 * np.ceil(radius / grid.voxel_size).astype(int) + 2
+    _require_grid(structure, "gemmi", size, grid.voxel_size)
     calc = gemmi.DensityCalculatorE()
     calc.blur = blur
-    size = shape + 2 * np.ceil(radius / grid.voxel_size).astype(int) + 2
     calc.grid.set_unit_cell(gemmi.UnitCell(*(size * grid.voxel_size), 90, 90, 90))
     calc.grid.set_size(*map(int, size))
     calc.add_model_density_to_grid(model)

@@ -4,6 +4,7 @@ confidence and generate --confidence on real pairs, checked against the s2mlib.m
 import contextlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -386,3 +387,25 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, capsys,
     line = one_line_error(capsys.readouterr().err, command)
     assert "refusing to write over the input" in line
     assert before == {path: open(path, "rb").read() for path in (map_path, model)}
+
+
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        (["--resolution", "0.01"], r"resolution must be within 0\.5-100 A, got 0\.01"),
+        (["--resolution", "1e9"], r"resolution must be within 0\.5-100 A, got 1e\+09"),
+        (["--method", "gemmi", "--resolution", "0.05"], r"resolution must be within 0\.5-100 A"),
+        (
+            ["--spacing", "0.001"],
+            r"molmap on a \d+ x \d+ x \d+ grid of 0\.001 A voxels \(793 atoms\) needs \d+\.\d GiB",
+        ),
+        (["--method", "e2pdb2mrc", "--spacing", "0.01"], r"e2pdb2mrc on a (\d+) x \1 x \1 grid of 0\.01 A voxels"),
+    ],
+)
+def test_simulate_refuses_absurd_parameters_before_any_work(tmp_path, capsys, options, says):
+    """Each asked tens of GiB to hundreds of TiB (an allocation traceback) or made 3e8 A voxels with status 0."""
+    out = tmp_path / "x.mrc"
+    assert main(["simulate", str(pair(MODEL)["model_path"]), "-o", str(out), *options]) == 2
+    line = one_line_error(capsys.readouterr().err, "simulate")
+    assert re.search(says, line), line
+    assert not out.exists()
