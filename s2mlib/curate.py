@@ -318,7 +318,7 @@ def curate_manifest(
     out_dir = Path(out_dir)
     rows = manifest_df.to_dict("records")
     if progress:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         rows = tqdm(rows, desc="curate", unit="entry")
     records = []

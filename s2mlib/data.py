@@ -54,7 +54,7 @@ import zlib
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .errors import DownloadError, MapError
 from .io import MRC_HEADER, mrc_declared_size, read_map

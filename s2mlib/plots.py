@@ -8,6 +8,7 @@ atomic writers and the figure index they share.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,31 +66,48 @@ METRIC_LABELS = {
 }
 
 
-def save_figure(fig: plt.Figure, path: str | Path, profile: str | None = None, dpi: int = 130) -> Path:
-    """Write ``fig`` as PNG atomically; with ``profile``, record it in the folder's index (figures/README.md)."""
-    path = Path(path)
-    atomic_write(lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"), path)
+def save_figure(fig: plt.Figure, path: str | Path, profile: str | None = None, dpi: int = 130) -> None:
+    """Write ``fig`` as PNG atomically (left alone when the bytes are the same); with ``profile``, record it in the
+    folder's index (figures/README.md). Returns nothing, so a notebook cell ending with it shows only the figure."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, bbox_inches="tight", format="png")
+    changed = write_if_changed(buffer.getvalue(), Path(path))
     if profile:
-        record(path, profile)
-    return path
+        record(Path(path), profile, changed=[Path(path)] if changed else [])
 
 
 def save_table(
     table: pd.DataFrame, stem: str | Path, profile: str | None = None, floatfmt: str = ".3f"
 ) -> tuple[Path, Path]:
-    """Write ``table`` as ``stem.csv`` and ``stem.md`` (GitHub Markdown), atomically; ``profile`` as above."""
+    """Write ``table`` as ``stem.csv`` and ``stem.md`` (GitHub Markdown), atomically and only when their content
+    changes; ``profile`` as above."""
     stem = Path(stem)
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
-    atomic_write(lambda tmp: table.to_csv(tmp, index=False), csv_path)
-    markdown = table.to_markdown(index=False, floatfmt=floatfmt)
-    atomic_write(lambda tmp: Path(tmp).write_text(markdown + "\n"), md_path)
+    changed = [
+        p
+        for p, text in (
+            (csv_path, table.to_csv(index=False)),
+            (md_path, table.to_markdown(index=False, floatfmt=floatfmt) + "\n"),
+        )
+        if write_if_changed(text.encode(), p)
+    ]
     if profile:
-        record(csv_path, profile, also=[md_path])
+        record(csv_path, profile, also=[md_path], changed=changed)
     return csv_path, md_path
 
 
-def record(path: Path, profile: str, also: list[Path] | None = None) -> None:
-    """Note in ``index.json`` beside ``path`` which profile made it and when, and rewrite ``README.md`` there."""
+def write_if_changed(content: bytes, path: Path) -> bool:
+    """Write ``content`` to ``path`` atomically unless the file already holds exactly it; True when written."""
+    if path.is_file() and path.read_bytes() == content:
+        return False
+    atomic_write(lambda tmp: Path(tmp).write_bytes(content), path)
+    return True
+
+
+def record(path: Path, profile: str, also: list[Path] | None = None, changed: list[Path] | None = None) -> None:
+    """Note in ``index.json`` beside ``path`` which profile made it and when it last changed, and rewrite
+    ``README.md`` there. A file keeps its date unless it is in ``changed`` (None: all), new to the index or made by
+    another profile; the index files are rewritten only when their text changes (no new dates, no rewrite)."""
     import json
     import time
 
@@ -97,9 +115,11 @@ def record(path: Path, profile: str, also: list[Path] | None = None) -> None:
     index_path = folder / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     for item in [path, *(also or [])]:
-        index[item.name] = {"profile": profile, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+        old = index.get(item.name)
+        if changed is None or item in changed or old is None or old["profile"] != profile:
+            index[item.name] = {"profile": profile, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
     index = dict(sorted(index.items()))
-    atomic_write(lambda tmp: Path(tmp).write_text(json.dumps(index, indent=1) + "\n"), index_path)
+    write_if_changed((json.dumps(index, indent=1) + "\n").encode(), index_path)
     lines = [
         "# Figures and tables",
         "",
@@ -111,7 +131,7 @@ def record(path: Path, profile: str, also: list[Path] | None = None) -> None:
     for name, info in index.items():
         what = FIGURE_INDEX.get(Path(name).stem, "")
         lines.append(f"| [{name}]({name}) | {what} | {info['profile']} | {info['written']} |")
-    atomic_write(lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"), folder / "README.md")
+    write_if_changed(("\n".join(lines) + "\n").encode(), folder / "README.md")
 
 
 def central_slice(density: DensityMap, axis: int = 0) -> np.ndarray:

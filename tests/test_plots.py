@@ -26,8 +26,8 @@ def test_save_table_writes_csv_and_markdown(tmp_path):
 
 def test_save_figure_png(tmp_path):
     fig = metric_boxplots(pd.DataFrame({"method": list("aabb"), "ssim": [1, 2, 3, 4.0]}), ["ssim"])
-    path = save_figure(fig, tmp_path / "f.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert save_figure(fig, tmp_path / "f.png") is None  # a notebook cell ending with it echoes nothing
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     plt.close(fig)
 
 
@@ -64,6 +64,23 @@ def test_index_records_profile_and_readme(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "| [fig7_generation_time.png](fig7_generation_time.png) | Figure 7" in readme
     plt.close(fig)
+
+
+def test_index_files_change_only_with_content(tmp_path):
+    import json
+    import os
+
+    table = pd.DataFrame({"a": [1.0, 2.0]})
+    save_table(table, tmp_path / "table1", profile="default")
+    index = tmp_path / "index.json"
+    for name in ("index.json", "README.md", "table1.csv"):
+        os.utime(tmp_path / name, (1, 1))
+    record = json.loads(index.read_text())["table1.csv"]
+    save_table(table, tmp_path / "table1", profile="default")  # same content: nothing rewritten, same date
+    assert [(tmp_path / n).stat().st_mtime for n in ("index.json", "README.md", "table1.csv")] == [1, 1, 1]
+    (tmp_path / "index.json").write_text(index.read_text().replace(record["written"], "2000-01-01 00:00:00"))
+    save_table(table.assign(a=[1.0, 3.0]), tmp_path / "table1", profile="default")  # new content: new date
+    assert json.loads(index.read_text())["table1.csv"]["written"] != "2000-01-01 00:00:00"
 
 
 def test_ca_trace_segments(tmp_path):
