@@ -38,7 +38,7 @@ from .inputs import network_input as make_input
 from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .model import place, resolve_device
-from .noise import SampleMaps, checked_seed, sample_maps
+from .noise import SampleMaps, checked_seed, sample_maps, write_sample
 from .simulate import bounding_grid
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
 from .weights import DEFAULT_NAME, load_generator, weights_path
@@ -277,3 +277,34 @@ def generate_entries(
             }
         )
     return pd.DataFrame(rows)
+
+
+SAMPLE = "struc2mapGAN (sample)"  # the method name of sample maps in the study's tables
+
+
+def sample_entries(
+    generated: pd.DataFrame, out_dir: str | os.PathLike, *, seed: int = 0, method: str = SAMPLE
+) -> pd.DataFrame:
+    """A sample map and its half maps for every expected map of a :func:`generate_entries` table (columns entry,
+    path, resolution; rows without a resolution, the paper's weights, are left out): the expected map plus noise on
+    its own grid (:func:`s2mlib.noise.sample_maps` with ``seed``), exactly as ``MapGenerator(noise=True)`` makes it.
+
+    Writes ``out_dir/<entry>_sample.mrc`` with ``<entry>_sample_half_map_1.mrc`` and ``_2`` beside it; returns a
+    table: entry, method, path, resolution, seed, half_map_1, half_map_2.
+    """
+    rows = []
+    for row in generated.dropna(subset=["resolution"]).itertuples():
+        sample = sample_maps(read_map(row.path), float(row.resolution), seed)
+        half_1, half_2, path = write_sample(sample, Path(out_dir) / f"{entry_file_name(row.entry)}_sample.mrc")
+        rows.append(
+            {
+                "entry": row.entry,
+                "method": method,
+                "path": str(path),
+                "resolution": row.resolution,
+                "seed": sample.seed,
+                "half_map_1": str(half_1),
+                "half_map_2": str(half_2),
+            }
+        )
+    return pd.DataFrame(rows, columns=["entry", "method", "path", "resolution", "seed", "half_map_1", "half_map_2"])

@@ -54,6 +54,13 @@ FIGURE_INDEX = {
     "table_map_quality": "curation: the experimental maps' own mean Q-score and map-model FSC 0.5 resolution",
     "fig_residue_q": "per-residue Q-score along the chain of one test entry: GAN, experimental and molmap maps",
     "table_residue_q": "per-residue Q-scores of that figure",
+    "table_realism": "realism at each test entry's reported R: mean Q, its difference from the experimental map's, "
+    "per-residue Q correlation with the experimental map, for the expected and sample maps and every simulator",
+    "fig_realism_q": "mean Q-score against resolution: expected and sample maps, simulators, experimental maps, "
+    "EMDB's line",
+    "table_realism_q": "that figure's data: mean Q per method and target resolution (test entries)",
+    "fig_half_map_fsc": "FSC of a sample map's two half maps at several R, with 0.143 and 1/R marked",
+    "table_half_map_check": "where the half maps' FSC falls through 0.143, against 1/R, for R from 2.5 to 10 A",
 }
 
 SS_COLOURS = {"helix": "hotpink", "strand": "tab:blue", "coil": "0.55"}  # Figure 4: helices pink, sheets blue
@@ -392,3 +399,56 @@ def ca_trace(table: pd.DataFrame, colours: Mapping[str, str] = SS_COLOURS) -> li
             stop = min(part[-1] + 2, len(run))  # include the next segment's first CA
             segments.append((xyz[run[part[0] : stop]], colours[ss[run[part[0]]]]))
     return segments
+
+
+EMDB_Q_LINE = (1.119, -0.178)  # mean Q ~ 1.119 - 0.178 R over EMDB's maps (Pintilie et al. 2020, Nat. Methods 17: 328)
+
+
+def q_vs_resolution(series: pd.DataFrame, experimental: pd.DataFrame, order: list[str] | None = None) -> plt.Figure:
+    """Realism: mean Q-score against resolution. ``series`` (entry, target, method, q_mean): maps made at R, the
+    mean over entries per method and R with the entries' range as a band; ``experimental`` (resolution, q_mean):
+    each experimental map at its reported resolution, as points; EMDB's line (:data:`EMDB_Q_LINE`) dashed."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    sns.lineplot(
+        data=series,
+        x="target",
+        y="q_mean",
+        hue="method",
+        hue_order=order,
+        errorbar=("pi", 100),
+        marker="o",
+        markersize=4,
+        ax=ax,
+    )
+    ax.scatter(
+        experimental["resolution"],
+        experimental["q_mean"],
+        color="black",
+        marker="x",
+        s=30,
+        zorder=5,
+        label="experimental maps (reported R)",
+    )
+    r = np.linspace(min(series["target"].min(), experimental["resolution"].min()), series["target"].max(), 50)
+    ax.plot(r, EMDB_Q_LINE[0] + EMDB_Q_LINE[1] * r, "k--", linewidth=1, label="EMDB: 1.119 − 0.178 R")
+    ax.set_xlabel("resolution R (Å)"), ax.set_ylabel("mean Q-score")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def half_map_fsc(curves: pd.DataFrame, threshold: float = 0.143) -> plt.Figure:
+    """Half-map FSC curves (columns target, frequency, fsc; one curve per target R), the 0.143 line, and 1/R of
+    each curve marked in its colour."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    palette = sns.color_palette("viridis", curves["target"].nunique())
+    for colour, (target, curve) in zip(palette, curves.groupby("target")):
+        ax.plot(curve["frequency"], curve["fsc"], color=colour, linewidth=1.3, label=f"R = {target:g} Å")
+        ax.axvline(1.0 / target, color=colour, linestyle=":", linewidth=1)
+    ax.axhline(threshold, color="black", linewidth=0.8, linestyle="--")
+    ax.text(ax.get_xlim()[1], threshold + 0.02, f"FSC {threshold}", ha="right", fontsize=8)
+    ax.set_xlabel("spatial frequency (1/Å); dotted: 1/R"), ax.set_ylabel("FSC of the half maps")
+    ax.set_ylim(-0.1, 1.02)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig

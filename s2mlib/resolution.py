@@ -32,7 +32,9 @@ from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution, target_at
 from .io import read_map, write_map
 from .manifest import entry_file_name
-from .metrics import evaluate, matched_resolution
+from .metrics import evaluate, fsc_curve, fsc_resolution, matched_resolution
+from .metrics.qscore import atom_qscores, mean_qscore
+from .noise import sample_maps
 from .simulate import simulate
 from .study import entry_rows
 
@@ -65,14 +67,19 @@ def resolution_series(
     default_resolution: float = DEFAULT_RESOLUTION,
     mask_radius: float = 3.0,
     progress: bool = True,
+    samples: Mapping[str, str] | None = None,
+    seed: int = 0,
+    qscore: bool = False,
 ) -> pd.DataFrame:
     """Every entry at every target resolution (:func:`targets_for`): the reference (ExpMap low-passed to R), each
     generator's map and each simulator's map at R (names from :data:`SIMULATORS`), written to
-    ``out_dir/<entry>/R<R>/<method>.mrc``, and their scores against the reference.
+    ``out_dir/<entry>/R<R>/<method>.mrc``, and their scores against the reference. ``samples`` maps a name to a
+    generator's name: that generator's map at R plus noise (:func:`s2mlib.noise.sample_maps`, ``seed``), a sample
+    map as ``MapGenerator(noise=True)`` makes it.
 
     Returns a long table: entry, native (r0), target (R), method, path, then every key of
     :func:`s2mlib.metrics.evaluate` (with the model: ``masked_correlation_about_mean`` is Pearson inside
-    ``mask_radius`` A of the atoms).
+    ``mask_radius`` A of the atoms); with ``qscore``, also ``q_mean``, the map's mean Q-score against the model.
     """
     unknown = [m for m in simulators if m not in SIMULATORS]
     if unknown:
@@ -88,11 +95,15 @@ def resolution_series(
             maps = {"experimental": reference}
             for name, generator in generators.items():
                 maps[name] = generator(structure, ref_map=exp, resolution=target if generator.uses_resolution else None)
+            for name, source in (samples or {}).items():
+                maps[name] = sample_maps(maps[source], target, seed).full
             for name in simulators:
                 maps[name] = simulate(structure, SIMULATORS[name], target, ref_map=exp)
             for method, density in maps.items():
                 path = write_map(density, folder / f"{safe_name(method)}.mrc")
                 scores = evaluate(density, reference, structure, mask_radius=mask_radius)
+                if qscore:
+                    scores["q_mean"] = mean_qscore(atom_qscores(density, structure))
                 records.append(
                     {"entry": entry, "native": native, "target": target, "method": method, "path": str(path), **scores}
                 )
@@ -152,3 +163,45 @@ def increases_with_target(check: pd.DataFrame) -> pd.DataFrame:
         .rename("increases")
         .reset_index()
     )
+
+
+def half_map_check(
+    generator: MapGenerator,
+    entries: pd.DataFrame,
+    resolutions: Sequence[float],
+    *,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Half maps of every entry's sample map at each R of ``resolutions`` (``generator``'s expected map on the
+    ExpMap's grid, a generator without noise, plus :func:`s2mlib.noise.sample_maps`) and where their FSC
+    (:func:`s2mlib.metrics.fsc_curve`) first falls below 0.143, interpolated between shells.
+
+    Returns (check, curves): check has entry, target, fsc_0143 (A), shell (the FSC's shell width, 1/A),
+    shells_off ((1/fsc_0143 - 1/R) / shell) and within_one_shell; curves has entry, target, frequency, fsc.
+    """
+    rows = entry_rows(entries)
+    checks, curves = [], []
+    for entry, row in tqdm(rows.items(), desc="half maps", unit="entry", disable=not progress):
+        structure, exp = read_structure(row["model"]), read_map(row["exp_map"])
+        for target in resolutions:
+            expected = generator(structure, ref_map=exp, resolution=target)
+            sample = sample_maps(expected, target, seed)
+            curve = fsc_curve(sample.half_1, sample.half_2)
+            found = fsc_resolution(curve, 0.143, first_crossing=True, interpolate=True)
+            shell = 1.0 / (exp.data.shape[2] * float(exp.voxel_size[0]))
+            off = (1.0 / found - 1.0 / target) / shell if found > 0 else np.nan
+            checks.append(
+                {
+                    "entry": entry,
+                    "target": target,
+                    "fsc_0143": found,
+                    "shell": shell,
+                    "shells_off": off,
+                    "within_one_shell": bool(abs(off) <= 1.0),
+                }
+            )
+            curves.append(
+                pd.DataFrame({"entry": entry, "target": target, "frequency": curve.frequency, "fsc": curve.fsc})
+            )
+    return pd.DataFrame(checks), pd.concat(curves, ignore_index=True)

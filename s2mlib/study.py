@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -346,3 +347,31 @@ def time_generation(
     finally:
         hook.remove()
     return pd.DataFrame(rows)
+
+
+def realism_table(maps: pd.DataFrame, entries: pd.DataFrame, *, progress: bool = True) -> pd.DataFrame:
+    """How experimental each map looks at the residue level: per entry and method of ``maps`` (columns entry,
+    method, path), ``q_mean`` (mapq's mean Q-score), ``q_difference`` (that minus the experimental map's: the
+    entry's ExpMap, ``exp_map`` of ``entries``) and ``residue_q_correlation`` (Pearson of its per-residue Q with the
+    experimental map's, over the residues both define).
+    """
+    rows = entry_rows(entries)
+    records = []
+    for entry, part in tqdm(maps.groupby("entry", sort=False), desc="realism", unit="entry", disable=not progress):
+        structure = read_structure(rows[entry]["model"])
+        exp_q = atom_qscores(read_map(rows[entry]["exp_map"]), structure)
+        reference = residue_qscores(structure, exp_q)["q"]
+        for method, path in zip(part["method"], part["path"]):
+            atom_q = atom_qscores(read_map(path), structure)
+            per_residue = residue_qscores(structure, atom_q)["q"]
+            both = per_residue.notna() & reference.notna()
+            records.append(
+                {
+                    "entry": entry,
+                    "method": method,
+                    "q_mean": mean_qscore(atom_q),
+                    "q_difference": mean_qscore(atom_q) - mean_qscore(exp_q),
+                    "residue_q_correlation": float(np.corrcoef(per_residue[both], reference[both])[0, 1]),
+                }
+            )
+    return pd.DataFrame(records)
