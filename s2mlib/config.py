@@ -28,11 +28,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .errors import S2MError
+from .errors import MissingInput, S2MError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = ROOT / "params"
 PATH_KEYS = ("manifest", "run_dir", "figures_dir")
+ENV_KEYS = {"manifest": "S2M_MANIFEST", "run_dir": "S2M_RUN_DIR", "figures_dir": "S2M_FIGURES_DIR"}
 
 
 def profile_path(name: str) -> Path:
@@ -46,8 +47,9 @@ def profile_path(name: str) -> Path:
 def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The profile's parameters, updated by the non-None ``overrides`` whose keys the profile defines.
 
-    The manifest comes from, in order: an override, ``$S2M_MANIFEST``, the profile. Relative paths are taken
-    from the project root.
+    The manifest, run folder and figure folder come from, in order: an override, ``$S2M_MANIFEST`` /
+    ``$S2M_RUN_DIR`` / ``$S2M_FIGURES_DIR`` (:data:`ENV_KEYS`), the profile. Relative paths are taken from the
+    project root.
     """
     with open(profile_path(name)) as fh:
         params = yaml.safe_load(fh) or {}
@@ -55,8 +57,9 @@ def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = No
     for key, value in (overrides or {}).items():
         if key in params and key != "profile" and value is not None:
             params[key] = value
-    if (overrides or {}).get("manifest") is None and os.environ.get("S2M_MANIFEST"):
-        params["manifest"] = os.environ["S2M_MANIFEST"]
+    for key, variable in ENV_KEYS.items():
+        if (overrides or {}).get(key) is None and os.environ.get(variable):
+            params[key] = os.environ[variable]
     for key in PATH_KEYS:
         if params.get(key) is not None:
             params[key] = str((ROOT / os.path.expanduser(str(params[key]))).resolve())
@@ -169,6 +172,10 @@ class RunPaths:
     root: Path
 
     @property
+    def curation_table(self) -> Path:  # 01 -> every later notebook: kept / excluded entries, splits, file paths
+        return self.root / "curation.csv"  # curate.CURATION_TABLE
+
+    @property
     def curated(self) -> Path:  # 01: ExpMaps, SimMaps and their cache records
         return self.root / "curated"
 
@@ -232,13 +239,82 @@ class Run:
     label: str
 
 
-def start(profile: str = "default", overrides: Mapping[str, Any] | None = None, *, quiet: bool = False) -> Run:
-    """The one set-up call of every notebook: :func:`load_profile`, create the run and figure folders, resolve
-    ``weights: run`` to this run's generator (:attr:`RunPaths.generator`), and print what runs where.
+# The run folder's files each notebook reads (RunPaths attributes), and the notebook that writes each. The generator
+# is needed by 05 and 07 only with 'weights: run'.
+MADE_BY = {
+    "curation_table": "01_curate",
+    "generator": "04_train",
+    "generated_table": "05_generate",
+    "scores": "06_benchmark",
+}
+NEEDS = {
+    "02": ("curation_table",),
+    "03": ("curation_table",),
+    "04": ("curation_table",),
+    "05": ("curation_table", "generator"),
+    "06": ("curation_table", "generated_table"),
+    "07": ("curation_table", "scores", "generator"),
+    "08": ("curation_table", "generator"),
+}
 
-    >>> run = start("default", {"epochs": 1}, quiet=True)  # doctest: +SKIP
+
+def missing_inputs(notebook: str, params: Mapping[str, Any]) -> dict[str, Path]:
+    """The inputs of ``notebook`` (its number, e.g. '06') missing from the profile's run folder, by the notebook
+    that makes each (:data:`NEEDS`, :data:`MADE_BY`), including what those notebooks would need in turn.
+
+    >>> missing_inputs("06", {"run_dir": "/nowhere", "weights": "fast"})
+    {'01_curate': PosixPath('/nowhere/curation.csv'), '05_generate': PosixPath('/nowhere/generated/generated.csv')}
+    """
+    paths = RunPaths(Path(params["run_dir"]))
+    own_weights = str(params.get("weights")) in ("run", str(paths.generator))
+    missing: dict[str, Path] = {}
+    for name in NEEDS.get(notebook[:2], ()):
+        path, maker = getattr(paths, name), MADE_BY[name]
+        if name == "generator" and notebook[:2] in ("05", "07") and not own_weights:
+            continue
+        if not path.exists() and maker not in missing:
+            missing.update(missing_inputs(maker, params))
+            missing[maker] = path
+    return dict(sorted(missing.items()))
+
+
+def check_inputs(notebooks: list[str], params: Mapping[str, Any]) -> None:
+    """Raise :class:`MissingInput`, one line, when one of ``notebooks`` (names or numbers, in run order) needs a file
+    of the run folder that is missing and that no earlier notebook of the list makes.
+
+    >>> check_inputs(["06_benchmark"], {"run_dir": "/nowhere", "weights": "fast"})
+    Traceback (most recent call last):
+    s2mlib.errors.MissingInput: 06_benchmark needs /nowhere/curation.csv (made by notebook 01_curate), \
+/nowhere/generated/generated.csv (made by notebook 05_generate): run them first (./run_all.sh --only 01 --only 05)
+    """
+    made: set[str] = set()
+    for notebook in notebooks:
+        missing = {maker: path for maker, path in missing_inputs(notebook, params).items() if maker not in made}
+        if missing:
+            what = ", ".join(f"{path} (made by notebook {maker})" for maker, path in missing.items())
+            only = " ".join(f"--only {maker[:2]}" for maker in missing)
+            raise MissingInput(f"{notebook} needs {what}: run them first (./run_all.sh {only})")
+        made.add(Path(notebook).stem)
+        made.update(maker for maker in MADE_BY.values() if maker.startswith(notebook[:2]))
+
+
+def start(
+    profile: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    notebook: str | None = None,
+    quiet: bool = False,
+) -> Run:
+    """The one set-up call of every notebook: :func:`load_profile`, check that the run folder holds what
+    ``notebook`` (e.g. '06_benchmark') reads (:func:`check_inputs`: one line naming the notebook that makes a missing
+    file), create the run and figure folders, resolve ``weights: run`` to this run's generator
+    (:attr:`RunPaths.generator`), and print what runs where.
+
+    >>> run = start("default", {"epochs": 1}, notebook="04_train", quiet=True)  # doctest: +SKIP
     """
     params = load_profile(profile, overrides)
+    if notebook:
+        check_inputs([notebook], params)
     paths = RunPaths(Path(params["run_dir"]))
     figures = Path(params["figures_dir"])
     paths.root.mkdir(parents=True, exist_ok=True)

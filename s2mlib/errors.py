@@ -26,6 +26,14 @@ class OutputError(S2MError, OSError):
     folder, or a name that is not a map file name where a map is written."""
 
 
+class MissingInput(S2MError, FileNotFoundError):
+    """A notebook's input from the run folder is missing; the message names the notebook that makes it. Shown as
+    that one line in Jupyter (no traceback)."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for how an exception is shown
+        return [f"{type(self).__name__}: {self}"]
+
+
 class Terminated(BaseException):
     """The process received SIGTERM (raised by the handler of :func:`s2mlib.outputs.sigterm_raises`), so that
     temporary files are removed on the way out as for Ctrl-C."""

@@ -16,15 +16,17 @@ one line and status 130, SIGTERM status 143.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .config import ROOT, add_override_option, check_overrides, parse_value
+from .config import ROOT, add_override_option, check_inputs, check_overrides, parse_value
 from .errors import S2MError, Terminated
 from .outputs import check_folder, ensure_holds_no_input, sigterm_raises
+from .views import STATIC_VIEWS
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 EMDB_HOST = "https://ftp.ebi.ac.uk"
@@ -114,6 +116,7 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
     if dry:
         dry_run(params, selected)
         return 0
+    check_inputs([nb.stem for nb in selected], params)  # e.g. --only 06 without 05's maps: one line, before any work
     if check_data(params) and not reachable():
         raise S2MError(
             f"the manifest {params['manifest']} needs downloads from EMDB/PDB, and this machine cannot reach "
@@ -126,6 +129,7 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
     from nbconvert import HTMLExporter
 
     pm_params = {"profile": profile, **overrides}
+    os.environ[STATIC_VIEWS] = "1"  # the kernels draw s2mlib.views as static figures (no browser to draw widgets)
     for nb in selected:
         out = out_dir / nb.name
         start = time.time()

@@ -2,8 +2,8 @@
 
 import pytest
 
-from s2mlib.config import ROOT, RunPaths, kwargs_for, load_profile, start
-from s2mlib.errors import S2MError
+from s2mlib.config import ROOT, RunPaths, kwargs_for, load_profile, missing_inputs, start
+from s2mlib.errors import MissingInput, S2MError
 
 
 def test_default_profile_paths_are_absolute_and_overrides_apply(monkeypatch):
@@ -20,6 +20,38 @@ def test_manifest_from_environment_unless_overridden(monkeypatch, tmp_path):
     monkeypatch.setenv("S2M_MANIFEST", str(tmp_path / "env.tsv"))
     assert load_profile("default")["manifest"] == str(tmp_path / "env.tsv")
     assert load_profile("default", {"manifest": str(tmp_path / "p.csv")})["manifest"] == str(tmp_path / "p.csv")
+
+
+def test_run_and_figure_folders_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("S2M_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("S2M_FIGURES_DIR", str(tmp_path / "fig"))
+    params = load_profile("default")
+    assert params["run_dir"] == str(tmp_path / "run") and params["figures_dir"] == str(tmp_path / "fig")
+    assert load_profile("default", {"run_dir": str(tmp_path / "p")})["run_dir"] == str(tmp_path / "p")
+
+
+def test_missing_inputs_name_the_notebooks_that_make_them(tmp_path):
+    params = {"run_dir": str(tmp_path), "weights": "fast"}
+    paths = RunPaths(tmp_path)
+    assert missing_inputs("01", params) == {}
+    assert missing_inputs("07", params) == {  # 06 makes the scores from 05's maps, and both need 01's table
+        "01_curate": paths.curation_table,
+        "05_generate": paths.generated_table,
+        "06_benchmark": paths.scores,
+    }
+    assert missing_inputs("05", {**params, "weights": "run"}) == {
+        "01_curate": paths.curation_table,
+        "04_train": paths.generator,
+    }
+    paths.curation_table.write_text("entry\n")
+    assert missing_inputs("06", params) == {"05_generate": paths.generated_table}
+
+
+def test_start_stops_with_one_line_when_an_input_is_missing(tmp_path):
+    with pytest.raises(MissingInput) as caught:
+        start("default", {"run_dir": str(tmp_path)}, notebook="03_patches", quiet=True)
+    line = f"MissingInput: 03_patches needs {tmp_path}/curation.csv (made by notebook 01_curate): run them first"
+    assert caught.value._render_traceback_() == [line + " (./run_all.sh --only 01)"]  # how Jupyter shows it
 
 
 def test_profiles_define_the_same_keys():

@@ -46,10 +46,30 @@ def test_runs_in_order_and_stops_at_the_failing_cell(notebook_dir, tmp_path, cap
 def test_only_selects_notebooks(notebook_dir, tmp_path):
     write_notebook(notebook_dir / "01_a.ipynb", "open('ran_01', 'w').write('x')")
     write_notebook(notebook_dir / "04_b.ipynb", "open('ran_04', 'w').write('x')")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "curation.csv").write_text("entry\n")  # 04 reads 01's table
     assert runner.main(["--only", "04", "-p", "run_dir", str(tmp_path / "run")]) == 0
     assert (notebook_dir / "ran_04").exists() and not (notebook_dir / "ran_01").exists()
     with pytest.raises(S2MError, match="--only 09"):
         runner.notebooks(["09"])
+
+
+def test_a_missing_input_names_the_notebook_that_makes_it_before_any_work(notebook_dir, tmp_path, capsys):
+    for name in ("05_generate", "06_benchmark"):
+        write_notebook(notebook_dir / f"{name}.ipynb", f"open('ran_{name[:2]}', 'w').write('x')")
+    run = tmp_path / "run"
+    assert runner.main(["--only", "06", "-p", "run_dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"run_all.sh: error: 06_benchmark needs {run}/curation.csv (made by notebook 01_curate), "
+        f"{run}/generated/generated.csv (made by notebook 05_generate): run them first (./run_all.sh --only 01 "
+        "--only 05)"
+    )
+    assert not (notebook_dir / "ran_06").exists()
+    run.mkdir()
+    (run / "curation.csv").write_text("entry\n")
+    assert runner.main(["--only", "05", "--only", "06", "-p", "run_dir", str(run)]) == 0  # 05 makes 06's input
+    assert (notebook_dir / "ran_06").exists()
 
 
 def test_offline_without_local_manifest_stops_at_once(notebook_dir, monkeypatch, capsys):
