@@ -34,7 +34,9 @@ FIGURE_INDEX = {
     "table_training_history": "Figure 3's data: the training history",
     "table_generation_time": "Figure 7's data: generation time per structure",
     "fig7_generation_time": "Figure 7: generation time against residue count",
-    "table1": "Table 1: SSIM, correlation, correlation about mean, PCC (mean, median) beside the paper",
+    "table1": "Table 1: SSIM, correlation, correlation about mean, PCC (mean / median), ours above the paper's",
+    "table1_field": "Table 1's maps against the models: Phenix CC_mask and CC_box, map-model FSC 0.5 resolution, "
+    "mean Q-score",
     "table1_masked": "Table 1, inside 3 A of the model, with the whole-box Pearson",
     "table_scores": "per-entry scores of every method (Table 1's data)",
     "fig6_boxplots": "Figure 6: box plots of each metric per method",

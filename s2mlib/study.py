@@ -278,6 +278,53 @@ def summary_table(
     return table
 
 
+# Short column names of the two page-wide views of Table 1 (paper_scores_table, field_scores_table)
+TABLE1_LABELS = {
+    "ssim": "SSIM",
+    "correlation": "correlation",
+    "correlation_about_mean": "corr. about mean",
+    "pcc": "PCC",
+}
+FIELD_LABELS = {"cc_mask": "CC_mask", "cc_box": "CC_box", "fsc_0.5_resolution": "FSC 0.5 (Å)", "q_mean": "Q-score"}
+
+
+def paper_scores_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Table 1 as the paper prints it, narrow enough for a page: per method a row of our scores ('ours', n entries)
+    and, below it, the paper's ('paper', where the paper lists the method); each cell 'mean / median' of SSIM,
+    correlation, correlation about mean and PCC. ``summary``: :func:`summary_table` with ``paper_csv``.
+
+    >>> s = pd.DataFrame({"method": ["m"], "n": [2], "ssim_mean": [0.5], "ssim_median": [0.25]})
+    >>> paper_scores_table(s).to_dict("records")
+    [{'method': 'm', 'scores': 'ours', 'n': '2', 'SSIM': '0.500 / 0.250'}]
+    """
+    metrics = [m for m in TABLE1_METRICS if f"{m}_mean" in summary.columns]
+
+    def cells(row, prefix: str) -> dict[str, str]:
+        return {
+            TABLE1_LABELS[m]: f"{row[f'{prefix}{m}_mean']:.{digits}f} / {row[f'{prefix}{m}_median']:.{digits}f}"
+            for m in metrics
+        }
+
+    rows = []
+    for _, row in summary.iterrows():
+        rows.append({"method": row["method"], "scores": "ours", "n": str(row["n"]), **cells(row, "")})
+        if f"paper_{metrics[0]}_mean" in summary.columns and pd.notna(row[f"paper_{metrics[0]}_mean"]):
+            rows.append({"method": row["method"], "scores": "paper", "n": "", **cells(row, "paper_")})
+    return pd.DataFrame(rows)
+
+
+def field_scores_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The field's scores of Table 1's maps against the entries' models, means per method (``summary``:
+    :func:`summary_table`): Phenix CC_mask and CC_box, map-model FSC 0.5 resolution (Å), mean Q-score.
+
+    >>> s = pd.DataFrame({"method": ["m"], "n": [2], "ssim_mean": [0.5], "q_mean_mean": [0.7]})
+    >>> field_scores_table(s).to_dict("records")
+    [{'method': 'm', 'n': 2, 'Q-score': 0.7}]
+    """
+    columns = {f"{m}_mean": label for m, label in FIELD_LABELS.items() if f"{m}_mean" in summary.columns}
+    return summary[["method", "n", *columns]].rename(columns=columns)
+
+
 def resolution_fits(scores: pd.DataFrame, metrics: Sequence[str] = ("correlation", "ssim")) -> pd.DataFrame:
     """Figure 5's lines: per method and metric, the least-squares fit metric = intercept + slope x resolution
     (``scipy.stats.linregress`` over the rows with both values). Returns method, metric, n, slope (per A),

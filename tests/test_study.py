@@ -23,6 +23,8 @@ from s2mlib.simulate import molmap
 from s2mlib.study import (
     BASELINES,
     MASKED_METRICS,
+    field_scores_table,
+    paper_scores_table,
     resolution_fits,
     score_maps,
     simulate_baselines,
@@ -186,6 +188,39 @@ def test_summary_table_means_medians_and_paper_columns():
     assert list(masked.columns) == ["method", "n"] + [f"{m}_{s}" for m in MASKED_METRICS for s in ("mean", "median")]
     gan = [r["masked_ssim"] for r in rows if r["method"] == "struc2mapGAN"]
     assert masked.loc[0, "masked_ssim_mean"] == pytest.approx(np.mean(gan))
+
+
+def test_table1_for_a_page_paper_scores_beside_the_papers_and_field_scores_apart():
+    rng = np.random.default_rng(3)
+    names = (
+        "ssim",
+        "correlation",
+        "correlation_about_mean",
+        "pcc",
+        "cc_mask",
+        "cc_box",
+        "fsc_0.5_resolution",
+        "q_mean",
+    )
+    scores = pd.DataFrame(
+        [
+            {"entry": f"e{i}", "method": m, **{k: rng.random() for k in names}}
+            for i in range(5)
+            for m in ("gemmi", "molmap")
+        ]
+    )
+    summary = summary_table(scores, PAPER_CSV)
+    paper = paper_scores_table(summary)
+    assert list(paper.columns) == ["method", "scores", "n", "SSIM", "correlation", "corr. about mean", "PCC"]
+    assert list(zip(paper["method"], paper["scores"])) == [("gemmi", "ours"), ("molmap", "ours"), ("molmap", "paper")]
+    ours = summary.set_index("method").loc["molmap"]
+    assert paper.loc[1, "PCC"] == f"{ours['pcc_mean']:.3f} / {ours['pcc_median']:.3f}"
+    assert paper.loc[2, "SSIM"] == "0.771 / 0.774"  # the paper's molmap (params/paper_table1.csv)
+    field = field_scores_table(summary)
+    assert list(field.columns) == ["method", "n", "CC_mask", "CC_box", "FSC 0.5 (Å)", "Q-score"]
+    assert field.loc[0, "Q-score"] == pytest.approx(scores[scores["method"] == "gemmi"]["q_mean"].mean())
+    for table in (paper, field):  # each fits a page: under 110 characters a Markdown line
+        assert max(len(line) for line in table.to_markdown(index=False).splitlines()) < 110
 
 
 def test_resolution_fits_against_hand_least_squares():
