@@ -339,3 +339,29 @@ def test_generate_entries_refuses_an_unsafe_entry_name_before_any_work(tmp_path)
     with pytest.raises(ManifestError, match=r"'\.\./\.\./ESCAPED' is not a safe file name"):
         generate_entries(object(), entries, tmp_path / "out")
     assert not any(tmp_path.parent.glob("ESCAPED*"))
+
+
+def test_sample_entries_write_the_sample_and_its_half_maps(tmp_path):
+    """Each expected map of a generate_entries table gets <entry>_sample.mrc (= sample_maps of the expected map with
+    the seed) and EMDB-named half maps; a row without a resolution (the paper's weights) is left out."""
+    import pandas as pd
+
+    from s2mlib.generate import SAMPLE, sample_entries
+    from s2mlib.io import write_map
+    from s2mlib.noise import sample_maps
+
+    expected = read_map(pair(ENTRY)["map_path"])
+    path = write_map(expected, tmp_path / "e.mrc")
+    generated = pd.DataFrame(
+        [
+            {"entry": ENTRY, "path": str(path), "resolution": 4.0},
+            {"entry": "paper", "path": str(path), "resolution": np.nan},
+        ]
+    )
+    samples = sample_entries(generated, tmp_path, seed=6)
+    assert samples["entry"].tolist() == [ENTRY] and samples["method"].tolist() == [SAMPLE]
+    row = samples.iloc[0]
+    want = sample_maps(expected, 4.0, 6)
+    np.testing.assert_allclose(read_map(row.path).data, want.full.data, atol=1e-6)
+    np.testing.assert_allclose(read_map(row.half_map_1).data, want.half_1.data, atol=1e-6)
+    assert row.path.endswith(f"{ENTRY}_sample.mrc") and row.half_map_2.endswith(f"{ENTRY}_sample_half_map_2.mrc")

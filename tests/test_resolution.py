@@ -90,3 +90,40 @@ def test_matched_resolution_check_on_maps_of_known_resolution(entries, tmp_path)
     assert (check["difference"] == check["matched"] - check["matched_experimental"]).all()
     assert (check["within_1A"] == (check["difference"].abs() <= 1.0)).all()
     assert increases_with_target(check)["increases"].all()
+
+
+def test_series_sample_maps_and_q_scores(entries, tmp_path):
+    """A sample is the named generator's map at R plus s2mlib.noise's noise (same seed, same map); Q-scores are
+    mapq's, and the noise lowers them."""
+    from s2mlib.metrics import atom_qscores, mean_qscore
+    from s2mlib.noise import sample_maps
+
+    series = resolution_series(
+        entries,
+        {"molmap at R": FakeGenerator(True)},
+        [5.0],
+        tmp_path,
+        simulators=(),
+        progress=False,
+        samples={"sample": "molmap at R"},
+        seed=4,
+        qscore=True,
+    )
+    part = series.set_index("method")
+    expected = read_map(part.loc["molmap at R", "path"])
+    want = sample_maps(expected, 5.0, 4).full
+    np.testing.assert_allclose(read_map(part.loc["sample", "path"]).data, want.data, atol=1e-6)
+    model = read_structure(entries.iloc[0].model)
+    assert part.loc["molmap at R", "q_mean"] == pytest.approx(mean_qscore(atom_qscores(expected, model)))
+    assert part.loc["sample", "q_mean"] < part.loc["molmap at R", "q_mean"]
+
+
+def test_half_map_check_crosses_within_a_shell(entries):
+    from s2mlib.resolution import half_map_check
+
+    check, curves = half_map_check(FakeGenerator(True), entries, [4.0, 8.0], seed=2, progress=False)
+    assert check["target"].tolist() == [4.0, 8.0] and check["within_one_shell"].all(), check
+    np.testing.assert_allclose(check["shells_off"], (1 / check["fsc_0143"] - 1 / check["target"]) / check["shell"])
+    assert set(curves["target"]) == {4.0, 8.0}
+    low = curves[(curves["frequency"] > 0) & (curves["frequency"] * curves["target"] < 0.5)]
+    assert low["fsc"].median() > 0.7  # SNR_R e^(0.75 b) >= 2.6 there: FSC >= 0.72 in expectation

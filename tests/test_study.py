@@ -317,3 +317,29 @@ def test_map_quality_and_residue_profiles(entries):
     assert len(profile) == len(ss) and profile["ss"].tolist() == ss["ss"].tolist()
     direct = residue_qscores(model, atom_qscores(sim, model)).set_index("residue_number")["q"]
     np.testing.assert_allclose(profile["molmap"], direct.loc[profile["residue_number"]].to_numpy())
+
+
+def test_realism_table_against_the_experimental_map_itself_and_a_simulated_map(entries, baselines):
+    """The ExpMap scored as a method: Q difference 0 and per-residue correlation 1; molmap: Q and the
+    correlation computed here by hand from mapq's per-residue scores."""
+    from s2mlib.metrics import atom_qscores, mean_qscore, residue_qscores
+    from s2mlib.study import realism_table
+
+    row = entries.iloc[0]
+    molmap_path = baselines[1].set_index(["entry", "method"]).loc[(row.entry, "molmap"), "path"]
+    maps = pd.DataFrame(
+        [
+            {"entry": row.entry, "method": "itself", "path": row.exp_map},
+            {"entry": row.entry, "method": "molmap", "path": molmap_path},
+        ]
+    )
+    table = realism_table(maps, entries, progress=False).set_index("method")
+    assert table.loc["itself", "q_difference"] == pytest.approx(0.0, abs=1e-12)
+    assert table.loc["itself", "residue_q_correlation"] == pytest.approx(1.0)
+    model = read_structure(row.model)
+    exp_q = residue_qscores(model, atom_qscores(read_map(row.exp_map), model))["q"].to_numpy()
+    sim_atoms = atom_qscores(read_map(molmap_path), model)
+    sim_q = residue_qscores(model, sim_atoms)["q"].to_numpy()
+    both = np.isfinite(exp_q) & np.isfinite(sim_q)
+    assert table.loc["molmap", "q_mean"] == pytest.approx(mean_qscore(sim_atoms))
+    assert table.loc["molmap", "residue_q_correlation"] == pytest.approx(np.corrcoef(exp_q[both], sim_q[both])[0, 1])
