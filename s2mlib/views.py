@@ -114,6 +114,7 @@ def _viewer(model, density_path, level: float, colour: str, scores=None, column=
     import nglview
 
     view = nglview.NGLWidget()
+    view.layout.height = "420px"
     view.add_component(nglview.TextStructure(scored_pdb(model, scores, column)), default_representation=False)
     if column is None:
         view.add_representation("cartoon", component=0, color="sstruc")
@@ -128,9 +129,9 @@ def _viewer(model, density_path, level: float, colour: str, scores=None, column=
         )
     view.add_component(str(density_path), default_representation=False)
     view.add_representation(
-        "surface", component=1, isolevelType="value", isolevel=level, color=colour, opacity=0.35, wireframe=False
-    )
-    view.center(component=1)
+        "surface", component=1, isolevelType="value", isolevel=level, color=colour, opacity=0.5, wireframe=True
+    )  # a mesh, as in Coot and ChimeraX: the model stays visible inside
+    view.center()  # the model; without a default representation NGL does not frame the scene itself
     return view
 
 

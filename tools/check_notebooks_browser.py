@@ -72,6 +72,11 @@ for (const c of document.querySelectorAll(arguments[0])) {
 }
 return out;
 """
+# Text written to stderr (warnings, a text progress bar): reported, not counted as a failure
+JS_STDERR = """
+return Array.from(document.querySelectorAll('.jp-Notebook [data-mime-type="application/vnd.jupyter.stderr"]'))
+  .map(e => e.innerText.slice(0, 160));
+"""
 # Dismiss JupyterLab's "notified about official Jupyter news?" toast, which covers part of the screenshot.
 JS_NO_NEWS = """
 for (const b of document.querySelectorAll('.jp-toast-button')) { if (b.innerText.trim() === 'No') b.click(); }
@@ -177,8 +182,13 @@ def check_notebook(driver, base: str, token: str, notebook: Path, shots: Path, t
     problems = [f"cell error: {c['error']}" for c in cells if c["error"]]
     text = driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").get_attribute("innerText")
     problems += [f"widget error on the page: '{m}'" for m in WIDGET_ERRORS if m in text]
-    logs = [e["message"] for e in driver.get_log("browser")]
-    problems += [f"browser console: {m[:200]}" for m in logs if any(k in m for k in WIDGET_ERRORS)]
+    logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    problems += [
+        f"browser console: {e['message'][:200]}" for e in logs if any(k in e["message"] for k in WIDGET_ERRORS)
+    ]
+    stderr = driver.execute_script(JS_STDERR)
+    notes = [f"stderr (not counted): {t!r}" for t in stderr[:5]]
+    notes += [f"browser console error (not counted): {e['message'][:240]}" for e in logs[:5]]
 
     viewers = driver.find_elements(By.CSS_SELECTOR, WIDGET_CANVAS)
     if not viewers:
@@ -201,12 +211,12 @@ def check_notebook(driver, base: str, token: str, notebook: Path, shots: Path, t
     views = ", ".join(f"WebGL {c['webgl']} {c['width']}x{c['height']} {n} colours" for c, n in zip(info, drawn))
     print(
         f"{notebook.name}: {len(cells)} code cells run in {time.time() - started:.0f} s; "
-        f"{sum(1 for c in cells if c['error'])} cell errors; viewers: {views or 'none'}; "
+        f"{sum(1 for c in cells if c['error'])} cell errors; {len(stderr)} stderr boxes; viewers: {views or 'none'}; "
         f"{'PASS' if not problems else 'FAIL'}; screenshot {shot}",
         flush=True,
     )
-    for p in problems:
-        print(f"  {notebook.name}: {p}", flush=True)
+    for line in problems + notes:
+        print(f"  {notebook.name}: {line}", flush=True)
     return problems
 
 
