@@ -102,6 +102,7 @@ def start_lab(python: str, port: int, token: str, env: dict) -> subprocess.Popen
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={ROOT}",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
     if os.geteuid() == 0:  # containers and CI runners
         cmd.append("--allow-root")
@@ -162,12 +163,16 @@ def save_small(png: bytes, path: Path, width: int = 1100) -> None:
     os.replace(tmp, path)
 
 
-def check_notebook(driver, base: str, token: str, notebook: Path, shots: Path, timeout: float) -> list[str]:
-    """Open, run all cells, check; returns the problems found (empty when it passes) and prints one summary line."""
+def check_notebook(
+    driver, base: str, token: str, notebook: Path, shots: Path, timeout: float, ui: str = "lab"
+) -> list[str]:
+    """Open in JupyterLab (``ui`` 'lab') or Notebook 7 ('notebook'), run all cells, check; returns the problems found
+    (empty when it passes) and prints one summary line."""
     from selenium.webdriver.common.by import By
 
     started = time.time()
-    driver.get(f"{base}/lab/tree/{notebook.relative_to(ROOT)}?token={token}")
+    page = "lab/tree" if ui == "lab" else "notebooks"
+    driver.get(f"{base}/{page}/{notebook.relative_to(ROOT)}?token={token}")
     wait(driver, JS_KERNEL_STATUS, lambda s: s == "idle", 180, f"{notebook.name}: kernel start")
     driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
     time.sleep(2)
@@ -206,7 +211,7 @@ def check_notebook(driver, base: str, token: str, notebook: Path, shots: Path, t
     if viewers:
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", viewers[0])
         time.sleep(2)
-    shot = shots / f"browser_{notebook.name.split('_')[0]}.png"
+    shot = shots / f"browser_{notebook.name.split('_')[0]}{'' if ui == 'lab' else '_notebook7'}.png"
     save_small(driver.get_screenshot_as_png(), shot)
     views = ", ".join(f"WebGL {c['webgl']} {c['width']}x{c['height']} {n} colours" for c, n in zip(info, drawn))
     print(
@@ -227,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures-dir", help="where the notebooks save figures (default: a temporary folder)")
     parser.add_argument("--screenshots", default="runs/browser", help="folder for the screenshots (runs/browser)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds allowed per notebook's run (1200)")
+    parser.add_argument("--ui", choices=["lab", "notebook"], default="lab", help="JupyterLab (lab) or Notebook 7")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = parser.parse_args(argv)
@@ -259,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         for nb in selected:
             try:
                 problems += check_notebook(
-                    driver, f"http://127.0.0.1:{port}", token, nb, Path(args.screenshots), args.timeout
+                    driver, f"http://127.0.0.1:{port}", token, nb, Path(args.screenshots), args.timeout, args.ui
                 )
             except TimeoutError as exc:
                 problems.append(str(exc))
