@@ -197,3 +197,33 @@ def test_bad_inputs_raise_clear_errors():
         ssim(tiny, tiny)
     with pytest.raises(ValueError, match="within 3.0 A"):
         evaluate(ref.copy(), ref, atoms_structure([[900.0, 900.0, 900.0]]))
+
+
+def whole_volume_scores(gen: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """The scores as evaluate() computed them before the slabs: whole float64 arrays, skimage on the whole volume."""
+    g, r = np_preprocess(gen), np_preprocess(ref)
+    _, local = structural_similarity(g, r, data_range=g.max() - g.min(), full=True)
+    inner = np.zeros(mask.shape, bool)
+    inner[3:-3, 3:-3, 3:-3] = True
+    return {
+        "ssim": structural_similarity(g, r, data_range=g.max() - g.min()),
+        "pcc": np.corrcoef(g.ravel(), r.ravel())[0, 1],
+        "pearson_box": np.corrcoef(gen.astype(float).ravel(), ref.astype(float).ravel())[0, 1],
+        "masked_pcc": np.corrcoef(g[mask], r[mask])[0, 1],
+        "masked_ssim": local[mask & inner].mean(),
+        "masked_correlation_about_mean": np.corrcoef(gen[mask].astype(float), ref[mask].astype(float))[0, 1],
+    }
+
+
+@pytest.mark.parametrize("entry", ["6272_3J9S", "2566_3J6B"])
+def test_slab_wise_scores_equal_the_whole_volume_ones_on_real_maps(entry):
+    """SSIM, PCC and Pearson computed in slabs (so big maps fit in memory) against the whole-volume computation, on
+    real pairs (several 16-section slabs each) with a real second map: the experimental map blurred."""
+    row = pair(entry)
+    ref, model = read_map(row["map_path"]), read_structure(row["model_path"])
+    assert ref.data.shape[0] > 2 * 16
+    gen = ref.copy(gaussian_filter(ref.data, 1.0))
+    scores = evaluate(gen, ref, model)
+    mask = brute_force_mask(model.xyz, ref, 3.0)
+    for key, value in whole_volume_scores(gen.data, ref.data, mask).items():
+        assert scores[key] == pytest.approx(value, abs=1e-9), key
