@@ -395,6 +395,16 @@ def generate_many(
     return table
 
 
+def require_done(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` when no row failed; else :class:`S2MError` naming each failed input and its reason (for the
+    notebooks, whose later steps need every map)."""
+    failed = summary[summary["status"] == "failed"]
+    if len(failed):
+        reasons = "; ".join(f"{row.input}: {row.reason}" for row in failed.itertuples())
+        raise S2MError(f"{len(failed)} of {len(summary)} maps failed: {reasons}")
+    return summary
+
+
 def join_summaries(out_dir: str | os.PathLike, total: int | None = None) -> pd.DataFrame:
     """Join the summary parts of a sharded batch (``generated.part-I-of-N.csv``) into ``out_dir/generated.csv``,
     rows in list order; returns it. Raises :class:`S2MError` when parts are missing or of different N, or (given

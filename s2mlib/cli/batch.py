@@ -120,6 +120,7 @@ def run(args: argparse.Namespace, make_generator: Callable) -> int:
             except S2MError as exc:
                 print(f"not joined yet ({exc}); run s2m join {args.out_dir} when every shard is done", file=sys.stderr)
         if torchrun:
+            dist.barrier()  # every process exits after the join (torchrun stops the others when one exits 1)
             dist.destroy_process_group()
     print(
         f"{shard.summary(args.out_dir)}: {int(counts.get('done', 0))} made, {int(counts.get('skipped', 0))} "

@@ -1,0 +1,86 @@
+"""Structures per hour with ``s2m generate --out-dir`` (s2mlib.batch), and one call for 8 models against 8 calls.
+
+Each case runs the real command in a fresh process (imports and weights load included, as a user pays them), on
+``--threads`` torch threads, into a fresh folder:
+
+- ``copies``: ``--copies`` copies (symlinks) of one ~300-residue shared model (``5778_3J5P_b``: 311 residues);
+- ``test mix``: the default profile's test entries on the shared pairs (``6272_3J9S`` 507, ``2513_4CI0`` 385,
+  ``5778_3J5P_b`` 311 residues), ``--mix-copies`` copies of each;
+- ``8 models``: the first 8 of the copies, in one call and in 8 separate ``s2m generate MODEL -o OUT`` calls.
+
+Run by hand (never by the tests):
+
+    python benchmarks/bench_generate_many.py --threads 2 --copies 100 --mix-copies 10 [--bf16] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "pairs"
+COPY_MODEL = SHARED / "5778_3J5P_b" / "5778_native.pdb"
+TEST_MIX = [
+    SHARED / "6272_3J9S" / "pdb3j9s.ent",
+    SHARED / "2513_4CI0" / "2513A_native.pdb",
+    SHARED / "5778_3J5P_b" / "5778_native.pdb",
+]
+
+
+def links(folder: Path, models: list[Path], copies: int) -> list[Path]:
+    """``copies`` symlinks to each model in ``folder`` (distinct names, so distinct outputs)."""
+    folder.mkdir(parents=True)
+    made = []
+    for k in range(copies):
+        for model in models:
+            link = folder / f"{model.stem}_{k:03d}{model.suffix}"
+            link.symlink_to(model)
+            made.append(link)
+    return made
+
+
+def s2m(args: list[str], env: dict) -> float:
+    """Seconds of one ``s2m`` process (checked)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "s2mlib.cli", *args], check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=100)
+    parser.add_argument("--mix-copies", type=int, default=10)
+    parser.add_argument("--weights", default="fast")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true")
+    args = parser.parse_args()
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    common = ["--weights", args.weights, "--device", args.device, *(["--bf16"] if args.bf16 else [])]
+    work = Path(tempfile.mkdtemp(prefix="s2m_bench_many_"))
+    print(f"{args.weights} weights, {args.device}, {'bf16' if args.bf16 else 'fp32'}, {args.threads} threads; {work}")
+    print("| case | structures | seconds | structures / hour |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, models in (
+        (f"{args.copies} copies of 5778_3J5P_b (311 residues)", links(work / "copies", [COPY_MODEL], args.copies)),
+        (f"test mix (507, 385, 311 residues) x {args.mix_copies}", links(work / "mix", TEST_MIX, args.mix_copies)),
+    ):
+        out = work / f"out_{len(models)}_{name[:4]}"
+        seconds = s2m(["generate", *map(str, models), "--out-dir", str(out), *common], env)
+        print(f"| {name}, one call | {len(models)} | {seconds:.1f} | {len(models) / seconds * 3600:,.0f} |")
+    eight = sorted((work / "copies").iterdir())[:8]
+    one = s2m(["generate", *map(str, eight), "--out-dir", str(work / "eight_one"), *common], env)
+    separate = sum(s2m(["generate", str(m), "-o", str(work / "sep" / f"{m.stem}.mrc"), *common], env) for m in eight)
+    print(f"| 8 copies, one call | 8 | {one:.1f} | {8 / one * 3600:,.0f} |")
+    print(f"| 8 copies, 8 separate calls | 8 | {separate:.1f} | {8 / separate * 3600:,.0f} |")
+    print(f"one call / separate calls: {one / separate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
