@@ -29,7 +29,7 @@ import pandas as pd
 STATIC_VIEWS = "S2M_STATIC_VIEWS"  # set by the runner: kernels without a browser draw static figures
 LAB_EXTENSION = "nglview-js-widgets"
 SCORE_CMAP, SCORE_NGL_SCALE, SCORE_RANGE = "RdYlBu", "RdYlBu", (0.0, 1.0)  # low red, high blue (both libraries)
-MAP_COLOURS = ("#3b7dd8", "#2ca02c", "#7f7f7f", "#ff7f0e")
+MESH_COLOUR = "#8c8c8c"  # grey, apart from the score scale
 
 
 def frontend_versions() -> tuple[str, str | None]:
@@ -185,7 +185,7 @@ def model_in_map(model: str | os.PathLike, density_path: str | os.PathLike, *, f
         return _static(
             {label: {"map": (density, level)}}, {"map": "tab:gray"}, {label: _traces(model, None, None)}, reason
         )
-    return _viewer(model, density_path, level, "#9e9e9e")
+    return _viewer(model, density_path, level, MESH_COLOUR)
 
 
 def map_comparison(
@@ -207,7 +207,6 @@ def map_comparison(
     densities = {name: read_map(path) for name, path in maps.items()}
     levels = {name: contour(d, fraction) for name, d in densities.items()}
     columns = {name: name if scores is not None and name in scores.columns else None for name in maps}
-    colours = dict(zip(maps, MAP_COLOURS))
     reason = static_reason()
     if reason:
         rows = {name: {"map": (densities[name], levels[name])} for name in maps}
@@ -215,7 +214,7 @@ def map_comparison(
         return _static(rows, {"map": "tab:gray"}, traces, reason)
     import ipywidgets
 
-    views = [_viewer(model, maps[n], levels[n], colours[n], scores, columns[n]) for n in maps]
+    views = [_viewer(model, maps[n], levels[n], MESH_COLOUR, scores, columns[n]) for n in maps]
     for view in views:
         view.layout.width = f"{width}px"
         view._set_sync_camera([other for other in views if other is not view])
