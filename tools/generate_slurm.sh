@@ -23,7 +23,7 @@ list=$1 out_dir=$2
 shift 2
 cd "${SLURM_SUBMIT_DIR:-$PWD}"
 py=${S2M_PYTHON:-.venv/bin/python}
-gpus=${SLURM_GPUS_ON_NODE:-$(nvidia-smi -L 2>/dev/null | wc -l)}
+gpus=${SLURM_GPUS_ON_NODE:-$( (nvidia-smi -L 2>/dev/null || true) | wc -l)}
 gpus=$((gpus > 0 ? gpus : 1))
 echo "array task ${SLURM_ARRAY_TASK_ID:-0} of ${SLURM_ARRAY_TASK_COUNT:-1}: $gpus process(es) on $(hostname)"
 "$py" -m torch.distributed.run --standalone --nproc-per-node "$gpus" \
