@@ -64,7 +64,9 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     common = ["--weights", args.weights, "--device", args.device, *(["--bf16"] if args.bf16 else [])]
     work = Path(tempfile.mkdtemp(prefix="s2m_bench_many_"))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.weights} weights, {args.device}, {'bf16' if args.bf16 else 'fp32'}, {args.threads} threads; {work}")
+    print(f"load average at the start (1, 5, 15 min): {load}")
     print("| case | structures | seconds | structures / hour |")
     print("| --- | ---: | ---: | ---: |")
     for name, models in (
@@ -80,6 +82,7 @@ def main() -> None:
     print(f"| 8 copies, one call | 8 | {one:.1f} | {8 / one * 3600:,.0f} |")
     print(f"| 8 copies, 8 separate calls | 8 | {separate:.1f} | {8 / separate * 3600:,.0f} |")
     print(f"one call / separate calls: {one / separate:.2f}")
+    print(f"load average at the end (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
