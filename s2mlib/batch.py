@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -152,8 +153,9 @@ def output_name(model: str | os.PathLike) -> str:
 def read_list(path: str | os.PathLike) -> pd.DataFrame:
     """A batch list: a CSV or TSV table with a ``model`` column and optionally ``resolution``, ``ref_map``,
     ``output`` and ``b_factors`` (the manifest's ``model_file``, ``resolution_A``, ``map``/``map_file`` are read as
-    ``model``, ``resolution``, ``ref_map``; an ``entry`` column names the output ``<entry>.mrc``). Relative paths
-    are taken from the list's folder; other columns are kept and carried into the summary.
+    ``model``, ``resolution``, ``ref_map``; an ``entry`` column names the output ``<entry>.mrc``). Relative model and
+    ref_map paths are taken from the list's folder, relative outputs from the output folder (:func:`plan`); other
+    columns are kept and carried into the summary.
 
     Raises :class:`S2MError` naming the file for a missing or unreadable list, no rows or no ``model`` column.
     """
@@ -170,7 +172,7 @@ def read_list(path: str | os.PathLike) -> pd.DataFrame:
     if table.empty:
         raise S2MError(f"{path}: the list has no rows")
     folder = path.parent
-    for column in ("model", "ref_map", "output"):
+    for column in ("model", "ref_map"):
         if column in table.columns:
             table[column] = [str(folder / v) if v.strip() else "" for v in table[column].str.strip()]
     if "entry" in table.columns and "output" not in table.columns:
@@ -371,18 +373,22 @@ def generate_many(
 
     bar = tqdm(total=len(mine), desc="generate", unit="structure", disable=not progress)
     try:
-        for row, job in zip(mine.index, mine.itertuples(index=False)):
-            record = {**{c: getattr(job, c) for c in extra}, "row": row, "input": job.model, "output": job.output}
-            record["weights"] = weights
+        for row, rec in zip(mine.index, mine.to_dict("records")):
+            job = SimpleNamespace(**{c: rec[c] for c in JOB_COLUMNS})
+            record = {**{c: rec[c] for c in extra}, "row": row, "input": job.model, "output": job.output}
             if not overwrite and is_whole(job.output):
-                before = earlier.get(job.output, {})
-                record.update({k: before.get(k, np.nan) for k in SUMMARY_COLUMNS if k not in record})
+                before = earlier.get(job.output, {"weights": ""})  # what made it, when an earlier summary says
+                record.update(
+                    {k: before.get(k, np.nan) for k in SUMMARY_COLUMNS if k not in ("row", "input", "output")}
+                )
                 record.update(status="skipped", reason="the output exists (overwrite to make it again)")
             else:
                 try:
-                    record.update(_generate_one(job, generator, resolution, default_resolution, half_maps))
+                    record.update(
+                        _generate_one(job, generator, resolution, default_resolution, half_maps), weights=weights
+                    )
                 except (S2MError, ValueError, OSError, torch.OutOfMemoryError) as exc:
-                    record.update(status="failed", reason=one_line(exc))
+                    record.update(weights=weights, status="failed", reason=one_line(exc))
                     bar.write(f"{job.model}: failed: {record['reason']}")
             rows.append(record)
             bar.update()

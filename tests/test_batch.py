@@ -196,3 +196,18 @@ def test_join_names_the_missing_shards(tmp_path):
     with pytest.raises(S2MError, match="shards 1, 2 of 3 are missing"):
         join_summaries(tmp_path)
     assert main(["join", str(tmp_path)]) == 2
+
+
+def test_a_manifest_is_a_list_and_outputs_go_under_the_out_dir(tmp_path):
+    manifest = ROOT / "tests" / "data" / "pairs.tsv"
+    jobs = batch.plan(batch.jobs_from(table=batch.read_list(manifest)), tmp_path / "out")
+    entries = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)  # the table as written
+    assert jobs["output"].tolist() == [str((tmp_path / "out" / f"{e}.mrc").resolve()) for e in entries["entry"]]
+    assert jobs["model"].tolist() == [str(manifest.parent / m) for m in entries["model_file"]]
+    assert jobs["ref_map"].tolist() == [str(manifest.parent / m) for m in entries["map_file"]]
+    assert [batch._number(r) for r in jobs["resolution"]] == [3.6, None, 3.2, None]  # '3.6?' is 3.6, '' unknown
+    listed = tmp_path / "list.tsv"
+    listed.write_text(f"model\toutput\n{entries['model_file'][0]}\tsub/first.map\n")
+    jobs = batch.plan(batch.jobs_from(table=batch.read_list(listed)), tmp_path / "out")
+    assert jobs["output"].tolist() == [str((tmp_path / "out" / "sub" / "first.map").resolve())]
+    assert jobs["model"].tolist() == [str(tmp_path / entries["model_file"][0])]
