@@ -1,7 +1,7 @@
 """Interactive 3D views for the notebooks (nglview), one call each, with a static matplotlib figure where no
 browser draws widgets (``./run_all.sh``'s papermill runs and their HTML, a plain Python session).
 
-- :func:`model_in_map`: a model (cartoon) inside a map's isosurface (notebook 01: the ExpMap).
+- :func:`model_in_map`: a model (cartoon) inside a map's isosurface, drawn as a mesh (notebook 01: the ExpMap).
 - :func:`map_comparison`: maps side by side with linked cameras, each with the model coloured by its per-residue
   score against that map (notebook 06: generated and experimental maps, Q-score); red is low, blue high.
 

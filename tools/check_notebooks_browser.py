@@ -11,7 +11,8 @@ folder for the figures unless ``--figures-dir`` is given), so the check does not
 
 Example (offline; notebook 06 needs a run folder where 01-05 ran)::
 
-    S2M_MANIFEST=../shared/data/pairs.tsv tools/check_notebooks_browser.sh --run-dir runs/helper18 01 06
+    S2M_MANIFEST=../shared/data/pairs.tsv tools/check_notebooks_browser.sh --run-dir RUN --screenshots docs 01 06
+    tools/check_notebooks_browser.sh --ui notebook 01       # the same in Notebook 7
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def browser(chromium: str, chromedriver: str, profile_dir: str):
 
 
 def wait(driver, script: str, done, timeout: float, what: str, poll: float = 1.0):
-    """Run ``script`` until ``done(result)``; SystemExit naming ``what`` after ``timeout`` seconds."""
+    """Run ``script`` until ``done(result)``; TimeoutError naming ``what`` after ``timeout`` seconds."""
     end = time.time() + timeout
     while time.time() < end:
         result = driver.execute_script(script)
