@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -110,6 +113,67 @@ def dry_run(params: dict, selected: list[Path]) -> None:
         print(f"  {nb.name} -> {Path(params['run_dir']) / 'notebooks' / nb.name}")
 
 
+class KernelStop:
+    """Ctrl-C (SIGINT) and SIGTERM while a notebook runs, made deterministic.
+
+    jupyter_client starts the kernel in its own session, so a terminal's Ctrl-C reaches only the runner; raised there
+    as an exception inside nbclient's event loop, it left the cell's task pending and the loop half-way (a traceback
+    after the runner's line, or, now and then, a runner that never exited). Instead the handler records the signal
+    and a thread interrupts the kernels (the runner's child processes, by process group, as
+    ``KernelManager.interrupt_kernel`` does) every second until the cell stops, killing them after
+    :attr:`patience` seconds; the cell then fails as any cell does and the runner reports the signal. A second Ctrl-C
+    raises ``KeyboardInterrupt`` at once."""
+
+    patience = 10.0
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.done = threading.Event()
+
+    def handler(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        self.signum = signum
+        threading.Thread(target=self._stop_kernels, daemon=True).start()
+
+    def _stop_kernels(self) -> None:
+        start = time.monotonic()
+        while not self.done.is_set():
+            late = time.monotonic() - start > self.patience
+            for pid in _children():
+                try:
+                    group = os.getpgid(pid)
+                    sig = signal.SIGKILL if late else signal.SIGINT
+                    os.killpg(group, sig) if group == pid else os.kill(pid, sig)
+                except OSError:  # gone meanwhile
+                    pass
+            self.done.wait(1.0)
+
+    @contextmanager
+    def installed(self):
+        """Within the block, SIGINT and SIGTERM go to :meth:`handler`; the old handlers come back after it."""
+        previous = {sig: signal.signal(sig, self.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            self.done.set()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _children() -> list[int]:
+    """Process IDs of this process's children (Linux /proc; none elsewhere)."""
+    pids = []
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        try:
+            pids += [int(pid) for pid in task.read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
 def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False) -> int:
     params = check_overrides(profile, overrides)
     selected = notebooks(only)
@@ -134,40 +198,51 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
         out = out_dir / nb.name
         start = time.time()
         print(f"== {nb.name} (profile {profile})", flush=True)
+        stop = KernelStop()
         try:
-            pm.execute_notebook(
-                str(nb),
-                str(out),
-                parameters=pm_params,
-                cwd=str(NOTEBOOK_DIR),
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-                extra_arguments=KERNEL_ARGUMENTS,
-            )
-        except pm.PapermillExecutionError as exc:
-            source = "\n".join("    " + line for line in exc.source.splitlines()[:12])
-            print(
-                f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; "
-                f"execution count [{exc.exec_count}]):\n"
-                f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
-                file=sys.stderr,
-            )
-            _export_html(HTMLExporter, out)
-            return 1
-        except OSError as exc:  # papermill writing the executed notebook: a full disk, a folder made read-only
-            where = exc.filename or out
-            print(f"\nFAILED: {nb.name}: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print(f"\nrun_all.sh: interrupted (in {nb.name})", file=sys.stderr)
-            return 130
-        except Terminated:
-            print(f"\nrun_all.sh: terminated (in {nb.name})", file=sys.stderr)
-            return 143
+            with stop.installed():
+                pm.execute_notebook(
+                    str(nb),
+                    str(out),
+                    parameters=pm_params,
+                    cwd=str(NOTEBOOK_DIR),
+                    kernel_name="python3",
+                    progress_bar=False,
+                    log_output=False,
+                    extra_arguments=KERNEL_ARGUMENTS,
+                )
+        except (KeyboardInterrupt, Terminated) as exc:  # a second Ctrl-C, or a signal just outside the block
+            stop.signum = stop.signum or (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+        except Exception as exc:
+            if stop.signum is None:
+                return _failed(nb, out, exc, pm.PapermillExecutionError, HTMLExporter)
+        if stop.signum is not None:
+            word, status = ("terminated", 143) if stop.signum == signal.SIGTERM else ("interrupted", 130)
+            print(f"\nrun_all.sh: {word} (in {nb.name})", file=sys.stderr)
+            return status
         _export_html(HTMLExporter, out)
         print(f"   done in {time.time() - start:.0f} s -> {out}", flush=True)
     return 0
+
+
+def _failed(nb: Path, out: Path, exc: Exception, execution_error: type, exporter_cls) -> int:
+    """Report a notebook that failed: a failing cell (status 1) or an output error (status 2); anything else
+    propagates."""
+    if isinstance(exc, execution_error):
+        source = "\n".join("    " + line for line in exc.source.splitlines()[:12])
+        print(
+            f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; "
+            f"execution count [{exc.exec_count}]):\n"
+            f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
+            file=sys.stderr,
+        )
+        _export_html(exporter_cls, out)
+        return 1
+    if isinstance(exc, OSError):  # papermill writing the executed notebook: a full disk, a folder made read-only
+        where = exc.filename or out
+        print(f"\nFAILED: {nb.name}: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    raise exc
 
 
 def _export_html(exporter_cls, notebook: Path) -> None:
