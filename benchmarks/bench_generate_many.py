@@ -8,6 +8,11 @@ Each case runs the real command in a fresh process (imports and weights load inc
   ``5778_3J5P_b`` 311 residues), ``--mix-copies`` copies of each;
 - ``8 models``: the first 8 of the copies, in one call and in 8 separate ``s2m generate MODEL -o OUT`` calls.
 
+Besides wall-clock seconds, each case reports the CPU seconds of its processes (user + system, from
+``getrusage(RUSAGE_CHILDREN)``) and, from them, structures per hour on ``--threads`` free cores (CPU seconds /
+threads taken as the wall time: an upper bound that assumes the threads scale perfectly), which stays comparable on
+a shared machine where the wall clock does not.
+
 Run by hand (never by the tests):
 
     python benchmarks/bench_generate_many.py --threads 2 --copies 100 --mix-copies 10 [--bf16] [--device cuda]
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -45,11 +51,14 @@ def links(folder: Path, models: list[Path], copies: int) -> list[Path]:
     return made
 
 
-def s2m(args: list[str], env: dict) -> float:
-    """Seconds of one ``s2m`` process (checked)."""
+def s2m(args: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one ``s2m`` process (checked)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "s2mlib.cli", *args], check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return time.perf_counter() - t0, cpu
 
 
 def main() -> None:
@@ -67,21 +76,27 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.weights} weights, {args.device}, {'bf16' if args.bf16 else 'fp32'}, {args.threads} threads; {work}")
     print(f"load average at the start (1, 5, 15 min): {load}")
-    print("| case | structures | seconds | structures / hour |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| case | structures | wall s | structures / hour (wall) | CPU s | structures / hour on free cores |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+
+    def row(name: str, n: int, wall: float, cpu: float) -> None:
+        free = n * 3600 / (cpu / args.threads)
+        print(f"| {name} | {n} | {wall:.1f} | {n / wall * 3600:,.0f} | {cpu:.1f} | {free:,.0f} |")
+
     for name, models in (
         (f"{args.copies} copies of 5778_3J5P_b (311 residues)", links(work / "copies", [COPY_MODEL], args.copies)),
         (f"test mix (507, 385, 311 residues) x {args.mix_copies}", links(work / "mix", TEST_MIX, args.mix_copies)),
     ):
         out = work / f"out_{len(models)}_{name[:4]}"
-        seconds = s2m(["generate", *map(str, models), "--out-dir", str(out), *common], env)
-        print(f"| {name}, one call | {len(models)} | {seconds:.1f} | {len(models) / seconds * 3600:,.0f} |")
+        timed = s2m(["generate", *map(str, models), "--out-dir", str(out), *common], env)
+        row(f"{name}, one call", len(models), *timed)
     eight = sorted((work / "copies").iterdir())[:8]
     one = s2m(["generate", *map(str, eight), "--out-dir", str(work / "eight_one"), *common], env)
-    separate = sum(s2m(["generate", str(m), "-o", str(work / "sep" / f"{m.stem}.mrc"), *common], env) for m in eight)
-    print(f"| 8 copies, one call | 8 | {one:.1f} | {8 / one * 3600:,.0f} |")
-    print(f"| 8 copies, 8 separate calls | 8 | {separate:.1f} | {8 / separate * 3600:,.0f} |")
-    print(f"one call / separate calls: {one / separate:.2f}")
+    calls = [s2m(["generate", str(m), "-o", str(work / "sep" / f"{m.stem}.mrc"), *common], env) for m in eight]
+    separate = (sum(wall for wall, _ in calls), sum(cpu for _, cpu in calls))
+    row("8 copies, one call", 8, *one)
+    row("8 copies, 8 separate calls", 8, *separate)
+    print(f"one call / separate calls: wall {one[0] / separate[0]:.2f}, CPU {one[1] / separate[1]:.2f}")
     print(f"load average at the end (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
