@@ -34,7 +34,7 @@ from .io import read_map, write_map
 from .manifest import entry_file_name
 from .metrics import evaluate, fsc_curve, fsc_resolution, matched_resolution
 from .metrics.qscore import atom_qscores, mean_qscore
-from .noise import sample_maps
+from .noise import model_weight, sample_maps
 from .simulate import simulate
 from .study import entry_rows
 
@@ -96,7 +96,7 @@ def resolution_series(
             for name, generator in generators.items():
                 maps[name] = generator(structure, ref_map=exp, resolution=target if generator.uses_resolution else None)
             for name, source in (samples or {}).items():
-                maps[name] = sample_maps(maps[source], target, seed).full
+                maps[name] = sample_maps(maps[source], target, seed, weight=model_weight(maps[source], structure)).full
             for name in simulators:
                 maps[name] = simulate(structure, SIMULATORS[name], target, ref_map=exp)
             for method, density in maps.items():
@@ -186,7 +186,7 @@ def half_map_check(
         structure, exp = read_structure(row["model"]), read_map(row["exp_map"])
         for target in resolutions:
             expected = generator(structure, ref_map=exp, resolution=target)
-            sample = sample_maps(expected, target, seed)
+            sample = sample_maps(expected, target, seed, weight=model_weight(expected, structure))
             curve = fsc_curve(sample.half_1, sample.half_2)
             found = fsc_resolution(curve, 0.143, first_crossing=True, interpolate=True)
             shell = 1.0 / (exp.data.shape[2] * float(exp.voxel_size[0]))

@@ -15,7 +15,15 @@ from s2mlib.errors import S2MError
 from s2mlib.generate import MapGenerator, network_input
 from s2mlib.io import DensityMap, read_map
 from s2mlib.metrics.fsc import fsc_curve, fsc_resolution
-from s2mlib.noise import SNR_FALLOFF, checked_seed, half_map_paths, noise_power, sample_maps
+from s2mlib.noise import (
+    SNR_FALLOFF,
+    checked_seed,
+    half_map_paths,
+    mobility_weight,
+    model_weight,
+    noise_power,
+    sample_maps,
+)
 
 ENTRY = "2566_3J6B"  # 2,865 atoms; the expected map on its 1 A grid is 43 x 67 x 60 voxels
 SMALL = "5925_3J6J"  # 97 residues, for the tests that only need some map
@@ -51,7 +59,9 @@ def shell_sums(a: np.ndarray, b: np.ndarray, nx: int) -> np.ndarray:
 @pytest.mark.parametrize("resolution", [3.0, 5.0, 8.0])
 def test_half_maps_of_a_real_model_cross_0143_within_a_shell_of_the_resolution(generator, structure, resolution):
     expected = generator(structure, resolution=resolution)
-    sample = sample_maps(expected, resolution, seed=11)
+    weight = model_weight(expected, structure)
+    assert weight is not None  # the model's B-factors vary: the noise follows them, as s2m generate --noise does
+    sample = sample_maps(expected, resolution, seed=11, weight=weight)
     curve = fsc_curve(sample.half_1, sample.half_2)
     crossing = 1.0 / fsc_resolution(curve, 0.143, first_crossing=True, interpolate=True)
     shell = 1.0 / (expected.data.shape[2] * expected.voxel_size[0])  # fsc_curve's shell width (1 / nx)
@@ -65,7 +75,7 @@ def test_fsc_of_the_half_maps_is_snr_over_one_plus_snr(generator, structure):
     measured here from the maps), and S / N follows the stated SNR_R exp(b (1 - (kR)^2)) below 1/R."""
     resolution = 4.0
     expected = generator(structure, resolution=resolution)
-    sample = sample_maps(expected, resolution, seed=5)
+    sample = sample_maps(expected, resolution, seed=5, weight=model_weight(expected, structure))
     e = expected.data.astype(np.float64)
     n1, n2 = sample.half_1.data - e, sample.half_2.data - e
     nx = e.shape[2]
@@ -120,7 +130,8 @@ def test_a_generator_with_noise_returns_the_sample(small):
     noisy = MapGenerator(device="cpu", progress=False, bf16=True, noise=True, seed=9)
     clean = MapGenerator(device="cpu", progress=False, bf16=True)
     got = noisy(small, resolution=5.0)
-    want = sample_maps(clean(small, resolution=5.0), 5.0, seed=9)
+    expected = clean(small, resolution=5.0)
+    want = sample_maps(expected, 5.0, seed=9, weight=model_weight(expected, small))
     np.testing.assert_array_equal(got.data, want.full.data)
     assert noisy.last_sample.seed == 9
     drawn = MapGenerator(device="cpu", progress=False, bf16=True, noise=True)
@@ -195,3 +206,15 @@ def test_s2m_generate_bad_noise_values_get_one_line(tmp_path, capsys, args, mess
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.glob("*.mrc"))
+
+
+def test_mobility_weight_follows_the_b_factors():
+    grid = DensityMap(np.zeros((20, 20, 40), np.float32))
+    xyz = np.array([[8.0, 10.0, 10.0], [30.0, 10.0, 10.0], [31.0, 10.0, 10.0]])
+    weight = mobility_weight(grid, xyz, np.array([10.0, 40.0, 40.0]), exponent=2.0)
+    assert weight.shape == grid.data.shape and np.mean(weight**2) == pytest.approx(1.0)
+    far, sharp, mobile = weight[0, 0, 19], weight[10, 10, 8], weight[10, 10, 30]
+    # B(x) ~ 10 at the sharp atom, 40 at the mobile pair, B_median = 40 far away: w ~ (B / 40)^2 before scaling
+    assert sharp / far == pytest.approx((10 / 40) ** 2, rel=0.1) and mobile / far == pytest.approx(1.0, rel=0.1)
+    assert mobility_weight(grid, xyz, np.full(3, 20.0)) is None  # no information: uniform noise
+    assert mobility_weight(grid, xyz, np.zeros(3)) is None

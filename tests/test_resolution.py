@@ -96,7 +96,7 @@ def test_series_sample_maps_and_q_scores(entries, tmp_path):
     """A sample is the named generator's map at R plus s2mlib.noise's noise (same seed, same map); Q-scores are
     mapq's, and the noise lowers them."""
     from s2mlib.metrics import atom_qscores, mean_qscore
-    from s2mlib.noise import sample_maps
+    from s2mlib.noise import model_weight, sample_maps
 
     series = resolution_series(
         entries,
@@ -111,9 +111,9 @@ def test_series_sample_maps_and_q_scores(entries, tmp_path):
     )
     part = series.set_index("method")
     expected = read_map(part.loc["molmap at R", "path"])
-    want = sample_maps(expected, 5.0, 4).full
-    np.testing.assert_allclose(read_map(part.loc["sample", "path"]).data, want.data, atol=1e-6)
     model = read_structure(entries.iloc[0].model)
+    want = sample_maps(expected, 5.0, 4, weight=model_weight(expected, model)).full
+    np.testing.assert_allclose(read_map(part.loc["sample", "path"]).data, want.data, atol=1e-6)
     assert part.loc["molmap at R", "q_mean"] == pytest.approx(mean_qscore(atom_qscores(expected, model)))
     assert part.loc["sample", "q_mean"] < part.loc["molmap at R", "q_mean"]
 
