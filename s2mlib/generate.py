@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,27 +38,17 @@ from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .inputs import network_input as make_input
 from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
+from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
 from .noise import SampleMaps, checked_seed, sample_maps, write_sample
-from .simulate import bounding_grid
+from .simulate import bounding_grid, bounding_shape, check_inside
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
 from .weights import DEFAULT_NAME, load_generator, weights_path
 
 GRID_SPACING = 1.0  # the network works on 1 A voxels
 CUSHION = 3.0  # A around the atoms' bounding box, as the curated training maps (phenix.map_box)
-BYTES_PER_VOXEL = 4 * 6  # float32 grid copies alive at once (molmap, input, padded cubes, output, resample)
-
-
-def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable from /proc/meminfo; physical pages elsewhere)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+GRID_COPIES = 6  # float32 grid copies alive at once (molmap, input, padded cubes, output, resample)
+TRAINED_MAX_RESOLUTION = 10.0  # A: the top of the target ladder the shipped conditioned weights were trained on
 
 
 def network_input(
@@ -66,16 +57,16 @@ def network_input(
     """The generator's input for ``structure`` on a 1 A grid (bounding box + 3 A), exactly as in training
     (:func:`s2mlib.inputs.network_input`): molmap at 2 A, or the B-factor-aware map at ``resolution``; min-max [0, 1].
 
-    Raises :class:`S2MError` when the grid would not fit in the memory available.
+    Raises :class:`~s2mlib.memory.MemoryLimitError` (one line: grid size, memory needed and available, counting
+    ``ulimit -v``) before anything is allocated when the grid would not fit.
     """
+    shape = bounding_shape(structure.xyz, GRID_SPACING, CUSHION)
+    require_memory(
+        GRID_COPIES * grid_bytes(shape),
+        f"{structure.path}: the generator's {' x '.join(map(str, shape))} grid at 1 A ({structure.n_atoms} atoms; "
+        f"split the structure, e.g. by chain, and generate the parts separately)",
+    )
     grid = bounding_grid(structure.xyz, GRID_SPACING, CUSHION)
-    need = int(np.prod(grid.shape_xyz, dtype=np.int64)) * BYTES_PER_VOXEL
-    if need > available_memory():
-        raise S2MError(
-            f"{structure.path}: a {'x'.join(map(str, grid.shape_xyz))} grid at 1 A needs about "
-            f"{need / 2**30:.1f} GiB, more than the {available_memory() / 2**30:.1f} GiB available; "
-            f"split the structure (e.g. by chain) and generate the parts separately"
-        )
     return make_input(structure, grid, kind, resolution, b_factors=b_factors)
 
 
@@ -190,6 +181,17 @@ class MapGenerator:
         resolution = float(resolution)
         if not (np.isfinite(resolution) and 0 < resolution <= 50):
             raise S2MError(f"resolution must be a number of Angstrom in (0, 50], got {resolution}")
+        if resolution < 2 * GRID_SPACING:
+            raise S2MError(
+                f"resolution {resolution:g} A is finer than the network's {GRID_SPACING:g} A grid can hold (its "
+                f"Nyquist limit is {2 * GRID_SPACING:g} A)"
+            )
+        if resolution > TRAINED_MAX_RESOLUTION:
+            warnings.warn(
+                f"resolution {resolution:g} A is beyond the {TRAINED_MAX_RESOLUTION:g} A the weights were trained "
+                f"up to: the map is an extrapolation",
+                stacklevel=3,
+            )
         return resolution
 
     def refine(self, array: np.ndarray, resolution: float | None = None) -> np.ndarray:
@@ -218,6 +220,8 @@ class MapGenerator:
         :data:`DEFAULT_RESOLUTION`, for weights that use one) on its 1 A grid, or on ``ref_map``'s grid; with
         ``noise``, the average of two half maps drawn with ``seed`` (else the instance's; see the class)."""
         chosen = self._checked(resolution) or self.resolution
+        if ref_map is not None:
+            check_inside(structure, ref_map)  # before the work: a model outside the box would give an empty map
         r = (chosen or DEFAULT_RESOLUTION) if self.uses_resolution else None
         t0 = time.perf_counter()
         source = network_input(structure, self.input_kind, r, b_factors=self.b_factors)

@@ -95,8 +95,9 @@ def _check_structure(structure: Structure) -> None:
         raise StructureError(f"{structure.path}: atom coordinates hold NaN or infinite values")
 
 
-def _check_inside(structure: Structure, grid: DensityMap) -> None:
-    """Warn when atoms lie outside ``grid``'s box; raise ``ValueError`` when none lies inside."""
+def check_inside(structure: Structure, grid: DensityMap) -> None:
+    """Warn when atoms lie outside ``grid``'s box; raise ``ValueError`` when none lies inside (a map on that grid
+    would be empty). ``s2m generate --ref-map`` makes the same check."""
     low, high = grid.bounds()
     half = grid.voxel_size / 2
     outside = np.any((structure.xyz < low - half) | (structure.xyz > high + half), axis=1)
@@ -216,7 +217,7 @@ def _target_grid(
     if ref_map is not None:
         if spacing is not None or pad is not None:
             raise ValueError("spacing/pad define a new grid and cannot be combined with ref_map (its grid is used)")
-        _check_inside(structure, ref_map)
+        check_inside(structure, ref_map)
         atoms = _sum_bytes(structure, cutoff, ref_map.voxel_size) if cutoff else 0
         _require_grid(structure, method, ref_map.shape_xyz, ref_map.voxel_size, atoms)
         return _empty_like(ref_map)
@@ -284,7 +285,7 @@ def e2pdb2mrc(
     if ref_map is not None:
         if spacing is not None or box is not None:
             raise ValueError("spacing/box define a new grid and cannot be combined with ref_map (its grid is used)")
-        _check_inside(structure, ref_map)
+        check_inside(structure, ref_map)
         atoms = _sum_bytes(structure, EMAN2_CUTOFF * width, ref_map.voxel_size)
         _require_grid(structure, "e2pdb2mrc", ref_map.shape_xyz, ref_map.voxel_size, atoms)
         grid = _empty_like(ref_map)
@@ -300,7 +301,7 @@ def e2pdb2mrc(
         half = int(box) // 2
         _require_grid(structure, "e2pdb2mrc", (int(box),) * 3, apix, _sum_bytes(structure, EMAN2_CUTOFF * width, apix))
         grid = DensityMap(np.zeros((int(box),) * 3, np.float32), -half * apix, apix)
-        _check_inside(structure, grid)
+        check_inside(structure, grid)
     sigma = width / math.sqrt(2.0)  # exp(-(r/w)^2) = exp(-r^2 / (2 sigma^2))
     return grid.copy(
         gaussian_sum(grid, structure.xyz, structure.atomic_number.astype(np.float64), sigma, EMAN2_CUTOFF * width)

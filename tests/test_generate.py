@@ -4,6 +4,7 @@ grid, the network input, the memory guard, weights loading and the ``s2m generat
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -127,10 +128,12 @@ def test_batch_size_does_not_change_the_map(structure, tiny_weights):
 
 
 def test_memory_guard_names_the_file(structure, monkeypatch):
-    monkeypatch.setattr("s2mlib.generate.available_memory", lambda: 1000)
+    monkeypatch.setattr("s2mlib.memory.available_bytes", lambda: 1000)
     with pytest.raises(S2MError, match=str(structure.path).replace(".", r"\.")) as err:
         network_input(structure)
-    assert "GiB" in str(err.value)
+    assert re.search(
+        r"grid at 1 A \(2865 atoms; .*\) needs \d+\.\d GiB of memory; 0\.0 GiB is available", str(err.value)
+    )
 
 
 def test_bad_weights_files(tmp_path):
@@ -339,6 +342,23 @@ def test_generate_entries_refuses_an_unsafe_entry_name_before_any_work(tmp_path)
     with pytest.raises(ManifestError, match=r"'\.\./\.\./ESCAPED' is not a safe file name"):
         generate_entries(object(), entries, tmp_path / "out")
     assert not any(tmp_path.parent.glob("ESCAPED*"))
+
+
+def test_model_outside_the_reference_map_is_refused_before_the_work(structure, tiny_weights):
+    """It gave an all-zero map with exit 0 (simulate refused the same input)."""
+    far = DensityMap(np.zeros((20, 20, 20), np.float32), origin=structure.xyz.max(axis=0) + 500.0)
+    gen = MapGenerator(tiny_weights, device="cpu", progress=False)
+    gen.network = None  # reaching the network would be a TypeError
+    with pytest.raises(ValueError, match=r"none of the 2865 atoms lies inside the reference map grid"):
+        gen(structure, ref_map=far)
+
+
+def test_resolution_below_the_grids_nyquist_is_refused_and_beyond_training_is_said(conditioned_weights):
+    gen = MapGenerator(conditioned_weights, device="cpu", progress=False)
+    with pytest.raises(S2MError, match=r"resolution 0\.5 A is finer than the network's 1 A grid can hold"):
+        gen._checked(0.5)
+    with pytest.warns(UserWarning, match=r"resolution 50 A is beyond the 10 A the weights were trained up to"):
+        assert gen._checked(50) == 50.0
 
 
 def test_sample_entries_write_the_sample_and_its_half_maps(tmp_path):
