@@ -365,7 +365,9 @@ def test_generate_confidence_scores_the_generated_map(tmp_path, capsys, one_torc
     np.testing.assert_allclose(got, expected["q"].fillna(0.0), atol=1e-5)
 
 
-@pytest.mark.parametrize("command", ["curate", "confidence", "simulate", "evaluate"])
+@pytest.mark.parametrize(
+    "command", ["curate", "confidence", "simulate", "evaluate", "generate", "generate --confidence"]
+)
 def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, capsys, command):
     """The same path, or a symlink to an input: one line, status 2, the input unchanged (curate -o MAP used to
     replace the map, confidence -o MODEL the model's B-factors)."""
@@ -381,10 +383,12 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, capsys,
         "confidence": ["confidence", map_path, model, "-o", model],
         "simulate": ["simulate", model, "--ref-map", map_path, "-o", link],
         "evaluate": ["evaluate", map_path, "--ref", map_path, "--model", model, "--per-residue", link],
+        "generate": ["generate", model, "--ref-map", map_path, "-o", link],
+        "generate --confidence": ["generate", model, "-o", tmp_path / "out.mrc", "--confidence", model],
     }[command]
     before = {path: open(path, "rb").read() for path in (map_path, model)}
     assert main([str(a) for a in args]) == 2
-    line = one_line_error(capsys.readouterr().err, command)
+    line = one_line_error(capsys.readouterr().err, command.split()[0])
     assert "refusing to write over the input" in line
     assert before == {path: open(path, "rb").read() for path in (map_path, model)}
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..atoms import read_structure
 from ..noise import half_map_paths, write_sample
-from ..outputs import check_output
+from ..outputs import check_output, ensure_not_input
 from . import batch
 from .common import SCORES, check_model_output, ref_map
 from .confidence import write_confidence
@@ -111,12 +111,13 @@ def run(args: argparse.Namespace) -> int | None:
     if batch.wanted(args):
         return batch.run(args, make_generator)
     args.model = batch.one_model(args)
-    check_output(args.output)
+    inputs = (args.model, args.ref_map, args.weights)  # none of them may be written over (symlinks included)
+    ensure_not_input(check_output(args.output), *inputs)
     if args.half_maps:
         for path in half_map_paths(args.output):
-            check_output(path)
+            ensure_not_input(check_output(path), *inputs)
     if args.confidence:
-        check_model_output(args.confidence)
+        ensure_not_input(check_model_output(args.confidence), *inputs, args.output)
     generator = make_generator(args)
     ref = ref_map(args.ref_map)
     resolution, source = None, ("asked" if args.resolution is not None else "default")
