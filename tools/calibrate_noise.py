@@ -7,7 +7,8 @@ what the expected map lacks (noise, and what the model or the network does not e
 noise of the average, SNR_half = (C^2 / S) / (2 (P - C^2 / S)). b is the count-weighted least-squares slope of
 log(SNR_half / SNR_R) on 1 - (kR)^2 over 0 < k <= 1/R (the line through SNR_R at 1/R that s2mlib.noise uses), per
 entry; the model takes the median. Also printed: where the implied half-map FSC first falls below 0.143 beyond
-1/(2R), and the mean Q-score of X, of E and of a sample with the fitted b (seed 0).
+1/(2R), and the mean Q-score of X, of E and of a sample with the fitted b (seed 0, the noise weighted by the
+model's B-factors).
 
     python tools/calibrate_noise.py --run-dir runs/default --splits train val --out calibration.csv
 """
@@ -27,7 +28,7 @@ from s2mlib.inputs import known_resolution
 from s2mlib.io import read_map
 from s2mlib.maps import spatial_frequency
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore
-from s2mlib.noise import SNR_AT_RESOLUTION, sample_maps
+from s2mlib.noise import SNR_AT_RESOLUTION, model_weight, sample_maps
 
 
 def shell_sums(x: np.ndarray, e: np.ndarray, voxel: float) -> tuple[np.ndarray, ...]:
@@ -79,7 +80,8 @@ def main() -> None:
     for i, row in enumerate(load_curation(args.run_dir, args.splits).itertuples()):
         structure, x = read_structure(row.model), read_map(row.exp_map)
         e = generator(structure, ref_map=x, resolution=table.loc[i, "resolution"])
-        sample = sample_maps(e, table.loc[i, "resolution"], seed=0, falloff=fitted).full
+        weight = model_weight(e, structure)
+        sample = sample_maps(e, table.loc[i, "resolution"], seed=0, falloff=fitted, weight=weight).full
         for name, density in (("q_experimental", x), ("q_expected", e), ("q_sample", sample)):
             table.loc[i, name] = mean_qscore(atom_qscores(density, structure))
     print(table.round(3).to_string(index=False))
