@@ -40,7 +40,7 @@ from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
-from .noise import SampleMaps, checked_seed, sample_maps, write_sample
+from .noise import SampleMaps, checked_seed, model_weight, sample_maps, write_sample
 from .simulate import bounding_grid, bounding_shape, check_inside
 from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
 from .weights import DEFAULT_NAME, load_generator, weights_path
@@ -231,7 +231,8 @@ class MapGenerator:
         if ref_map is not None:
             density = density.resampled_like(ref_map)
         if self.noise:
-            self.last_sample = sample_maps(density, r, self.seed if seed is None else checked_seed(seed))
+            weight = model_weight(density, structure, self.b_factors)
+            self.last_sample = sample_maps(density, r, self.seed if seed is None else checked_seed(seed), weight=weight)
             density = self.last_sample.full
         self.last_timing = {"simulate_s": t1 - t0, "network_s": t2 - t1, "total_s": time.perf_counter() - t0}
         self.last_resolution = r
@@ -287,18 +288,28 @@ SAMPLE = "struc2mapGAN (sample)"  # the method name of sample maps in the study'
 
 
 def sample_entries(
-    generated: pd.DataFrame, out_dir: str | os.PathLike, *, seed: int = 0, method: str = SAMPLE
+    generated: pd.DataFrame,
+    entries: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    b_factors: str = "auto",
+    method: str = SAMPLE,
 ) -> pd.DataFrame:
     """A sample map and its half maps for every expected map of a :func:`generate_entries` table (columns entry,
     path, resolution; rows without a resolution, the paper's weights, are left out): the expected map plus noise on
-    its own grid (:func:`s2mlib.noise.sample_maps` with ``seed``), exactly as ``MapGenerator(noise=True)`` makes it.
+    its own grid (:func:`s2mlib.noise.sample_maps` with ``seed``, the noise weighted by the model's B-factors from
+    ``entries``' ``model`` column, :func:`s2mlib.noise.model_weight`), exactly as ``MapGenerator(noise=True)`` makes it.
 
     Writes ``out_dir/<entry>_sample.mrc`` with ``<entry>_sample_half_map_1.mrc`` and ``_2`` beside it; returns a
     table: entry, method, path, resolution, seed, half_map_1, half_map_2.
     """
+    models = dict(zip(entries["entry"], entries["model"]))
     rows = []
     for row in generated.dropna(subset=["resolution"]).itertuples():
-        sample = sample_maps(read_map(row.path), float(row.resolution), seed)
+        expected = read_map(row.path)
+        weight = model_weight(expected, read_structure(models[row.entry]), b_factors)
+        sample = sample_maps(expected, float(row.resolution), seed, weight=weight)
         half_1, half_2, path = write_sample(sample, Path(out_dir) / f"{entry_file_name(row.entry)}_sample.mrc")
         rows.append(
             {

@@ -368,7 +368,7 @@ def test_sample_entries_write_the_sample_and_its_half_maps(tmp_path):
 
     from s2mlib.generate import SAMPLE, sample_entries
     from s2mlib.io import write_map
-    from s2mlib.noise import sample_maps
+    from s2mlib.noise import model_weight, sample_maps
 
     expected = read_map(pair(ENTRY)["map_path"])
     path = write_map(expected, tmp_path / "e.mrc")
@@ -378,10 +378,11 @@ def test_sample_entries_write_the_sample_and_its_half_maps(tmp_path):
             {"entry": "paper", "path": str(path), "resolution": np.nan},
         ]
     )
-    samples = sample_entries(generated, tmp_path, seed=6)
+    entries = pd.DataFrame([{"entry": ENTRY, "model": str(pair(ENTRY)["model_path"])}])
+    samples = sample_entries(generated, entries, tmp_path, seed=6)
     assert samples["entry"].tolist() == [ENTRY] and samples["method"].tolist() == [SAMPLE]
     row = samples.iloc[0]
-    want = sample_maps(expected, 4.0, 6)
+    want = sample_maps(expected, 4.0, 6, weight=model_weight(expected, read_structure(pair(ENTRY)["model_path"])))
     np.testing.assert_allclose(read_map(row.path).data, want.full.data, atol=1e-6)
     np.testing.assert_allclose(read_map(row.half_map_1).data, want.half_1.data, atol=1e-6)
     assert row.path.endswith(f"{ENTRY}_sample.mrc") and row.half_map_2.endswith(f"{ENTRY}_sample_half_map_2.mrc")
