@@ -179,7 +179,8 @@ def read_structure(
     remove_hetero: bool = False,
     unknown_elements: str = "error",
 ) -> Structure:
-    """Read the first model of a PDB or mmCIF file (optionally .gz) through gemmi.
+    """Read the first model of a PDB or mmCIF file (optionally .gz) through gemmi (a warning says so when the file
+    holds several, e.g. an NMR ensemble).
 
     Options drop waters, hydrogens, or hetero groups (ligands and waters). Atoms whose element gemmi cannot
     determine (element 'X') are an error by default (``unknown_elements="error"``); with ``"warn"`` they are
@@ -204,6 +205,8 @@ def read_structure(
         raise StructureError(f"{path}: not a readable PDB or mmCIF model ({exc})") from None
     if len(st) == 0 or st[0].count_atom_sites() == 0:
         raise StructureError(f"{path}: the model holds no atoms (not a PDB/mmCIF file, or an empty model)")
+    if len(st) > 1:
+        warnings.warn(f"{path}: {len(st)} models (an NMR ensemble?): only the first is used", stacklevel=2)
     for i in range(len(st) - 1, 0, -1):  # keep the first model only
         del st[i]
     st.setup_entities()

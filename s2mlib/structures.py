@@ -56,6 +56,23 @@ def b_factor_kind(structure: Structure) -> str:
     return "b"
 
 
+def model_notices(structure: Structure, b_factors: str | None = "auto") -> list[str]:
+    """One line for each way ``structure`` lies outside what the generator's weights were trained on (protein
+    maps with B-factors): no protein chain (nucleic acids only, or no polymer at all), and, when the B-factor column
+    is read (``b_factors``, None when the input ignores it), a column read as pLDDT and converted."""
+    kinds = set(structure.polymer_types.values())
+    lines = []
+    if "protein" not in kinds:
+        what = "only nucleic-acid chains" if "nucleic acid" in kinds else "no polymer chain (ligands or fragments only)"
+        lines.append(f"{structure.path}: the model has {what}; the weights were trained on protein maps")
+    if b_factors is not None and (b_factor_kind(structure) if b_factors == "auto" else b_factors) == "plddt":
+        lines.append(
+            f"{structure.path}: the B-factor column is read as pLDDT (a predicted model) and converted to B "
+            f"(--b-factors b reads it as B-factors)"
+        )
+    return lines
+
+
 def plddt_to_b(plddt: np.ndarray) -> np.ndarray:
     """B-factor (A^2) from pLDDT: rmsd = 1.5 exp(4 (0.7 - pLDDT / 100)) A, B = 8 pi^2 rmsd^2 / 3 (Oeffner et al.
     2022, Acta D 78:1303; Phenix ``process_predicted_model``).

@@ -152,3 +152,17 @@ def test_write_structure_round_trip_every_atom_and_b_factor(tmp_path, name):
         write_structure(long_chain, tmp_path / "long.pdb")
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert read_structure(write_structure(long_chain, tmp_path / "long.cif")).chains == ["ABCDE"]
+
+
+def test_an_nmr_ensemble_says_only_its_first_model_is_used(tmp_path):
+    import gemmi
+
+    st = gemmi.read_structure(str(pair("5925_3J6J")["model_path"]))
+    second = st[0].clone()
+    second.num = 2
+    st.add_model(second)
+    path = tmp_path / "ensemble.pdb"
+    st.write_pdb(str(path))
+    with pytest.warns(UserWarning, match=r"ensemble\.pdb: 2 models \(an NMR ensemble\?\): only the first is used"):
+        model = read_structure(path)
+    assert model.n_atoms == 793  # one model's atoms (test_cli's oracle for this model)

@@ -413,3 +413,15 @@ def test_simulate_refuses_absurd_parameters_before_any_work(tmp_path, capsys, op
     line = one_line_error(capsys.readouterr().err, "simulate")
     assert re.search(says, line), line
     assert not out.exists()
+
+
+def test_a_constant_map_is_not_said_to_have_a_matched_resolution(tmp_path, capsys):
+    from s2mlib.io import read_map, write_map
+
+    p = pair(MODEL)
+    ref = read_map(p["map_path"])
+    flat = write_map(ref.copy(np.full(ref.data.shape, 0.5, np.float32)), tmp_path / "flat.mrc")
+    assert main(["evaluate", str(flat), "--ref", str(p["map_path"]), "--model", str(p["model_path"]), "--json"]) == 0
+    fit = strict_json(capsys.readouterr().out)["model_fit"]["map"]
+    assert fit["matched_cc"] is None and "matched_cc" in fit["undefined"]
+    assert fit["resolution_source"].startswith("nothing matched (the map is constant)")

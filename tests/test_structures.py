@@ -166,3 +166,25 @@ def test_with_b_factors_converts_every_atom_of_every_conformer(tmp_path):
     assert kind == "none" and all(a.b_iso == 0 for ch in converted.gemmi_structure[0] for r in ch for a in r)
     with pytest.raises(ValueError, match="values for"):
         with_b_factors(real, lambda b: np.zeros(3))
+
+
+def test_model_notices_for_what_the_weights_did_not_see(tmp_path):
+    import gemmi
+
+    from s2mlib.structures import model_notices
+
+    assert model_notices(read_structure(pair("5925_3J6J")["model_path"])) == []  # a protein with B-factors
+    rna = read_structure(pair("20353_6PJ6")["model_path"])
+    assert model_notices(rna) == [
+        f"{rna.path}: the model has only nucleic-acid chains; the weights were trained on protein maps"
+    ]
+    st = gemmi.read_structure(str(pair("5925_3J6J")["model_path"]))
+    for residue in st[0][0]:
+        for atom in residue:
+            atom.b_iso = 70.0
+    path = tmp_path / "AF-P12345-F1-model_v4.pdb"
+    st.write_pdb(str(path))
+    predicted = read_structure(path)
+    assert model_notices(predicted, None) == []  # an input that ignores the B column
+    (line,) = model_notices(predicted, "auto")
+    assert "the B-factor column is read as pLDDT" in line and "--b-factors b" in line

@@ -74,7 +74,8 @@ def resolution_for(density: DensityMap, structure: Structure, resolution: float 
     from ..metrics import matched_resolution
 
     matched, cc = matched_resolution(density, structure)
-    return {"resolution": float(matched), "resolution_source": "matched", "matched_cc": float(cc)}
+    source = "matched" if math.isfinite(cc) else "nothing matched (the map is constant): the search's lowest"
+    return {"resolution": float(matched), "resolution_source": source, "matched_cc": float(cc)}
 
 
 def model_fit_scores(

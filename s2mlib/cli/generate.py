@@ -11,12 +11,14 @@ model scored in it (``--confidence``, :func:`s2mlib.cli.confidence.write_confide
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atoms import read_structure
 from ..noise import half_map_paths, write_sample
 from ..outputs import check_output, ensure_not_input
+from ..structures import model_notices
 from . import batch
 from .common import SCORES, check_model_output, ref_map
 from .confidence import write_confidence
@@ -128,6 +130,8 @@ def run(args: argparse.Namespace) -> int | None:
         if found is not None:
             resolution, source = found[0], f"reported in {found[1]}"
     model = read_structure(args.model)
+    for notice in model_notices(model, args.b_factors if generator.input_kind == "bfactor" else None):
+        warnings.warn(notice, stacklevel=1)
     density = generator(model, ref_map=ref, resolution=resolution)
     sample = generator.last_sample
     if sample is None:
