@@ -293,7 +293,8 @@ def check_inputs(notebooks: list[str], params: Mapping[str, Any]) -> None:
         if missing:
             what = ", ".join(f"{path} (made by notebook {maker})" for maker, path in missing.items())
             only = " ".join(f"--only {maker[:2]}" for maker in missing)
-            raise MissingInput(f"{notebook} needs {what}: run them first (./run_all.sh {only})")
+            them = "them" if len(missing) > 1 else "it"
+            raise MissingInput(f"{notebook} needs {what}: run {them} first (./run_all.sh {only})")
         made.add(Path(notebook).stem)
         made.update(maker for maker in MADE_BY.values() if maker.startswith(notebook[:2]))
 

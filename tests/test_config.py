@@ -50,7 +50,7 @@ def test_missing_inputs_name_the_notebooks_that_make_them(tmp_path):
 def test_start_stops_with_one_line_when_an_input_is_missing(tmp_path):
     with pytest.raises(MissingInput) as caught:
         start("default", {"run_dir": str(tmp_path)}, notebook="03_patches", quiet=True)
-    line = f"MissingInput: 03_patches needs {tmp_path}/curation.csv (made by notebook 01_curate): run them first"
+    line = f"MissingInput: 03_patches needs {tmp_path}/curation.csv (made by notebook 01_curate): run it first"
     assert caught.value._render_traceback_() == [line + " (./run_all.sh --only 01)"]  # how Jupyter shows it
 
 

@@ -209,8 +209,9 @@ def check_notebook(
         if c["webgl"] != "ok" or n < 16 or not c["width"] or not c["height"]:
             problems.append(f"viewer {i + 1}: WebGL {c['webgl']}, {c['width']}x{c['height']}, {n} colours")
     driver.execute_script(JS_NO_NEWS)
-    if viewers:
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", viewers[0])
+    errors = driver.find_elements(By.CSS_SELECTOR, '.jp-Notebook [data-mime-type="application/vnd.jupyter.stderr"]')
+    if viewers or errors:  # the first viewer in view, or the first error when none drew
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", (viewers or errors)[0])
         time.sleep(2)
     shot = shots / f"browser_{notebook.name.split('_')[0]}{'' if ui == 'lab' else '_notebook7'}.png"
     save_small(driver.get_screenshot_as_png(), shot)
