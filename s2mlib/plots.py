@@ -88,14 +88,15 @@ def save_figure(fig: plt.Figure, path: str | Path, profile: str | None = None, d
 def save_table(
     table: pd.DataFrame, stem: str | Path, profile: str | None = None, floatfmt: str = ".3f"
 ) -> tuple[Path, Path]:
-    """Write ``table`` as ``stem.csv`` and ``stem.md`` (GitHub Markdown), atomically and only when their content
-    changes; ``profile`` as above."""
+    """Write ``table`` as ``stem.csv`` (numbers to 10 significant digits, so rounding noise in the last bits of a
+    re-run leaves the file alone) and ``stem.md`` (GitHub Markdown), atomically and only when their content changes;
+    ``profile`` as above."""
     stem = Path(stem)
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
     changed = [
         p
         for p, text in (
-            (csv_path, table.to_csv(index=False)),
+            (csv_path, table.to_csv(index=False, float_format="%.10g")),
             (md_path, table.to_markdown(index=False, floatfmt=floatfmt) + "\n"),
         )
         if write_if_changed(text.encode(), p)

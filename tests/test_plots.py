@@ -77,6 +77,7 @@ def test_index_files_change_only_with_content(tmp_path):
         os.utime(tmp_path / name, (1, 1))
     record = json.loads(index.read_text())["table1.csv"]
     save_table(table, tmp_path / "table1", profile="default")  # same content: nothing rewritten, same date
+    save_table(table.assign(a=[1.0 + 1e-15, 2.0]), tmp_path / "table1", profile="default")  # rounding noise: same
     assert [(tmp_path / n).stat().st_mtime for n in ("index.json", "README.md", "table1.csv")] == [1, 1, 1]
     (tmp_path / "index.json").write_text(index.read_text().replace(record["written"], "2000-01-01 00:00:00"))
     save_table(table.assign(a=[1.0, 3.0]), tmp_path / "table1", profile="default")  # new content: new date
