@@ -9,9 +9,11 @@ Each case runs the real command in a fresh process (imports and weights load inc
 - ``8 models``: the first 8 of the copies, in one call and in 8 separate ``s2m generate MODEL -o OUT`` calls.
 
 Besides wall-clock seconds, each case reports the CPU seconds of its processes (user + system, from
-``getrusage(RUSAGE_CHILDREN)``) and, from them, structures per hour on ``--threads`` free cores (CPU seconds /
-threads taken as the wall time: an upper bound that assumes the threads scale perfectly), which stays comparable on
-a shared machine where the wall clock does not.
+``getrusage(RUSAGE_CHILDREN)``) and, from them, structures per hour on ``--cores`` free cores (CPU seconds spread
+over the cores: with ``--threads 1``, what ``--cores`` one-thread shards (``--shard I/N``) make side by side; with
+``--threads 2`` an upper bound that assumes the threads scale perfectly), which stays comparable on a shared
+machine where the wall clock does not (busy threads waiting for each other count as CPU time, so oversubscribed
+multi-thread runs read slow).
 
 Run by hand (never by the tests):
 
@@ -64,6 +66,7 @@ def s2m(args: list[str], env: dict) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cores", type=int, default=2, help="free cores the CPU-time figure is for")
     parser.add_argument("--copies", type=int, default=100)
     parser.add_argument("--mix-copies", type=int, default=10)
     parser.add_argument("--weights", default="fast")
@@ -76,11 +79,11 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.weights} weights, {args.device}, {'bf16' if args.bf16 else 'fp32'}, {args.threads} threads; {work}")
     print(f"load average at the start (1, 5, 15 min): {load}")
-    print("| case | structures | wall s | structures / hour (wall) | CPU s | structures / hour on free cores |")
+    print(f"| case | structures | wall s | per hour (wall) | CPU s | per hour on {args.cores} free cores (CPU time) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
 
     def row(name: str, n: int, wall: float, cpu: float) -> None:
-        free = n * 3600 / (cpu / args.threads)
+        free = n * 3600 * args.cores / cpu
         print(f"| {name} | {n} | {wall:.1f} | {n / wall * 3600:,.0f} | {cpu:.1f} | {free:,.0f} |")
 
     for name, models in (
