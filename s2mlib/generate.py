@@ -47,7 +47,9 @@ from .weights import DEFAULT_NAME, load_generator, weights_path
 
 GRID_SPACING = 1.0  # the network works on 1 A voxels
 CUSHION = 3.0  # A around the atoms' bounding box, as the curated training maps (phenix.map_box)
-GRID_COPIES = 6  # float32 grid copies alive at once (molmap, input, padded cubes, output, resample)
+# float32 grid copies alive at once at the peak: the B-factor input's float64 blur and min-max (about 10), or the
+# input, the 32^3 output cubes at stride 20 (4.1) and the reassembled map
+GRID_COPIES = 11
 TRAINED_MAX_RESOLUTION = 10.0  # A: the top of the target ladder the shipped conditioned weights were trained on
 
 
