@@ -69,7 +69,8 @@ def main() -> None:
     rows = []
     for row in load_curation(args.run_dir, args.splits).itertuples():
         structure, x = read_structure(row.model), read_map(row.exp_map)
-        resolution = known_resolution(row.resolution, args.default_resolution)
+        # a reported resolution finer than the ExpMap grid's Nyquist (20026: 1.75 A on 1 A voxels) is taken at Nyquist
+        resolution = max(known_resolution(row.resolution, args.default_resolution), 2.0 * float(x.voxel_size.max()))
         e = generator(structure, ref_map=x, resolution=resolution)
         b, crossing = falloff(x.data, e.data, float(x.voxel_size[0]), resolution)
         rows.append({"entry": row.entry, "split": row.split, "resolution": resolution, "b": b, "fsc_0.143": crossing})
