@@ -86,25 +86,25 @@ def half_map_snr(frequency: np.ndarray, resolution: float, falloff: float = SNR_
     return SNR_AT_RESOLUTION * np.exp(falloff * (1.0 - (np.asarray(frequency) * resolution) ** 2))
 
 
-def shell_power(data: np.ndarray, voxel_size) -> tuple[np.ndarray, np.ndarray]:
-    """Mean |F(k)|^2 of ``numpy.fft.rfftn(data)`` per Fourier shell: (shell centres in 1/A, power).
-
-    Shells are one Fourier voxel of the longest edge wide (1 / (n_max voxel)); empty shells are left out.
-    """
-    k = spatial_frequency(data.shape, voxel_size)
-    width = 1.0 / (max(data.shape) * float(np.max(voxel_size)))
-    label = (k / width).astype(np.int64).ravel()
-    power = np.abs(np.fft.rfftn(data.astype(np.float64))) ** 2
-    count = np.bincount(label)
-    total = np.bincount(label, weights=power.ravel())
-    keep = count > 0
-    return ((np.arange(len(count)) + 0.5) * width)[keep], total[keep] / count[keep]
+def fourier_shells(shape_zyx: tuple[int, ...], voxel_size) -> tuple[np.ndarray, np.ndarray, float]:
+    """|k| (1/A) of every ``numpy.fft.rfftn`` coefficient of a [z, y, x] grid, its shell index and the shell width:
+    shells one Fourier voxel of the longest edge wide, 1 / (n_max voxel). The noise model and its calibration
+    (``tools/calibrate_noise.py``) measure power on these shells."""
+    k = spatial_frequency(shape_zyx, voxel_size)
+    width = 1.0 / (max(shape_zyx) * float(np.max(voxel_size)))
+    return k, (k / width).astype(np.int64), width
 
 
 def noise_power(expected: DensityMap, resolution: float, falloff: float = SNR_FALLOFF) -> np.ndarray:
-    """N(k) of every ``rfftn`` coefficient of ``expected``'s grid (see the module docstring); 0 at k = 0."""
-    k = spatial_frequency(expected.data.shape, expected.voxel_size)
-    centres, power = shell_power(expected.data, expected.voxel_size)
+    """N(k) of every ``rfftn`` coefficient of ``expected``'s grid (see the module docstring); 0 at k = 0.
+
+    S(k) is the expected map's mean |F|^2 per shell (:func:`fourier_shells`; empty shells left out), interpolated
+    between shell centres."""
+    k, label, width = fourier_shells(expected.data.shape, expected.voxel_size)
+    count = np.bincount(label.ravel())
+    total = np.bincount(label.ravel(), weights=(np.abs(np.fft.rfftn(expected.data.astype(np.float64))) ** 2).ravel())
+    keep = count > 0
+    centres, power = ((np.arange(len(count)) + 0.5) * width)[keep], total[keep] / count[keep]
     signal = np.interp(k, centres, power)
     cut = 1.0 / resolution
     inside = signal / half_map_snr(k, resolution, falloff)

@@ -189,7 +189,7 @@ def half_map_check(
             sample = sample_maps(expected, target, seed, weight=model_weight(expected, structure))
             curve = fsc_curve(sample.half_1, sample.half_2)
             found = fsc_resolution(curve, 0.143, first_crossing=True, interpolate=True)
-            shell = 1.0 / (exp.data.shape[2] * float(exp.voxel_size[0]))
+            shell = float(curve.frequency[1])  # the FSC's shell width, 1 / (nx voxel)
             off = (1.0 / found - 1.0 / target) / shell if found > 0 else np.nan
             checks.append(
                 {

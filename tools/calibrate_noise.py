@@ -26,20 +26,17 @@ from s2mlib.curate import load_curation
 from s2mlib.generate import MapGenerator
 from s2mlib.inputs import known_resolution
 from s2mlib.io import read_map
-from s2mlib.maps import spatial_frequency
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore
-from s2mlib.noise import SNR_AT_RESOLUTION, model_weight, sample_maps
+from s2mlib.noise import SNR_AT_RESOLUTION, fourier_shells, model_weight, sample_maps
 
 
 def shell_sums(x: np.ndarray, e: np.ndarray, voxel: float) -> tuple[np.ndarray, ...]:
-    """Shell centres (1/A), counts, S, C and P per shell one Fourier voxel of the longest edge wide."""
-    k = spatial_frequency(x.shape, voxel)
-    width = 1.0 / (max(x.shape) * voxel)
-    label = (k / width).astype(np.int64).ravel()
+    """Shell centres (1/A), counts, S, C and P per shell of :func:`s2mlib.noise.fourier_shells` (the noise model's)."""
+    _, label, width = fourier_shells(x.shape, voxel)
     fx, fe = np.fft.rfftn(x.astype(np.float64)), np.fft.rfftn(e.astype(np.float64))
     parts = (np.abs(fe) ** 2, np.real(fx * np.conj(fe)), np.abs(fx) ** 2)
-    sums = [np.bincount(label, weights=v.ravel()) for v in parts]
-    return ((np.arange(len(sums[0])) + 0.5) * width, np.bincount(label), *sums)
+    sums = [np.bincount(label.ravel(), weights=v.ravel()) for v in parts]
+    return ((np.arange(len(sums[0])) + 0.5) * width, np.bincount(label.ravel()), *sums)
 
 
 def falloff(x: np.ndarray, e: np.ndarray, voxel: float, resolution: float) -> tuple[float, float]:
@@ -66,21 +63,20 @@ def main() -> None:
     if "test" in args.splits:
         print("note: test entries are for reporting; the shipped b is fitted on train and val only")
     generator = MapGenerator(args.weights, device="cpu", bf16=True, progress=False)
-    rows = []
+    rows, maps = [], []
     for row in load_curation(args.run_dir, args.splits).itertuples():
         structure, x = read_structure(row.model), read_map(row.exp_map)
         # a reported resolution finer than the ExpMap grid's Nyquist (20026: 1.75 A on 1 A voxels) is taken at Nyquist
         resolution = max(known_resolution(row.resolution, args.default_resolution), 2.0 * float(x.voxel_size.max()))
         e = generator(structure, ref_map=x, resolution=resolution)
+        maps.append((structure, x, e))
         b, crossing = falloff(x.data, e.data, float(x.voxel_size[0]), resolution)
         rows.append({"entry": row.entry, "split": row.split, "resolution": resolution, "b": b, "fsc_0.143": crossing})
         print(f"{row.entry}: R {resolution:g} A, b {b:.2f}, implied half-map FSC 0.143 at {crossing:.2f} A")
     table = pd.DataFrame(rows)
     fitted = float(table["b"].median())
     print(f"median b over {len(table)} entries ({', '.join(args.splits)}): {fitted:.2f}")
-    for i, row in enumerate(load_curation(args.run_dir, args.splits).itertuples()):
-        structure, x = read_structure(row.model), read_map(row.exp_map)
-        e = generator(structure, ref_map=x, resolution=table.loc[i, "resolution"])
+    for i, (structure, x, e) in enumerate(maps):
         weight = model_weight(e, structure)
         sample = sample_maps(e, table.loc[i, "resolution"], seed=0, falloff=fitted, weight=weight).full
         for name, density in (("q_experimental", x), ("q_expected", e), ("q_sample", sample)):
