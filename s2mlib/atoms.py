@@ -19,7 +19,7 @@ from pathlib import Path
 import gemmi
 import numpy as np
 
-from .errors import OutputError, StructureError, require_file
+from .errors import InputError, OutputError, StructureError, require_file
 from .outputs import atomic_write
 
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
@@ -198,7 +198,7 @@ def read_structure(
     if path.stat().st_size == 0:
         raise StructureError(f"{path}: empty file, not a PDB or mmCIF model")
     if unknown_elements not in ("error", "warn"):
-        raise ValueError("unknown_elements must be 'error' or 'warn'")
+        raise InputError("unknown_elements must be 'error' or 'warn'")
     try:
         st = gemmi.read_structure(str(path), merge_chain_parts=True)
     except (RuntimeError, ValueError, OSError, EOFError, zlib.error) as exc:

@@ -8,8 +8,8 @@ that starts at the box's origin, and min-max to [0, 1]. SimMap (:func:`make_sim_
 ExpMap's grid, min-max to [0, 1].
 
 Min-max of a masked map whose model region holds negative values lifts the zeroed background to
--min / (max - min); ``clip_negative=True`` sets negative values to 0 first so the background stays 0 (the
-paper and the original code do not).
+-min / (max - min); ``clip_negative=True`` (the default, :class:`CurationConfig`) sets negative values to 0 first
+so the background stays 0 (the paper and the original code do not: ``clip_negative=False``).
 
 Exclusions (:func:`curate_manifest`; each excluded row names its reasons): the model and the map against the
 model (:mod:`s2mlib.filters`, 1-2); then the curated pair: ChimeraX ``measure correlation ExpMap inMap SimMap``
@@ -41,7 +41,7 @@ import pandas as pd
 from . import __version__
 from .atoms import Structure, read_structure
 from .cache import file_stamp, matches, read_record, write_record
-from .errors import ManifestError, S2MError, require_columns
+from .errors import InputError, ManifestError, S2MError, StructureError, require_columns
 from .filters import chain_sequences, map_model_issues, redundant_entries, structure_issues
 from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
@@ -79,12 +79,13 @@ TABLE_COLUMNS = [
 
 @dataclass(frozen=True)
 class CurationConfig:
-    """Curation settings; defaults are the paper's (section 3.2 and REFERENCE.md), except ``clip_negative``.
+    """Curation settings; defaults are the paper's (section 3.2; README, Facts about the original code), except
+    ``clip_negative`` (True: README, Decisions). ``s2m curate`` and the profiles take their defaults from here.
 
     ExpMap/SimMap: ``mask_radius``, ``spacing``, ``cushion`` (A), ``sim_resolution`` (A), ``clip_negative``.
     Filters (:mod:`s2mlib.filters`): ``max_backbone_only``, ``min_atom_z``, ``probe_shift``, ``max_unmodelled``,
     ``unmodelled_distance``, ``min_correlation``, ``max_identity``. Split: ``val_fraction``, ``test_fraction``,
-    ``seed``. Invalid values raise ValueError at construction. The fields that act on one entry
+    ``seed``. Invalid values raise :class:`~s2mlib.errors.InputError` at construction. The fields that act on one entry
     (all but :data:`SPLIT_FIELDS`) stamp each entry's cached result (:meth:`entry_stamp`).
     """
 
@@ -92,7 +93,7 @@ class CurationConfig:
     spacing: float = 1.0
     cushion: float = 3.0
     sim_resolution: float = 2.0
-    clip_negative: bool = False
+    clip_negative: bool = True
     min_correlation: float = 0.65
     max_backbone_only: float = 0.9
     min_atom_z: float = 1.0
@@ -116,7 +117,7 @@ class CurationConfig:
                 "(must be >= 0 and leave room for training: sum < 1)"
             )
         if bad:
-            raise ValueError("CurationConfig: " + "; ".join(bad))
+            raise InputError("CurationConfig: " + "; ".join(bad))
 
     @classmethod
     def from_params(cls, params: dict) -> CurationConfig:
@@ -131,17 +132,17 @@ class CurationConfig:
 # ---------------------------------------------------------------------------------------------- maps
 
 
-def box_around_model(density: DensityMap, structure: Structure, cushion: float = 3.0) -> DensityMap:
+def box_around_model(density: DensityMap, structure: Structure, cushion: float = CurationConfig.cushion) -> DensityMap:
     """The map's voxels covering the atoms' bounding box widened by ``cushion`` A (phenix.map_box).
 
     Index range per axis: floor((min - cushion - origin) / voxel) .. ceil((max + cushion - origin) / voxel),
-    clipped to the map; raises ValueError when the model lies outside the map.
+    clipped to the map; raises :class:`~s2mlib.errors.StructureError` when the model lies outside the map.
     """
     lo_xyz, hi_xyz = structure.bounds()
     lo = np.maximum(np.floor(density.world_to_index(lo_xyz - cushion)).astype(int), 0)
     hi = np.minimum(np.ceil(density.world_to_index(hi_xyz + cushion)).astype(int), np.array(density.shape_xyz) - 1)
     if np.any(hi < lo):
-        raise ValueError(
+        raise StructureError(
             f"model {structure.path} (box {lo_xyz.round(1).tolist()}..{hi_xyz.round(1).tolist()} A) "
             f"lies outside the map box {[b.round(1).tolist() for b in density.bounds()]}"
         )
@@ -153,10 +154,10 @@ def curate_exp_map(
     density: DensityMap,
     structure: Structure,
     *,
-    mask_radius: float | None = 3.0,
-    spacing: float = 1.0,
-    cushion: float = 3.0,
-    clip_negative: bool = False,
+    mask_radius: float | None = CurationConfig.mask_radius,
+    spacing: float = CurationConfig.spacing,
+    cushion: float = CurationConfig.cushion,
+    clip_negative: bool = CurationConfig.clip_negative,
 ) -> DensityMap:
     """ExpMap: box around the model, zero beyond ``mask_radius`` A of every atom, trilinear resampling onto a
     ``spacing`` A grid starting at the box's origin (and not beyond it), min-max to [0, 1].
@@ -165,7 +166,7 @@ def curate_exp_map(
     >>> exp = curate_exp_map(read_map("emd.map"), read_structure("model.pdb"))  # doctest: +SKIP
     """
     if not spacing > 0:
-        raise ValueError(f"spacing must be positive, got {spacing}")
+        raise InputError(f"spacing must be positive, got {spacing}")
     boxed = box_around_model(density, structure, cushion)
     if mask_radius is not None:
         boxed.data[~atom_mask(structure, boxed, mask_radius)] = 0.0
@@ -177,7 +178,9 @@ def curate_exp_map(
     return resampled.copy(minmax(resampled.data))
 
 
-def make_sim_map(structure: Structure, exp_map: DensityMap, resolution: float = 2.0) -> DensityMap:
+def make_sim_map(
+    structure: Structure, exp_map: DensityMap, resolution: float = CurationConfig.sim_resolution
+) -> DensityMap:
     """SimMap: ChimeraX-style molmap of ``structure`` at ``resolution`` A on ``exp_map``'s grid, min-max to [0, 1]."""
     sim = molmap(structure, resolution, ref_map=exp_map)
     return exp_map.copy(minmax(sim.data))
@@ -187,7 +190,12 @@ def make_sim_map(structure: Structure, exp_map: DensityMap, resolution: float = 
 
 
 def assign_splits(
-    emdb_ids: pd.Series, preset: pd.Series, *, val_fraction: float = 0.1, test_fraction: float = 0.0, seed: int = 0
+    emdb_ids: pd.Series,
+    preset: pd.Series,
+    *,
+    val_fraction: float = CurationConfig.val_fraction,
+    test_fraction: float = CurationConfig.test_fraction,
+    seed: int = CurationConfig.seed,
 ) -> pd.Series:
     """Split per row: the ``preset`` one where given, else a seeded random split of the EMDB IDs (all rows of
     one EMDB ID share it; an ID with a preset split passes it to its other rows).
@@ -196,7 +204,7 @@ def assign_splits(
     Raises ManifestError when one EMDB ID has two different preset splits.
     """
     if not (0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1):
-        raise ValueError(
+        raise InputError(
             f"val_fraction {val_fraction} and test_fraction {test_fraction} must be >= 0 "
             "and leave room for training (sum < 1)"
         )
@@ -370,10 +378,14 @@ def curate_manifest(
 
 
 def make_raw_targets(
-    table: pd.DataFrame, out_dir: str | os.PathLike, *, spacing: float = 1.0, cushion: float = 3.0
+    table: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    spacing: float = CurationConfig.spacing,
+    cushion: float = CurationConfig.cushion,
 ) -> pd.DataFrame:
     """The ablation's uncurated targets: for each kept entry, its map boxed and resampled like the ExpMap but not
-    masked (``curate_exp_map(mask_radius=None)``), on the SimMap's grid; returns the table with ``exp_map``
+    masked nor clipped (``curate_exp_map(mask_radius=None, clip_negative=False)``), on the SimMap's grid; returns the table with ``exp_map``
     pointing at ``out_dir/<entry>_raw.mrc`` (written atomically, reused when present)."""
     out_dir = Path(out_dir)
     raw = table[table["kept"]].copy()
@@ -383,7 +395,12 @@ def make_raw_targets(
         if not path.exists():
             write_map(
                 curate_exp_map(
-                    read_map(row.map), read_structure(row.model), mask_radius=None, spacing=spacing, cushion=cushion
+                    read_map(row.map),
+                    read_structure(row.model),
+                    mask_radius=None,
+                    spacing=spacing,
+                    cushion=cushion,
+                    clip_negative=False,
                 ),
                 path,
             )

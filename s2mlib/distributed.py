@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .errors import S2MError
+from .errors import InputError, S2MError
 from .model import resolve_device
 
 
@@ -91,7 +91,7 @@ def rank_device(device: str, where: Ranks) -> torch.device:
     resolved = resolve_device(device)
     if resolved.type == "cuda" and where.parallel:
         if where.local_rank >= torch.cuda.device_count():
-            raise ValueError(
+            raise InputError(
                 f"process {where.rank} wants GPU {where.local_rank}, but this node has "
                 f"{torch.cuda.device_count()}: start at most one process per GPU"
             )
@@ -154,11 +154,11 @@ def resolve_nproc(nproc: int | str | None, device: str = "auto") -> int:
     try:
         count = int(nproc)
     except (TypeError, ValueError):
-        raise ValueError(f"nproc must be 'auto' or a number of processes, got {nproc!r}") from None
+        raise InputError(f"nproc must be 'auto' or a number of processes, got {nproc!r}") from None
     if count < 1:
-        raise ValueError(f"nproc must be at least 1, got {count}")
+        raise InputError(f"nproc must be at least 1, got {count}")
     if cuda and count > gpus:
-        raise ValueError(f"nproc {count}: only {gpus} GPU(s) visible; one process per GPU")
+        raise InputError(f"nproc {count}: only {gpus} GPU(s) visible; one process per GPU")
     return count
 
 

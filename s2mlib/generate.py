@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
-from .errors import S2MError
+from .errors import InputError, S2MError
 from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .inputs import network_input as make_input
 from .io import DensityMap, read_map, write_map
@@ -144,7 +144,7 @@ class MapGenerator:
         seed: int | None = None,
     ):
         if batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+            raise InputError(f"batch size must be at least 1, got {batch_size}")
         self.weights = weights_path(weights if weights is not None else DEFAULT_NAME)
         self.device = resolve_device(device)
         try:

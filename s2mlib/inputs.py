@@ -29,6 +29,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from .atoms import Structure
+from .errors import InputError
 from .io import DensityMap
 from .maps import lowpass, minmax
 from .simulate import gemmi_density, molmap
@@ -53,10 +54,10 @@ def network_input(
         density = molmap(structure, PAPER_INPUT_RESOLUTION, ref_map=grid)
     elif kind == "bfactor":
         if resolution is None:
-            raise ValueError("the 'bfactor' input is made at a resolution: give one")
+            raise InputError("the 'bfactor' input is made at a resolution: give one")
         return bfactor_inputs(structure, grid, [resolution], b_factors=b_factors)[0]
     else:
-        raise ValueError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+        raise InputError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
     return grid.copy(minmax(density.data))
 
 
@@ -86,7 +87,7 @@ def resolution_ladder(native: float, max_resolution: float = 10.0, step: float =
     """Target resolutions for one map: ``native`` r0, then the multiples of ``step`` above it up to
     ``max_resolution`` (just r0 when r0 >= ``max_resolution``)."""
     if not (step > 0 and native > 0):
-        raise ValueError(f"need a positive native resolution and step, got {native!r} and {step!r}")
+        raise InputError(f"need a positive native resolution and step, got {native!r} and {step!r}")
     first = math.floor(native / step + 1e-9) * step + step
     return np.array([native] + [float(r) for r in np.arange(first, max_resolution + 1e-9, step)])
 

@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 
 from .atoms import Structure
+from .errors import InputError, MapError
 from .io import DensityMap
 
 
@@ -32,7 +33,7 @@ def _check_overlap(generated: DensityMap, reference: DensityMap) -> None:
     g_lo, g_hi = generated.bounds()
     r_lo, r_hi = reference.bounds()
     if np.any(g_hi < r_lo) or np.any(r_hi < g_lo):
-        raise ValueError(
+        raise MapError(
             f"the maps do not overlap: generated box {g_lo.round(2).tolist()}..{g_hi.round(2).tolist()}, "
             f"reference box {r_lo.round(2).tolist()}..{r_hi.round(2).tolist()} (Angstrom)"
         )
@@ -59,7 +60,7 @@ def atom_mask(atoms: Structure | np.ndarray, grid: DensityMap, radius: float = 3
     """
     xyz = np.asarray(getattr(atoms, "xyz", atoms), dtype=np.float64).reshape(-1, 3)  # a Structure or (N, 3)
     if radius <= 0:
-        raise ValueError(f"mask radius must be positive, got {radius}")
+        raise InputError(f"mask radius must be positive, got {radius}")
     frac = grid.world_to_index(xyz)  # x, y, z fractional indices
     reach = np.ceil(radius / grid.voxel_size).astype(int)
     size = np.array(grid.shape_xyz)
@@ -104,9 +105,9 @@ def lowpass(density: DensityMap, resolution: float, edge: float = 0.1) -> Densit
     True
     """
     if not (np.isfinite(resolution) and resolution > 0):
-        raise ValueError(f"low-pass resolution must be a positive number of Angstrom, got {resolution!r}")
+        raise InputError(f"low-pass resolution must be a positive number of Angstrom, got {resolution!r}")
     if not 0 < edge <= 1:
-        raise ValueError(f"edge must be a fraction in (0, 1], got {edge!r}")
+        raise InputError(f"edge must be a fraction in (0, 1], got {edge!r}")
     k = spatial_frequency(density.data.shape, density.voxel_size)
     cut = 1.0 / resolution
     start = (1.0 - edge) * cut

@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import InputError
+
 LEVELS = 4  # U-Net++ depth: nodes X(i, j) with i + j < 4, three 2x max-poolings
 EMBEDDING = 32  # features of the resolution embedding that feeds every FiLM head
 RESOLUTION_CENTRE, RESOLUTION_SCALE = 6.5, 3.5  # resolution_feature maps 3..10 A to -1..1
@@ -209,9 +211,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r} ({exc})") from None
+        raise InputError(f"unknown device {device!r} ({exc})") from None
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not supported: choose auto, cpu or cuda (cuda:N)")
+        raise InputError(f"device {device!r} is not supported: choose auto, cpu or cuda (cuda:N)")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for but CUDA is not available")
+        raise InputError(f"device {device!r} asked for but CUDA is not available")
     return dev

@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 
 from .atoms import read_structure
 from .cache import file_stamp
-from .errors import MapError, require_columns
+from .errors import InputError, MapError, require_columns
 from .inputs import DEFAULT_RESOLUTION, bfactor_inputs, known_resolution, resolution_ladder, target_at
 from .io import read_map
 from .tiling import CUBE, PAD, cube_corners, cut_cube
@@ -167,7 +167,7 @@ class PatchDataset(Dataset):
         native_fraction: float | None = None,
     ) -> None:
         if native_fraction is not None and not 0 <= native_fraction <= 1:
-            raise ValueError(f"native_fraction must be None or in [0, 1], got {native_fraction}")
+            raise InputError(f"native_fraction must be None or in [0, 1], got {native_fraction}")
         self.native_fraction = native_fraction
         self.names = list(names) if names is not None else [f"pair {i}" for i in range(len(pairs))]
         if len(self.names) != len(pairs):

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .atoms import read_structure
 from .cache import safe_name
+from .errors import InputError
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution, target_at
 from .io import read_map, write_map
@@ -83,7 +84,7 @@ def resolution_series(
     """
     unknown = [m for m in simulators if m not in SIMULATORS]
     if unknown:
-        raise ValueError(f"unknown simulator(s) {unknown}; choose from {list(SIMULATORS)}")
+        raise InputError(f"unknown simulator(s) {unknown}; choose from {list(SIMULATORS)}")
     rows = entry_rows(entries)
     records = []
     for entry, row in tqdm(rows.items(), desc="resolution series", unit="entry", disable=not progress):

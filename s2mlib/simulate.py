@@ -38,7 +38,7 @@ import gemmi
 import numpy as np
 
 from .atoms import Structure
-from .errors import StructureError
+from .errors import InputError, StructureError, optional_import
 from .io import DensityMap
 from .memory import grid_bytes, require_memory
 
@@ -46,6 +46,7 @@ METHODS = ("molmap", "e2pdb2mrc", "blurrer", "gemmi")
 MOLMAP_SIGMA_FACTOR = 1.0 / (math.pi * math.sqrt(2.0))  # ChimeraX: sigma = resolution * sigma_factor
 EMAN2_CUTOFF = math.sqrt(math.log(1e7))  # EMAN2 tabulates exp(-x^2) down to 1e-7: cutoff = 4.015 w
 TEMPY_SIGMA_COEFF = 0.356  # TEMPy StructureBlurrer default: sigma = 0.356 * resolution
+TEMPY_INSTALL = "pip install --no-deps BioTEMPy==2.1.2 voxcov pyFFTW"  # its own pins do not build on 3.11
 _CHUNK_VALUES = 1 << 22  # values per accumulation step of the Gaussian sum (16 MiB of float32)
 RESOLUTION_RANGE = (0.5, 100.0)  # A: finer is not cryo-EM (and asks for a sub-0.2 A grid), coarser is a blob
 # float32 grid copies alive at once: the empty grid and the sum (molmap, e2pdb2mrc, gemmi on its padded cell, plus
@@ -59,7 +60,7 @@ GRID_COPIES = {"molmap": 2, "e2pdb2mrc": 2, "gemmi": 3, "blurrer": 10}
 def _check_resolution(resolution: float, name: str = "resolution") -> float:
     value = float(resolution)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number of Angstrom, got {resolution!r}")
+        raise InputError(f"{name} must be a positive number of Angstrom, got {resolution!r}")
     return value
 
 
@@ -68,7 +69,7 @@ def _check_map_resolution(resolution: float) -> float:
     value = _check_resolution(resolution)
     low, high = RESOLUTION_RANGE
     if not low <= value <= high:
-        raise ValueError(f"resolution must be within {low:g}-{high:g} A, got {resolution:g}")
+        raise InputError(f"resolution must be within {low:g}-{high:g} A, got {resolution:g}")
     return value
 
 
@@ -106,7 +107,9 @@ def check_inside(structure: Structure, grid: DensityMap) -> None:
         return
     box = ", ".join(f"{a} {lo:.1f}..{hi:.1f}" for a, lo, hi in zip("xyz", low, high))
     if n_out == structure.n_atoms:
-        raise ValueError(f"{structure.path}: none of the {n_out} atoms lies inside the reference map grid ({box} A)")
+        raise StructureError(
+            f"{structure.path}: none of the {n_out} atoms lies inside the reference map grid ({box} A)"
+        )
     warnings.warn(
         f"{structure.path}: {n_out} of {structure.n_atoms} atoms lie outside the reference map grid "
         f"({box} A); their density is cut off at the box edge",
@@ -128,7 +131,7 @@ def bounding_grid(xyz: np.ndarray, spacing: float, pad: float) -> DensityMap:
     """
     spacing = _check_resolution(spacing, "grid spacing")
     if not math.isfinite(pad) or pad < 0:
-        raise ValueError(f"edge padding must be a non-negative number of Angstrom, got {pad!r}")
+        raise InputError(f"edge padding must be a non-negative number of Angstrom, got {pad!r}")
     low = xyz.min(axis=0)
     return DensityMap(np.zeros(bounding_shape(xyz, spacing, pad)[::-1], np.float32), low - pad, spacing)
 
@@ -216,7 +219,7 @@ def _target_grid(
     before allocation when it (and the per-atom arrays of a Gaussian sum reaching ``cutoff`` A) cannot fit."""
     if ref_map is not None:
         if spacing is not None or pad is not None:
-            raise ValueError("spacing/pad define a new grid and cannot be combined with ref_map (its grid is used)")
+            raise InputError("spacing/pad define a new grid and cannot be combined with ref_map (its grid is used)")
         check_inside(structure, ref_map)
         atoms = _sum_bytes(structure, cutoff, ref_map.voxel_size) if cutoff else 0
         _require_grid(structure, method, ref_map.shape_xyz, ref_map.voxel_size, atoms)
@@ -284,7 +287,7 @@ def e2pdb2mrc(
     width = resolution / math.pi
     if ref_map is not None:
         if spacing is not None or box is not None:
-            raise ValueError("spacing/box define a new grid and cannot be combined with ref_map (its grid is used)")
+            raise InputError("spacing/box define a new grid and cannot be combined with ref_map (its grid is used)")
         check_inside(structure, ref_map)
         atoms = _sum_bytes(structure, EMAN2_CUTOFF * width, ref_map.voxel_size)
         _require_grid(structure, "e2pdb2mrc", ref_map.shape_xyz, ref_map.voxel_size, atoms)
@@ -297,7 +300,7 @@ def e2pdb2mrc(
         if box is None:
             box = max(int(1.9 * extent / apix + 2 * resolution / apix), needed)
         elif int(box) != box or box < 1:
-            raise ValueError(f"box must be a positive whole number of voxels, got {box!r}")
+            raise InputError(f"box must be a positive whole number of voxels, got {box!r}")
         half = int(box) // 2
         _require_grid(structure, "e2pdb2mrc", (int(box),) * 3, apix, _sum_bytes(structure, EMAN2_CUTOFF * width, apix))
         grid = DensityMap(np.zeros((int(box),) * 3, np.float32), -half * apix, apix)
@@ -324,7 +327,11 @@ def blurrer(
     sigma = ``sigma_coeff * resolution`` (default 0.356), interpolates back onto the grid and standardises
     ((x - mean) / std). Grid: ``ref_map``'s, else molmap's bounding grid. voxcov acceleration is not used.
     Atoms: the structure's one conformer per atom (TEMPy's own parser would keep every alternate conformer).
+    Without BioTEMPy installed: :class:`~s2mlib.errors.MissingDependency`, one line saying how to install it.
     """
+    optional_import(
+        "TEMPy.protein.structure_blurrer", "simulation method 'blurrer' (TEMPy's StructureBlurrer)", TEMPY_INSTALL
+    )
     from TEMPy.maps.em_map import Map
     from TEMPy.protein.prot_rep_biopy import Atom, BioPy_Structure
     from TEMPy.protein.structure_blurrer import StructureBlurrer
@@ -369,7 +376,7 @@ def gemmi_density(
     _check_structure(structure)
     blur = 4 * resolution**2 if blur is None else float(blur)
     if not math.isfinite(blur) or blur < 0:
-        raise ValueError(f"blur must be a non-negative B value (A^2), got {blur!r}")
+        raise InputError(f"blur must be a non-negative B value (A^2), got {blur!r}")
     grid = _target_grid(structure, resolution, ref_map, spacing, pad, "gemmi")
 
     st = structure.gemmi_structure.clone()
@@ -419,5 +426,5 @@ def simulate(
     ``spacing`` (A per voxel) sets the voxel size of the method's own grid (``e2pdb2mrc``: EMAN2's apix).
     """
     if method not in _SIMULATORS:
-        raise ValueError(f"unknown simulation method {method!r}; choose one of {', '.join(METHODS)}")
+        raise InputError(f"unknown simulation method {method!r}; choose one of {', '.join(METHODS)}")
     return _SIMULATORS[method](structure, resolution, ref_map=ref_map, spacing=spacing)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .atoms import Structure, structure_from_gemmi
+from .errors import InputError, StructureError
 
 CHAIN_BREAK = 4.2  # A: consecutive CAs farther apart than this are not bonded
 HELIX_I3 = (4.5, 5.6)  # A: CA(i)-CA(i+3) in an alpha helix (ideal 5.0-5.4)
@@ -94,7 +95,7 @@ def effective_b_factors(structure: Structure, kind: str = "auto") -> tuple[np.nd
     (:func:`b_factor_kind` when ``kind='auto'``): B-factors as they are (negative ones as 0); pLDDT converted by
     :func:`plddt_to_b`; zeros when the column is empty ('none', every atom equally sharp)."""
     if kind not in B_KINDS:
-        raise ValueError(f"B-factor kind must be one of {', '.join(B_KINDS)}, got {kind!r}")
+        raise InputError(f"B-factor kind must be one of {', '.join(B_KINDS)}, got {kind!r}")
     kind = b_factor_kind(structure) if kind == "auto" else kind
     return _as_b(kind)(np.asarray(structure.b_factor, dtype=np.float64)), kind
 
@@ -226,13 +227,13 @@ def tile_structure(structure: Structure, copies: int, spacing: float | None = No
     True
     """
     if int(copies) != copies or copies < 1:
-        raise ValueError(f"copies must be a positive whole number, got {copies!r}")
+        raise InputError(f"copies must be a positive whole number, got {copies!r}")
     copies = int(copies)
     lo, hi = structure.bounds()
     extent = float((hi - lo).max())
     step = extent + TILE_GAP if spacing is None else float(spacing)
     if not step > extent:
-        raise ValueError(
+        raise InputError(
             f"{structure.path}: spacing {step:g} A must exceed the model's extent {extent:.1f} A, else copies overlap"
         )
     per_axis = max(1, math.ceil(round(copies ** (1 / 3), 9)))
@@ -267,10 +268,10 @@ def structure_of_size(
     chain is partial). Give exactly one of ``residues`` / ``atoms``.
     """
     if (residues is None) == (atoms is None):
-        raise ValueError("give exactly one of residues / atoms")
+        raise InputError("give exactly one of residues / atoms")
     want = residues if residues is not None else atoms
     if int(want) != want or want < 1:
-        raise ValueError(f"the size must be a positive whole number, got {want!r}")
+        raise InputError(f"the size must be a positive whole number, got {want!r}")
     have = structure.n_residues if residues is not None else structure.n_atoms
     big = tile_structure(structure, math.ceil(want / have), spacing)
     st = big.gemmi_structure
@@ -287,5 +288,5 @@ def structure_of_size(
             del chain[i]
     st.remove_empty_chains()
     if count == 0:
-        raise ValueError(f"{structure.path}: no whole residue fits in {want} atoms")
+        raise StructureError(f"{structure.path}: no whole residue fits in {want} atoms")
     return structure_from_gemmi(st, structure.path)

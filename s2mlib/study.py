@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .cache import file_stamp, matches, read_record, safe_name, write_record
-from .errors import ManifestError, require_columns
+from .errors import InputError, ManifestError, require_columns
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION, known_resolution
 from .io import DensityMap, read_map, write_map
@@ -111,7 +111,7 @@ def simulate_baselines(
     names = list(BASELINES) if methods is None else list(methods)
     unknown = [m for m in names if m not in BASELINES]
     if unknown:
-        raise ValueError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
+        raise InputError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
     rows = entry_rows(entries)
     out_dir = Path(out_dir)
     records = []

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .errors import InputError
+
 CUBE = 32  # edge of a network input cube (voxels)
 STRIDE = 20  # distance between cube corners = edge of the central region kept at inference
 PAD = 32  # zero padding on every side of a map, as in the paper
@@ -39,7 +41,7 @@ MARGIN = (CUBE - STRIDE) // 2  # 6: the kept centre is cube[6:26, 6:26, 6:26]
 
 def _margin(stride: int) -> int:
     if stride not in range(2, CUBE + 1, 2):
-        raise ValueError(f"the kept centre (stride) must be an even number of voxels up to {CUBE}, got {stride}")
+        raise InputError(f"the kept centre (stride) must be an even number of voxels up to {CUBE}, got {stride}")
     return (CUBE - stride) // 2
 
 

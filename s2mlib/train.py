@@ -61,7 +61,7 @@ from . import distributed
 from .augment import augment_batch, draw
 from .config import RunPaths, add_override_option, check_overrides, kwargs_for, parse_value
 from .curate import load_curation, require_kept
-from .errors import S2MError
+from .errors import InputError, S2MError
 from .generate import refine
 from .inputs import DEFAULT_RESOLUTION, INPUT_KINDS
 from .model import Discriminator, Generator, place
@@ -144,14 +144,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.augment_backend not in AUGMENT_BACKENDS:
-            raise ValueError(
+            raise InputError(
                 f"TrainConfig.augment_backend must be one of {', '.join(AUGMENT_BACKENDS)}, "
                 f"got {self.augment_backend!r}"
             )
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"TrainConfig.input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
+            raise InputError(f"TrainConfig.input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if not (0 < self.default_resolution <= self.max_resolution and self.resolution_step > 0):
-            raise ValueError(
+            raise InputError(
                 f"TrainConfig: need 0 < default_resolution <= max_resolution and resolution_step > 0 "
                 f"(got {self.default_resolution}, {self.max_resolution}, {self.resolution_step})"
             )
@@ -164,20 +164,20 @@ class TrainConfig:
         }
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"TrainConfig.{name} must be a positive number, got {value!r}")
+                raise InputError(f"TrainConfig.{name} must be a positive number, got {value!r}")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
-            raise ValueError(f"TrainConfig.time_limit_s must be None or positive, got {self.time_limit_s}")
+            raise InputError(f"TrainConfig.time_limit_s must be None or positive, got {self.time_limit_s}")
         for name in ("max_patches_per_epoch", "max_val_patches"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"TrainConfig.{name} must be None or >= 1, got {value}")
+                raise InputError(f"TrainConfig.{name} must be None or >= 1, got {value}")
         if self.alpha < 0 or not 0 < self.lr_factor < 1 or self.lr_patience < 0 or self.num_workers < 0:
-            raise ValueError(
+            raise InputError(
                 f"TrainConfig: need alpha >= 0, 0 < lr_factor < 1, lr_patience >= 0, num_workers >= 0 "
                 f"(got {self.alpha}, {self.lr_factor}, {self.lr_patience}, {self.num_workers})"
             )
         if not self.l1 and self.alpha == 0:
-            raise ValueError("TrainConfig: l1=False with alpha=0 leaves the generator without a loss")
+            raise InputError("TrainConfig: l1=False with alpha=0 leaves the generator without a loss")
 
 
 def generator_loss(
@@ -449,12 +449,12 @@ def train(
     show = config.progress and where.main
     train_ds, val_ds = _as_dataset(train_data, config, config.loader_augment), _as_dataset(val_data, config, False)
     if len(train_ds) == 0 or len(val_ds) == 0:
-        raise ValueError(f"need training and validation patches, got {len(train_ds)} and {len(val_ds)}")
+        raise InputError(f"need training and validation patches, got {len(train_ds)} and {len(val_ds)}")
     device_augment = config.augment and config.augment_backend == "device"
     if device_augment and train_ds.augment:
         raise ValueError("augment_backend 'device' augments on the device: pass a training dataset without augment")
     if config.batch_size < where.world_size:
-        raise ValueError(
+        raise InputError(
             f"batch_size {config.batch_size} (the global batch) is smaller than the {where.world_size} processes"
         )
     gan = GAN.build(config, device)
@@ -462,11 +462,11 @@ def train(
     start = 0
     if (run_dir / CHECKPOINT).exists():
         if not resume:
-            raise ValueError(f"{run_dir / CHECKPOINT} exists: pass resume=True to continue it, or use a new run_dir")
+            raise InputError(f"{run_dir / CHECKPOINT} exists: pass resume=True to continue it, or use a new run_dir")
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
         changed = [k for k, v in ckpt["config"].items() if k not in RESUMABLE_CHANGES and getattr(config, k) != v]
         if changed:
-            raise ValueError(
+            raise InputError(
                 f"{run_dir / CHECKPOINT}: cannot resume with changed settings "
                 + ", ".join(f"{k} {ckpt['config'][k]!r} -> {getattr(config, k)!r}" for k in changed)
             )
@@ -734,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_training(params, curation=args.curation)
         finally:
             distributed.close()
-    except (S2MError, ValueError, OSError) as exc:
+    except (S2MError, OSError) as exc:  # the user's input or the file system's; anything else is a bug (traceback)
         print(f"s2mlib.train: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0

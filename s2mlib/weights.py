@@ -9,8 +9,8 @@ eval mode. Inference needs only this module, the
 model and the cube geometry: it never imports training.
 
 Shipped weights (``s2mlib/weights/``, each with a model card ``<name>.md``): ``fast`` (the default) = width 8,
-resolution-conditioned, on the B-factor-aware input, trained on a 2-core CPU, about 6x faster on a CPU than
-``shipped`` = the paper's network (width 32, unconditioned, molmap input), trained on one H100.
+resolution-conditioned, on the B-factor-aware input, trained on a 2-core CPU, faster on a CPU (README, Benchmarks)
+than ``shipped`` = the paper's network (width 32, unconditioned, molmap input), trained on one H100.
 
 Example:
     >>> weights_path("fast").name
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import WeightsError
 from .model import Generator, resolve_device
 from .outputs import atomic_write
 
@@ -33,7 +34,7 @@ SHIPPED_WEIGHTS = WEIGHTS_DIR / "struc2map_generator.pt"  # the paper's network 
 FAST_WEIGHTS = WEIGHTS_DIR / "struc2map_generator_fast.pt"  # width 8, resolution-conditioned, B-factor input, CPU
 NAMED_WEIGHTS = {"shipped": SHIPPED_WEIGHTS, "fast": FAST_WEIGHTS}
 # What MapGenerator and s2m generate use when no weights are named: the best on the validation entries (mean over
-# the reported resolution, 5 and 8 A; its model card), and about 6x faster than the paper's width on a CPU.
+# the reported resolution, 5 and 8 A; its model card), and faster than the paper's width on a CPU.
 DEFAULT_NAME = "fast"
 DEFAULT_WEIGHTS = NAMED_WEIGHTS[DEFAULT_NAME]
 GENERATOR_FORMAT = "struc2map-generator"
@@ -53,14 +54,14 @@ def load_torch_file(path: str | os.PathLike, file_format: str, what: str) -> dic
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: {what} file not found")
+        raise WeightsError(f"{path}: {what} file not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or truncated files
         first_line = (str(exc).strip().splitlines() or [""])[0]
-        raise ValueError(f"{path}: not a readable {what} file ({type(exc).__name__}: {first_line})") from None
+        raise WeightsError(f"{path}: not a readable {what} file ({type(exc).__name__}: {first_line})") from None
     if not isinstance(payload, dict) or payload.get("format") != file_format:
-        raise ValueError(f"{path}: not a struc2map {what} file")
+        raise WeightsError(f"{path}: not a struc2map {what} file")
     return payload
 
 
@@ -102,13 +103,13 @@ def average_generators(paths: Sequence[str | os.PathLike]) -> Generator:
     >>> export_generator(average_generators(snapshots[-5:]), "averaged.pt")  # doctest: +SKIP
     """
     if not paths:
-        raise ValueError("no generator weights files to average")
+        raise WeightsError("no generator weights files to average")
     generators = [load_generator(path) for path in paths]
     first = generators[0]
     kind = (first.width, first.conditioned, first.input_kind)
     for path, generator in zip(paths, generators):
         if (generator.width, generator.conditioned, generator.input_kind) != kind:
-            raise ValueError(
+            raise WeightsError(
                 f"{path}: a generator of width {generator.width}, conditioned={generator.conditioned}, input "
                 f"{generator.input_kind}; {paths[0]} is width {kind[0]}, conditioned={kind[1]}, input {kind[2]}"
             )
@@ -129,7 +130,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     try:
         generator.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
     except RuntimeError as exc:
-        raise ValueError(
+        raise WeightsError(
             f"{path}: weights do not fit a generator of width {payload['width']} ({(str(exc).splitlines() or [''])[0]})"
         ) from None
     return generator.to(resolve_device(device)).eval()

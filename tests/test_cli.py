@@ -48,6 +48,94 @@ def test_bad_input_is_one_line_with_status_2(capsys, tmp_path):
     assert "broken.mrc" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_version_is_the_package_version(capsys):
+    import s2mlib
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"s2m {s2mlib.__version__}"
+
+
+def test_a_bug_is_an_internal_error_with_status_1_and_its_traceback_behind_debug(monkeypatch, capsys):
+    """Only the project's errors (and the file system's) are the user's: a ValueError from inside is a bug."""
+    from s2mlib.cli import info
+
+    def broken(args):
+        raise ValueError("an index went wrong")
+
+    monkeypatch.setattr(info, "run", broken)
+    assert main(["info", "anything.mrc"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("s2m info: internal error (ValueError: an index went wrong)") and "--debug" in err
+    for argv in (["--debug", "info", "x.mrc"], ["info", "x.mrc", "--debug"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" in err and 'raise ValueError("an index went wrong")' in err
+
+
+def test_user_errors_show_their_traceback_only_behind_debug(tmp_path, capsys):
+    bad = tmp_path / "broken.mrc"
+    bad.write_text("not a map")
+    assert main(["info", str(bad), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("s2m info: error: ")
+
+
+def test_blurrer_without_tempy_is_one_line(monkeypatch, tmp_path, capsys):
+    """A missing optional package (BioTEMPy) is the user's to install: one line saying how, status 2."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "TEMPy" or m.startswith("TEMPy.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "TEMPy", None)  # import TEMPy raises ImportError
+    out = tmp_path / "sim.mrc"
+    assert main(["simulate", str(pair(MODEL)["model_path"]), "-o", str(out), "--method", "blurrer"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs the package TEMPy" in err and "pip install --no-deps BioTEMPy" in err
+    assert not out.exists()
+
+
+def test_score_choices_are_the_library_scores():
+    from s2mlib.cli.common import SCORES
+    from s2mlib.metrics import RESIDUE_SCORES
+
+    assert SCORES == tuple(RESIDUE_SCORES)
+
+
+def test_curate_defaults_make_notebook_01s_expmap(tmp_path, capsys):
+    """s2m curate without options and notebook 01 (curate_entry with the default profile's CurationConfig) write
+    the same ExpMap of a real pair, clip_negative included (both follow CurationConfig: README, Decisions)."""
+    from s2mlib.config import load_profile
+    from s2mlib.curate import CurationConfig, curate_entry
+    from s2mlib.io import read_map
+
+    row = pair("2566_3J6B")
+    config = CurationConfig.from_params(load_profile("default"))
+    assert config.clip_negative and config.entry_stamp() == CurationConfig().entry_stamp()  # splits aside
+    notebook = curate_entry(row["map_path"], row["model_path"], tmp_path / "nb.mrc", tmp_path / "sim.mrc", config)
+    assert notebook["exp_map"], notebook["issues"]
+    assert main(["curate", str(row["map_path"]), str(row["model_path"]), "-o", str(tmp_path / "cli.mrc")]) == 0
+    cli, nb = read_map(tmp_path / "cli.mrc"), read_map(tmp_path / "nb.mrc")
+    np.testing.assert_array_equal(cli.data, nb.data)
+    np.testing.assert_array_equal(cli.origin, nb.origin)
+    assert cli.data.min() == 0.0 and (cli.data == 0).mean() > 0.3  # the masked background stays 0
+    assert (
+        main(
+            [
+                "curate",
+                str(row["map_path"]),
+                str(row["model_path"]),
+                "-o",
+                str(tmp_path / "paper.mrc"),
+                "--no-clip-negative",
+            ]
+        )
+        == 0
+    )
+    assert not np.array_equal(read_map(tmp_path / "paper.mrc").data, cli.data)
+
+
 def test_simulate_on_reference_grid(tmp_path, capsys):
     from s2mlib.io import read_map
 
@@ -236,7 +324,7 @@ def test_scores_in_b_factors_sets_unscored_residues_to_zero():
     import pandas as pd
 
     from s2mlib.atoms import read_structure
-    from s2mlib.cli import scores_in_b_factors
+    from s2mlib.metrics import scores_in_b_factors
 
     model = read_structure(pair(MODEL)["model_path"])
     table = pd.DataFrame(

@@ -1,4 +1,8 @@
-"""The ``s2m`` command line: parse, call s2mlib, print. Errors print one line, no traceback, and exit 2.
+"""The ``s2m`` command line: parse, call s2mlib, print.
+
+Errors: the user's input (any :class:`s2mlib.errors.S2MError`) and the file system's (``OSError``: a missing or
+unreadable file, a full disk) print one line, no traceback, and exit 2. Anything else is a bug: one line saying it
+is an internal error and where to report it, exit 1; ``--debug`` shows the traceback of either.
 
 One module per command (info, fetch, simulate, curate, evaluate, confidence, generate, join), each with its options
 (``add_parser``) beside its code (``run``); :mod:`.common` holds what they share. Checked before any work: the
@@ -20,16 +24,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 import warnings
 
-from ..errors import S2MError, Terminated
+from .. import __version__
+from ..errors import S2MError, Terminated, internal_error
 from ..outputs import sigterm_raises
 from . import confidence, curate, evaluate, fetch, generate, info, join, simulate
-from .confidence import scores_in_b_factors, write_confidence
-from .evaluate import model_fit_scores
 
 COMMANDS = (info, fetch, simulate, curate, evaluate, confidence, generate, join)
-__all__ = ["COMMANDS", "build_parser", "main", "model_fit_scores", "scores_in_b_factors", "write_confidence"]
+__all__ = ["COMMANDS", "build_parser", "main"]
+DEBUG_HELP = "show the traceback of an error"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2m", description="struc2map: cryo-EM-like density maps from atomic structures."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
+    for command_parser in sub.choices.values():  # s2m COMMAND ... --debug works as well as s2m --debug COMMAND
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
@@ -62,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = one_line_warning
         try:
             status = args.func(args)
-        except (S2MError, ValueError, OSError) as exc:
+        except (S2MError, OSError) as exc:  # the user's input, or the file system's
+            _traceback(args)
             print(f"{command}: error: {_error_line(exc)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
@@ -71,4 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         except Terminated:
             print(f"{command}: terminated", file=sys.stderr)
             return 143
+        except Exception as exc:  # a bug
+            _traceback(args)
+            print(internal_error(command, exc), file=sys.stderr)
+            return 1
     return int(status or 0)
+
+
+def _traceback(args: argparse.Namespace) -> None:
+    if args.debug:
+        traceback.print_exc()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import S2MError
+from .common import resolved
 
 JOIN_TIMEOUT = datetime.timedelta(days=7)  # torchrun's processes wait this long for the slowest at the end
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace, make_generator: Callable) -> int:
     if args.ref_map:
         jobs.loc[jobs["ref_map"] == "", "ref_map"] = str(args.ref_map)
     jobs = plan(jobs, args.out_dir)
-    generator = make_generator(args, device=_device(args.device), progress=False)
+    generator = make_generator(args, device=_device(resolved(args.device)), progress=False)
     torchrun = "torchrun" in shard.source and "MASTER_ADDR" in os.environ
     if torchrun and not dist.is_initialized():
         dist.init_process_group("gloo", timeout=JOIN_TIMEOUT)  # only to wait for every process at the end

@@ -6,13 +6,17 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import inspect
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from ..atoms import structure_format
-from ..errors import S2MError
-from ..io import read_map
+from ..errors import InputError, S2MError
+from ..io import DensityMap, read_map
 from ..outputs import check_output
 
 MIN_GRID = 2  # voxels per axis: trilinear resampling needs two samples along every axis
@@ -24,7 +28,39 @@ UNDEFINED = {
     "q_mean": "no atom has a Q-score (no heavy atoms, or the map is constant around every atom)",
     "smoc_mean": "no residue has a SMOC",
 }
-SCORES = {"q": "Q-score (mapq)", "smoc": "SMOC (TEMPy)"}
+# the keys of s2mlib.metrics.RESIDUE_SCORES (tested), not imported here: the metrics take 0.4 s to import
+SCORES = ("q", "smoc")
+
+
+class LibraryDefault:
+    """An option's default read from the library, so the command line cannot disagree with it: the default of
+    parameter ``name`` of ``owner`` (a function or class, as 'module.name'), imported only when the value is used
+    or shown by ``-h`` (the generator imports torch).
+
+    >>> str(LibraryDefault("s2mlib.curate.CurationConfig", "mask_radius"))
+    '3.0'
+    """
+
+    def __init__(self, owner: str, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def resolve(self) -> Any:
+        module, _, attr = self.owner.rpartition(".")
+        return inspect.signature(getattr(importlib.import_module(module), attr)).parameters[self.name].default
+
+    def __str__(self) -> str:
+        return str(self.resolve())
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among ``names`` that the command line set (those left at a :class:`LibraryDefault` are left
+    out, so the library applies its own default)."""
+    return {name: getattr(args, name) for name in names if not isinstance(getattr(args, name), LibraryDefault)}
+
+
+def resolved(value: Any) -> Any:
+    """``value``, or the library's default it stands for."""
+    return value.resolve() if isinstance(value, LibraryDefault) else value
 
 
 def _reason(key: str, value: float) -> str:
@@ -89,7 +125,7 @@ def print_columns(columns: dict[str, dict], width: int = 30, cell: int = 12, dig
             print(f"{'':>{width}}  {key} of {name} undefined: {reason}")
 
 
-def ref_map(path: Path | None) -> object:
+def ref_map(path: Path | None) -> DensityMap | None:
     """The map of ``--ref-map`` (at least :data:`MIN_GRID` voxels per axis), or None without one."""
     return read_map(path, min_size=MIN_GRID, purpose="resampling onto its grid") if path else None
 
@@ -97,7 +133,7 @@ def ref_map(path: Path | None) -> object:
 def check_resolution(resolution: float | None) -> None:
     """Refuse a ``--resolution`` that is not a positive finite number."""
     if resolution is not None and not (math.isfinite(resolution) and resolution > 0):
-        raise ValueError(f"--resolution must be a positive number of Angstrom, got {resolution:g}")
+        raise InputError(f"--resolution must be a positive number of Angstrom, got {resolution:g}")
 
 
 def check_csv_output(path: Path) -> Path:

@@ -1,5 +1,6 @@
 """``s2m evaluate MAP --ref EXP_MAP [--model MODEL]``: the paper's scores of a map against an experimental map and,
-with a model, the field's model-fit scores (:func:`model_fit_scores`) of the map and of the reference.
+with a model, the field's model-fit scores (:func:`s2mlib.metrics.model_fit_scores`) of the map and of the
+reference.
 
 >>> from s2mlib.cli import main
 >>> main(["evaluate", "gen.mrc", "--ref", "emd.map", "--model", "model.cif", "--json"])  # doctest: +SKIP
@@ -8,21 +9,13 @@ with a model, the field's model-fit scores (:func:`model_fit_scores`) of the map
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..atoms import read_structure
 from ..errors import S2MError
 from ..io import read_map
 from .common import MIN_GRID, MIN_SSIM, check_csv_output, check_resolution, print_columns, print_record
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from ..atoms import Structure
-    from ..io import DensityMap
 
 RESOLUTION_NOTE = (
     "matched = the molmap resolution that correlates best with that map within 3 A of the model "
@@ -67,44 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def resolution_for(density: DensityMap, structure: Structure, resolution: float | None) -> dict:
-    """``resolution`` and where it came from: given, else :func:`s2mlib.metrics.matched_resolution` (and its CC)."""
-    if resolution is not None:
-        return {"resolution": float(resolution), "resolution_source": "--resolution"}
-    from ..metrics import matched_resolution
-
-    matched, cc = matched_resolution(density, structure)
-    source = "matched" if math.isfinite(cc) else "nothing matched (the map is constant): the search's lowest"
-    return {"resolution": float(matched), "resolution_source": source, "matched_cc": float(cc)}
-
-
-def model_fit_scores(
-    density: DensityMap, structure: Structure, resolution: float | None, *, per_residue: bool = False
-) -> tuple[dict, pd.DataFrame | None]:
-    """The field's scores of one map against the model: resolution used (given or matched), Phenix CC_mask, CC_box,
-    CC_volume, CC_peaks, map-model FSC 0.5 resolution, mean Q (:func:`s2mlib.metrics.field_scores`) and the mean
-    of TEMPy's per-residue SMOC; with ``per_residue`` also :func:`s2mlib.metrics.per_residue_scores` (else None).
-    The FSC resolution of a constant map is NaN (its FSC is 0/0), not TEMPy's 0 for a curve that never crosses.
-    """
-    from ..metrics import field_scores, per_residue_scores, residue_smoc
-
-    fit = resolution_for(density, structure, resolution)
-    fit.update(field_scores(density, structure, fit["resolution"]))
-    if float(density.data.max()) == float(density.data.min()):  # FSC 0/0 (TEMPy's rule would report 0: no crossing)
-        fit["fsc_0.5_resolution"] = math.nan
-    table = per_residue_scores(density, structure, fit["resolution"]) if per_residue else None
-    smoc = (
-        table.drop_duplicates(["chain", "residue_number"])["smoc"]
-        if per_residue
-        else residue_smoc(density, structure, fit["resolution"])["smoc"]
-    )  # SMOC merges insertion codes
-    fit["smoc_mean"] = float(smoc.mean()) if len(smoc) else math.nan
-    return fit, table
-
-
 def run(args: argparse.Namespace) -> None:
     """Score the map (and, with a model, both maps' model fit), print the scores, write the per-residue table."""
-    from ..metrics import evaluate
+    from ..metrics import evaluate, model_fit_scores
     from ..outputs import atomic_write, ensure_not_input
 
     for option, value in (("--per-residue", args.per_residue), ("--resolution", args.resolution)):

@@ -1,8 +1,8 @@
 """``s2m generate MODEL -o OUT.mrc``: an experimental-like map of a model with the GAN
 (:class:`s2mlib.generate.MapGenerator`), optionally resampled onto ``--ref-map``'s grid, optionally with the
-model scored in it (``--confidence``, :func:`s2mlib.cli.confidence.write_confidence`). Many models in one call
+model scored in it (``--confidence``, :func:`s2mlib.metrics.write_confidence`). Many models in one call
 (``MODEL ... --out-dir DIR``, ``--list TABLE``): :mod:`s2mlib.cli.batch`; both build the generator with
-:func:`make_generator`.
+:func:`make_generator`. The generator's options default to :class:`~s2mlib.generate.MapGenerator`'s own.
 
 >>> from s2mlib.cli import main
 >>> main(["generate", "model.cif", "-o", "gen.mrc", "--weights", "fast", "--resolution", "4"])  # doctest: +SKIP
@@ -20,11 +20,12 @@ from ..noise import half_map_paths, write_sample
 from ..outputs import check_output, ensure_not_input
 from ..structures import model_notices
 from . import batch
-from .common import SCORES, check_model_output, ref_map
-from .confidence import write_confidence
+from .common import SCORES, LibraryDefault, check_model_output, given, ref_map
 
 if TYPE_CHECKING:
     from ..generate import MapGenerator
+
+GENERATOR = "s2mlib.generate.MapGenerator"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,14 +37,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--weights",
         default=None,
         help="generator weights: 'fast' (default: width 8, resolution-conditioned, B-factor input; the best on the "
-        "validation entries) or 'shipped' (the paper's unconditioned network, width 32, about 6x slower on a CPU), "
+        "validation entries) or 'shipped' (the paper's unconditioned network, width 32, slower on a CPU: README, "
+        "Benchmarks), "
         "or a file written by python -m s2mlib.train / tools/train_weights.py",
     )
     p.add_argument("--ref-map", type=Path, help="resample the result onto this map's grid")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--all-cubes", action="store_true", help="run every cube, empty ones too (the paper's tiling)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (for GPUs)")
+    p.add_argument(
+        "--device",
+        default=LibraryDefault(GENERATOR, "device"),
+        help="auto (CUDA when present), cpu or cuda (default %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=LibraryDefault(GENERATOR, "batch_size"),
+        help="cubes per batch (default %(default)s)",
+    )
+    p.add_argument(
+        "--all-cubes",
+        dest="skip_empty",
+        action="store_false",
+        default=LibraryDefault(GENERATOR, "skip_empty"),
+        help="run every cube, empty ones too (the paper's tiling)",
+    )
+    p.add_argument("--bf16", action="store_true", default=LibraryDefault(GENERATOR, "bf16"), help="bfloat16 autocast")
     p.add_argument(
         "--resolution",
         type=float,
@@ -53,10 +70,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--b-factors",
-        default="auto",
+        default=LibraryDefault(GENERATOR, "b_factors"),
         choices=["auto", "b", "plddt", "none"],
-        help="what the model's B-factor column holds, for weights with the B-factor input (default: auto, "
-        "pLDDT recognised in AlphaFold-style files)",
+        help="what the model's B-factor column holds, for weights with the B-factor input (default %(default)s; "
+        "auto: pLDDT recognised in AlphaFold-style files)",
     )
     p.add_argument(
         "--confidence",
@@ -67,7 +84,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--confidence-score",
-        choices=sorted(SCORES),
+        choices=SCORES,
         default="q",
         help="the score of --confidence: q (default) or smoc (at the generation resolution of "
         "resolution-conditioned weights, else the map's matched resolution)",
@@ -93,12 +110,8 @@ def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
     from ..generate import MapGenerator
 
     kwargs = {
-        "device": args.device,
-        "batch_size": args.batch_size,
-        "skip_empty": not args.all_cubes,
-        "bf16": args.bf16,
+        **given(args, "device", "batch_size", "skip_empty", "bf16", "b_factors"),
         "resolution": args.resolution,
-        "b_factors": args.b_factors,
         "noise": args.noise or args.half_maps,
         "seed": args.seed,
     }
@@ -109,6 +122,7 @@ def run(args: argparse.Namespace) -> int | None:
     """Generate the map, write it and print its grid, resolution and time (and the confidence model); with
     ``--out-dir`` or ``--list``, many maps (:func:`s2mlib.cli.batch.run`, whose exit status this returns)."""
     from ..io import write_map
+    from ..metrics import write_confidence
 
     if batch.wanted(args):
         return batch.run(args, make_generator)
@@ -130,7 +144,7 @@ def run(args: argparse.Namespace) -> int | None:
         if found is not None:
             resolution, source = found[0], f"reported in {found[1]}"
     model = read_structure(args.model)
-    for notice in model_notices(model, args.b_factors if generator.input_kind == "bfactor" else None):
+    for notice in model_notices(model, generator.b_factors if generator.input_kind == "bfactor" else None):
         warnings.warn(notice, stacklevel=1)
     density = generator(model, ref_map=ref, resolution=resolution)
     sample = generator.last_sample

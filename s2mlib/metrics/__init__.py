@@ -7,7 +7,8 @@
   that best matches a map (:func:`matched_resolution`).
 - :mod:`.qscore`: mapq's Q-score per atom, per residue and over the model.
 - :mod:`.smoc`: TEMPy's SMOC per residue.
-- :mod:`.model_fit`: all of them for one map and model (:func:`field_scores`, :func:`per_residue_scores`).
+- :mod:`.model_fit`: all of them for one map and model (:func:`field_scores`, :func:`per_residue_scores`,
+  :func:`model_fit_scores`), and a model carrying its per-residue scores (:func:`write_confidence`).
 
 Example:
     >>> import numpy as np
@@ -17,7 +18,15 @@ Example:
 
 from ..maps import atom_mask, on_grid_of
 from .fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
-from .model_fit import field_scores, per_residue_scores
+from .model_fit import (
+    RESIDUE_SCORES,
+    field_scores,
+    model_fit_scores,
+    per_residue_scores,
+    resolution_for,
+    scores_in_b_factors,
+    write_confidence,
+)
 from .paper import SSIM_PERCENTILE, chimerax_correlation, contour_level, evaluate, pearson, preprocess, ssim
 from .phenix import map_model_cc, phenix_mask
 from .qscore import atom_qscores, mean_qscore, residue_qscores
@@ -25,6 +34,7 @@ from .smoc import residue_smoc
 
 __all__ = [
     "FSCCurve",
+    "RESIDUE_SCORES",
     "SSIM_PERCENTILE",
     "atom_mask",
     "atom_qscores",
@@ -37,6 +47,7 @@ __all__ = [
     "map_model_cc",
     "map_model_fsc",
     "matched_resolution",
+    "model_fit_scores",
     "mean_qscore",
     "on_grid_of",
     "pearson",
@@ -45,5 +56,8 @@ __all__ = [
     "preprocess",
     "residue_qscores",
     "residue_smoc",
+    "resolution_for",
+    "scores_in_b_factors",
     "ssim",
+    "write_confidence",
 ]

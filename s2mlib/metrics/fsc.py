@@ -28,6 +28,7 @@ from scipy import ndimage
 from scipy.optimize import minimize_scalar
 
 from ..atoms import Structure
+from ..errors import StructureError
 from ..io import DensityMap
 from ..maps import atom_mask
 from .paper import pearson
@@ -167,7 +168,7 @@ def matched_resolution(
 
     mask = atom_mask(structure, density, mask_radius)
     if not mask.any():
-        raise ValueError(f"no voxel of the map lies within {mask_radius} A of the model")
+        raise StructureError(f"no voxel of the map lies within {mask_radius} A of the model")
     lo_zyx = np.argwhere(mask).min(axis=0)
     hi_zyx = np.argwhere(mask).max(axis=0) + 1
     box = tuple(slice(a, b) for a, b in zip(lo_zyx, hi_zyx))

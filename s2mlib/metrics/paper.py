@@ -33,6 +33,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from ..atoms import Structure
+from ..errors import InputError, MapError, StructureError
 from ..io import DensityMap
 from ..maps import atom_mask, minmax, on_grid_of
 
@@ -48,7 +49,7 @@ def contour_level(data: np.ndarray, fraction: float = 0.01) -> float:
     95.0
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"contour fraction must be in (0, 1], got {fraction}")
+        raise InputError(f"contour fraction must be in (0, 1], got {fraction}")
     flat = np.asarray(data).ravel()  # an order statistic: exact in the map's own type, no float64 copy
     n_above = max(1, int(round(fraction * flat.size)))
     return float(np.partition(flat, flat.size - n_above)[flat.size - n_above])
@@ -176,7 +177,7 @@ def _ssim_slabs(
     if a.shape != b.shape:
         raise ValueError(f"volumes differ in shape: {a.shape} vs {b.shape}")
     if min(a.shape) < win_size:
-        raise ValueError(f"SSIM needs every side >= the {win_size}-voxel window, volume shape is {a.shape}")
+        raise MapError(f"SSIM needs every side >= the {win_size}-voxel window, volume shape is {a.shape}")
     data_range = rule_a.range or 1.0  # a constant map: any positive range
     pad = win_size // 2
     total, count = 0.0, 0
@@ -240,7 +241,7 @@ def evaluate(
     if structure is not None:
         mask = atom_mask(structure, reference, mask_radius)
         if not mask.any():
-            raise ValueError(
+            raise StructureError(
                 f"no voxel of the reference map lies within {mask_radius} A of the model "
                 f"{getattr(structure, 'path', '')}"
             )

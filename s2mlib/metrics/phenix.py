@@ -31,6 +31,7 @@ import itertools
 import numpy as np
 
 from ..atoms import Structure
+from ..errors import MapError
 from ..io import DensityMap
 from .paper import pearson
 
@@ -224,7 +225,7 @@ def map_model_cc(
         mask = phenix_mask(structure, density)
     n = int(mask.sum())
     if n == 0 or n >= m.size:
-        raise ValueError(f"the model mask holds {n} of {m.size} voxels; Phenix's CCs need 0 < N < all")
+        raise MapError(f"the model mask holds {n} of {m.size} voxels; Phenix's CCs need 0 < N < all")
     top_c = _top_selection(c, n)
     peaks = top_c | _top_selection(m, n)
     return {
