@@ -6,6 +6,15 @@ Notebooks declare every parameter with ``None`` ("as the profile says") and star
 absolute), the run and figure folders (created), the label that figures are recorded with, and the run folder's
 named paths (``run.paths.generator``, ``run.paths.scores`` ...), so no notebook spells a path itself.
 
+Profile keys are the names of what they feed (:func:`known_keys`): the fields of
+:class:`~s2mlib.curate.CurationConfig` and :class:`~s2mlib.train.TrainConfig`, the arguments of
+:class:`~s2mlib.generate.MapGenerator` (also with a ``generate_`` prefix), and the run's own (:data:`RUN_KEYS`). A
+profile file or a ``-p KEY VALUE`` with any other key is refused, naming the nearest known one (:func:`check_keys`).
+
+The profiles and manifests are the compendium's files, not the package's: they live in the project checkout,
+:data:`ROOT` (:func:`project_root`: ``$S2M_ROOT``, else the checkout the package was imported from, else the current
+folder). A wheel installed elsewhere needs none of them to generate, simulate or score maps.
+
 Example:
     >>> p = load_profile("default", {"epochs": 1, "unrelated": 5})
     >>> p["epochs"], p["profile"]
@@ -20,8 +29,8 @@ import argparse
 import inspect
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +39,74 @@ import yaml
 
 from .errors import MissingInput, S2MError
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def project_root() -> Path:
+    """The compendium's root (profiles in ``params/``, manifests, notebooks): ``$S2M_ROOT``, else the checkout that
+    holds this package (an editable install, or running from the checkout), else the current folder."""
+    if os.environ.get("S2M_ROOT"):
+        return Path(os.environ["S2M_ROOT"]).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout if (checkout / "params").is_dir() else Path.cwd().resolve()
+
+
+ROOT = project_root()
 PARAMS_DIR = ROOT / "params"
 PATH_KEYS = ("manifest", "run_dir", "figures_dir")
 ENV_KEYS = {"manifest": "S2M_MANIFEST", "run_dir": "S2M_RUN_DIR", "figures_dir": "S2M_FIGURES_DIR"}
+# Profile keys that no library signature names, and what reads them
+RUN_KEYS = {
+    "description": "the runner's one-line summary of the profile",
+    "manifest": "01: the entries (a file; $S2M_MANIFEST)",
+    "run_dir": "every notebook: the run folder ($S2M_RUN_DIR)",
+    "figures_dir": "every notebook: figures and tables ($S2M_FIGURES_DIR)",
+    "nproc": "04: training processes (s2mlib.distributed.resolve_nproc)",
+    "weights": "05, 07: the generator's weights ('fast', 'shipped', 'run' or a file)",
+    "timing_sizes": "05: Figure 7's structure sizes (residues)",
+    "contour_fraction": "06, 08: ChimeraX's contour for the correlations",
+    "res_min": "07: Figure 5's lower resolution bound",
+    "res_max": "07: Figure 5's upper resolution bound",
+    "series_resolutions": "07: target resolutions of the series",
+    "check_resolutions": "07: target resolutions of the matched-resolution check",
+    "ablation_resolutions": "08: target resolutions of the conditioning ablation",
+    "seeds": "08: trainings per variant (seeds seed .. seed + seeds - 1)",
+    "ablation_epochs": "08: epochs per variant and seed",
+    "ablation_patches_per_epoch": "08: patches per epoch per variant and seed",
+}
+GENERATE_PREFIX = "generate_"  # a generator argument named like a training one: generate_bf16 -> MapGenerator(bf16=)
+
+
+def known_keys() -> set[str]:
+    """Every key a profile may hold: :data:`RUN_KEYS`, CurationConfig's and TrainConfig's fields and MapGenerator's
+    arguments (plain and with :data:`GENERATE_PREFIX`)."""
+    from .curate import CurationConfig
+    from .generate import MapGenerator
+    from .train import TrainConfig
+
+    generator = [name for name in inspect.signature(MapGenerator).parameters if name != "weights"]
+    configs = [f.name for config in (CurationConfig, TrainConfig) for f in fields(config)]
+    return {*RUN_KEYS, *configs, *generator, *(GENERATE_PREFIX + name for name in generator)}
+
+
+def check_keys(keys: Iterable[str], where: str) -> None:
+    """Raise :class:`S2MError` naming ``where`` and the nearest known key for the first key that no profile may hold
+    (:func:`known_keys`): the one check of profile files and of ``-p KEY VALUE``."""
+    import difflib
+
+    known = known_keys()
+    for key in keys:
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.5)
+            hint = f"; did you mean {near[0]}?" if near else " (the keys: README, Profiles and overrides)"
+            raise S2MError(f"{where}: no parameter {key!r}{hint}")
 
 
 def profile_path(name: str) -> Path:
     path = PARAMS_DIR / f"{name}.yaml"
+    if not PARAMS_DIR.is_dir():
+        raise S2MError(
+            f"{PARAMS_DIR}: no profiles here. Profiles and manifests belong to the struc2map checkout: run from it "
+            f"or set S2M_ROOT to it"
+        )
     if not path.exists():
         known = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
         raise S2MError(f"{path}: no such profile '{name}' (known profiles: {', '.join(known)})")
@@ -45,17 +114,21 @@ def profile_path(name: str) -> Path:
 
 
 def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The profile's parameters, updated by the non-None ``overrides`` whose keys the profile defines.
+    """The profile's parameters, updated by the non-None ``overrides`` whose keys a profile may hold (other names,
+    such as a notebook's own globals, are ignored). A profile file with an unknown key is refused (:func:`check_keys`).
 
     The manifest, run folder and figure folder come from, in order: an override, ``$S2M_MANIFEST`` /
     ``$S2M_RUN_DIR`` / ``$S2M_FIGURES_DIR`` (:data:`ENV_KEYS`), the profile. Relative paths are taken from the
     project root.
     """
-    with open(profile_path(name)) as fh:
+    path = profile_path(name)
+    with open(path) as fh:
         params = yaml.safe_load(fh) or {}
+    check_keys(params, str(path))
     params["profile"] = name
+    known = known_keys()
     for key, value in (overrides or {}).items():
-        if key in params and key != "profile" and value is not None:
+        if key in known and value is not None:
             params[key] = value
     for key, variable in ENV_KEYS.items():
         if (overrides or {}).get(key) is None and os.environ.get(variable):
@@ -85,22 +158,17 @@ def _type_problem(value: Any, default: Any) -> str | None:
 
 def check_overrides(profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The pre-flight of ``-p KEY VALUE`` (``./run_all.sh``, its ``--dry-run`` and ``python -m s2mlib.train``), before
-    any work: every key must be one of the profile's (an unknown one, a typo, names the nearest known key), every
-    value of the profile's type (:func:`_type_problem`), and the settings must pass the checks the notebooks apply
-    (``TrainConfig``, ``CurationConfig``, the generator's device and batch size). Raises :class:`S2MError` with one
-    line; returns the profile's parameters with the overrides."""
-    import difflib
-
+    any work: every key must be one a profile may hold (:func:`check_keys`, as for profile files: a typo names the
+    nearest known key), every value of the profile's type (:func:`_type_problem`), and the settings must pass the
+    checks the notebooks apply (``TrainConfig``, ``CurationConfig``, the generator's device and batch size). Raises
+    :class:`S2MError` with one line; returns the profile's parameters with the overrides."""
     with open(profile_path(profile)) as fh:
         defaults = yaml.safe_load(fh) or {}
     for key, value in overrides.items():
         if key == "profile":
             raise S2MError("-p profile: choose the profile with --profile NAME")
-        if key not in defaults:
-            near = difflib.get_close_matches(key, list(defaults), n=1, cutoff=0.5)
-            hint = f"; did you mean {near[0]}?" if near else f" (known: {', '.join(sorted(defaults))})"
-            raise S2MError(f"-p {key}: profile {profile} has no parameter {key!r}{hint}")
-        need = _type_problem(value, defaults[key])
+        check_keys([key], f"-p {key}: profile {profile}")
+        need = _type_problem(value, defaults.get(key))
         if need:
             raise S2MError(f"-p {key} {value!r}: {key} takes {need} (profile {profile} has {defaults[key]!r})")
     params = load_profile(profile, overrides)

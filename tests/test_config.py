@@ -59,6 +59,53 @@ def test_profiles_define_the_same_keys():
     assert load_profile("paper")["width"] == 32 and load_profile("paper")["epochs"] == 150
 
 
+def test_every_key_of_every_profile_feeds_a_setting():
+    """Profile keys are the names of what they feed: a CurationConfig or TrainConfig field, a MapGenerator argument
+    (plain or generate_-prefixed) or one of the run's own keys; loading refuses any other."""
+    from s2mlib.config import RUN_KEYS, known_keys
+    from s2mlib.curate import CurationConfig
+    from s2mlib.train import TrainConfig
+
+    profiles = sorted((ROOT / "params").glob("*.yaml"))
+    assert [p.stem for p in profiles] == ["default", "paper"]
+    for profile in profiles:
+        assert set(load_profile(profile.stem)) - {"profile"} <= known_keys()
+    assert {"clip_negative", "mask_radius"} <= set(vars(CurationConfig())) and "epochs" in vars(TrainConfig())
+    assert {"generate_batch_size", "generate_bf16", "skip_empty"} <= known_keys() and "weights" in RUN_KEYS
+    assert "generate_weights" not in known_keys()  # the weights are the profile's own key
+
+
+def test_a_profile_file_with_an_unknown_key_is_refused_as_an_override_is(monkeypatch, tmp_path):
+    import s2mlib.config as config
+
+    (tmp_path / "typo.yaml").write_text((ROOT / "params" / "default.yaml").read_text() + "epoch: 10\n")
+    with pytest.raises(S2MError, match=r"-p epoch: profile default: no parameter 'epoch'; did you mean epochs\?"):
+        config.check_overrides("default", {"epoch": 10})
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
+    with pytest.raises(S2MError, match=r"typo.yaml: no parameter 'epoch'; did you mean epochs\?"):
+        load_profile("typo")
+
+
+def test_a_known_key_missing_from_the_profile_can_be_set():
+    from s2mlib.config import check_overrides
+
+    assert "lr_patience" not in load_profile("default")
+    assert load_profile("default", {"lr_patience": 3})["lr_patience"] == 3
+    assert check_overrides("default", {"lr_patience": 3})["lr_patience"] == 3
+
+
+def test_the_project_root_is_s2m_root_else_the_checkout(monkeypatch, tmp_path):
+    import s2mlib.config as config
+
+    monkeypatch.delenv("S2M_ROOT", raising=False)
+    assert config.project_root() == ROOT == config.ROOT
+    monkeypatch.setenv("S2M_ROOT", str(tmp_path))
+    assert config.project_root() == tmp_path
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "params")
+    with pytest.raises(S2MError, match="belong to the struc2map checkout: run from it or set S2M_ROOT"):
+        load_profile("default")
+
+
 def test_unknown_profile():
     with pytest.raises(S2MError, match="no such profile 'nope'.*default"):
         load_profile("nope")

@@ -121,7 +121,7 @@ def test_dry_run_sizes_from_head_requests(notebook_dir, monkeypatch, capsys, tmp
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["-p", "epoch", "10"], "-p epoch: profile default has no parameter 'epoch'; did you mean epochs?"),
+        (["-p", "epoch", "10"], "-p epoch: profile default: no parameter 'epoch'; did you mean epochs?"),
         (["-p", "epochs", "abc"], "-p epochs 'abc': epochs takes a whole number (profile default has 3)"),
         (["-p", "lr", "0"], "the training settings are invalid: TrainConfig.lr must be a positive number"),
         (["-p", "min_correlation", "2"], "the curation settings are invalid: CurationConfig: min_correlation 2"),
