@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import pair
+from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.errors import StructureError

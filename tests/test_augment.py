@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torchio as tio
-from conftest import pair
+from helpers import pair
 from scipy import stats
 
 from s2mlib.augment import Draw, anisotropy_matrix, augment_batch, blur_matrix, draw

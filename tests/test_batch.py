@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import pair
+from helpers import pair
 
 from s2mlib import batch
 from s2mlib.batch import Shard, current_shard, join_summaries, output_name, parse_shard

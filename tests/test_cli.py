@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import pair
+from helpers import pair
 
 from s2mlib.cli import main
 

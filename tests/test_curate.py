@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, TEST_DATA, pair, pair_ids
+from helpers import SHARED_DATA, TEST_DATA, pair, pair_ids
 from scipy.interpolate import RegularGridInterpolator
 from scipy.spatial import cKDTree
 

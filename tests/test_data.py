@@ -15,7 +15,7 @@ import gemmi
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import pair
+from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.data import (

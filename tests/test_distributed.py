@@ -26,7 +26,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import TEST_DATA, pair
+from helpers import TEST_DATA, pair
 from scipy.ndimage import gaussian_filter
 
 from s2mlib.distributed import Ranks, _cause, resolve_nproc, shards

@@ -27,7 +27,7 @@ import mrcfile
 import nbformat
 import numpy as np
 import pytest
-from conftest import ROOT, TEST_DATA, pair
+from helpers import ROOT, TEST_DATA, pair
 
 from s2mlib import cli, runner
 from s2mlib.atoms import read_structure

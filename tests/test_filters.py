@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gemmi
 import pytest
-from conftest import pair
+from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.filters import chain_sequences, map_model_issues, redundant_entries, sequence_identity, structure_issues

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import pair
+from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_exp_map, make_sim_map

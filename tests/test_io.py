@@ -9,7 +9,7 @@ import os
 import mrcfile
 import numpy as np
 import pytest
-from conftest import pair, pair_ids, shared_pairs
+from helpers import pair, pair_ids, shared_pairs
 
 from s2mlib.atoms import read_structure
 from s2mlib.errors import MapError

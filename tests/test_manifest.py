@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, SHARED_DATA, pair_ids, shared_pairs
+from helpers import ROOT, SHARED_DATA, pair_ids, shared_pairs
 
 from s2mlib.errors import ManifestError
 from s2mlib.manifest import COLUMNS, entry_file_name, load_manifest, select

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import brute_force_mask, pair
+from helpers import brute_force_mask, pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.io import DensityMap, read_map

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import brute_force_mask, pair
+from helpers import brute_force_mask, pair
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import pair
+from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.io import DensityMap, read_map

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import pair
+from helpers import pair
 from scipy.ndimage import gaussian_filter
 from torch.utils.data import DataLoader
 

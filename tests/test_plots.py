@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from conftest import pair
+from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.io import DensityMap

@@ -2,7 +2,7 @@
 
 import nbformat
 import pytest
-from conftest import TEST_DATA
+from helpers import TEST_DATA
 
 from s2mlib import runner
 from s2mlib.errors import S2MError

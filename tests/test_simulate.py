@@ -12,7 +12,7 @@ import math
 import gemmi
 import numpy as np
 import pytest
-from conftest import pair
+from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.errors import StructureError

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import pair
+from helpers import pair
 from scipy.spatial import cKDTree
 
 from s2mlib.atoms import read_structure

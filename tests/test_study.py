@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, pair
+from helpers import ROOT, pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_exp_map

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, pair, pair_ids
+from helpers import SHARED_DATA, pair, pair_ids
 
 from s2mlib.io import read_map
 from s2mlib.tiling import cube_corners, cubes, cut_cube, reassemble

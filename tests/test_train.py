@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import pair
+from helpers import pair
 from scipy.ndimage import gaussian_filter
 
 from s2mlib.io import read_map

@@ -10,7 +10,7 @@ import gemmi
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from conftest import tiny_pairs
+from helpers import tiny_pairs
 
 from s2mlib import views
 
