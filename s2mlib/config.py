@@ -392,9 +392,14 @@ def start(
         params["weights"] = str(paths.generator)
     label = f"{params['profile']} ({Path(params['manifest']).name})"
     pd.set_option("display.width", 200)  # notebooks show wide tables
+    from . import plots
+    from .provenance import describe, provenance
+
+    record = provenance(params, overrides)
+    plots.set_provenance(record)
     if not quiet:
         print(
             f"profile {params['profile']} ({params.get('description', '')}); manifest {params['manifest']}; "
-            f"run folder {paths.root}"
+            f"run folder {paths.root}\n{describe(record)}"
         )
     return Run(params, paths, figures, label)

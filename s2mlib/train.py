@@ -77,7 +77,16 @@ PARAMS = "params.yaml"  # the profile's parameters handed to a torchrun child by
 AUGMENT_BACKENDS = ("torchio", "device")
 # Config fields that may change between a run and its resumption (they do not change what is computed, beyond
 # floating-point rounding for compile).
-RESUMABLE_CHANGES = ("epochs", "device", "num_workers", "progress", "checkpoint_every", "time_limit_s", "compile")
+RESUMABLE_CHANGES = (
+    "epochs",
+    "device",
+    "num_workers",
+    "progress",
+    "checkpoint_every",
+    "time_limit_s",
+    "compile",
+    "deterministic",
+)
 
 
 @dataclass
@@ -100,7 +109,8 @@ class TrainConfig:
     one (:mod:`s2mlib.inputs`). Either beyond-paper choice trains on targets at many resolutions R
     (:func:`s2mlib.patches.load_levels`: the reported resolution, or ``default_resolution`` when unknown, up to
     ``max_resolution`` every ``resolution_step`` A), R drawn per patch, uniformly or, with ``native_fraction`` f,
-    the reported resolution at least a fraction f of the time.
+    the reported resolution at least a fraction f of the time. ``deterministic`` asks torch for deterministic
+    algorithms (:func:`make_deterministic`).
     """
 
     epochs: int = 150
@@ -131,6 +141,7 @@ class TrainConfig:
     resolution_step: float = 0.5
     default_resolution: float = DEFAULT_RESOLUTION
     native_fraction: float | None = None
+    deterministic: bool = True
 
     @property
     def multi_resolution(self) -> bool:
@@ -209,9 +220,9 @@ class GAN:
     opt_d: torch.optim.Optimizer
     sched_g: torch.optim.lr_scheduler.ReduceLROnPlateau
     sched_d: torch.optim.lr_scheduler.ReduceLROnPlateau
-    step_g: torch.nn.Module | None = field(default=None, repr=False)  # G in the step (DDP: gradients averaged)
-    step_d: torch.nn.Module | None = field(default=None, repr=False)  # D's own update
-    adversary: torch.nn.Module | None = field(default=None, repr=False)  # D (frozen) in G's adversarial term
+    step_g: Callable[..., Any] | None = field(default=None, repr=False)  # G in the step (DDP: gradients averaged)
+    step_d: Callable[..., Any] | None = field(default=None, repr=False)  # D's own update
+    adversary: Callable[..., Any] | None = field(default=None, repr=False)  # D (frozen) in G's adversarial term
 
     @classmethod
     def build(cls, config: TrainConfig, device: str | torch.device = "cpu") -> GAN:
@@ -236,11 +247,13 @@ class GAN:
         """Set the modules a step calls: DDP wrappers of G and D when ``world_size`` > 1 (their construction
         broadcasts rank 0's parameters), ``torch.compile`` of them with ``config.compile``. The adversarial term
         calls the bare D: its parameters are frozen there, so DDP has nothing to average."""
-        g, d = self.generator, self.discriminator
+        g: Callable[..., Any] = self.generator
+        d: Callable[..., Any] = self.discriminator
         if world_size > 1:
             ids = [device.index] if device.type == "cuda" else None
-            g, d = DistributedDataParallel(g, device_ids=ids), DistributedDataParallel(d, device_ids=ids)
-        adversary = self.discriminator
+            g = DistributedDataParallel(self.generator, device_ids=ids)
+            d = DistributedDataParallel(self.discriminator, device_ids=ids)
+        adversary: Callable[..., Any] = self.discriminator
         if config.compile:
             g, d, adversary = torch.compile(g), torch.compile(d), torch.compile(adversary)
         self.step_g, self.step_d, self.adversary = g, d, adversary
@@ -330,7 +343,9 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def _rng_state() -> dict:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = np.random.get_state(legacy=True)
+    assert isinstance(state, tuple)  # the global RandomState is MT19937: the legacy tuple
+    kind, keys, pos, has_gauss, cached = state
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -419,6 +434,17 @@ def _loader(dataset: PatchDataset, sampler: _Batches, config: TrainConfig, devic
     )
 
 
+def make_deterministic() -> None:
+    """Deterministic algorithms for this process (``torch.use_deterministic_algorithms``, warning rather than failing
+    on an op without one; cuDNN without benchmark autotuning; cuBLAS's fixed workspace, which must be set before the
+    first cuBLAS call). On one machine with the same thread count, the same command then gives the same weights
+    (CPU: bit-identical, tests/test_train.py). Across machines float rounding still differs (README
+    "Reproducibility")."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
 def train(
     config: TrainConfig,
     train_data: PatchDataset | Sequence[tuple[np.ndarray, np.ndarray]],
@@ -444,6 +470,8 @@ def train(
     writes the files, reports progress and runs ``on_epoch_end``.
     """
     run_dir = Path(run_dir)
+    if config.deterministic:
+        make_deterministic()
     where = distributed.ranks()
     device = distributed.rank_device(config.device, where)
     show = config.progress and where.main
@@ -481,7 +509,7 @@ def train(
     ]
     val_batches, train_batches = _Batches(), _Batches()
     val_batches.set(0, [val_mine[i : i + config.batch_size] for i in range(0, len(val_mine), config.batch_size)])
-    val_loader = _loader(val_ds, val_batches, config, device) if len(val_batches) else []
+    val_loader: DataLoader | list = _loader(val_ds, val_batches, config, device) if len(val_batches) else []
     loader = _loader(train_ds, train_batches, config, device)
     for epoch in range(start, config.epochs):
         order = np.random.default_rng([config.seed, epoch]).permutation(len(train_ds))[: config.max_patches_per_epoch]
@@ -714,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m s2mlib.train``: a profile's training run (:func:`run_training`), alone or as one of torchrun's
     processes. Bad input is one line on stderr and exit status 2."""
 
-    parser = argparse.ArgumentParser(prog="python -m s2mlib.train", description=main.__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m s2mlib.train", description=(main.__doc__ or "").split("\n")[0])
     parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
     add_override_option(parser, "override a profile key (null sets it to None), as ./run_all.sh -p")
     parser.add_argument("--params", type=Path, help="every parameter from this YAML file (train_profile's hand-over)")

@@ -58,7 +58,7 @@ def test_index_records_profile_and_readme(tmp_path):
     fig = time_vs_size(pd.DataFrame({"residues": [1, 2], "seconds": [1.0, 2.0]}))
     save_figure(fig, tmp_path / "fig7_generation_time.png", profile="default")
     save_table(pd.DataFrame({"a": [1]}), tmp_path / "table1", profile="paper")
-    index = json.loads((tmp_path / "index.json").read_text())
+    index = json.loads((tmp_path / "index.json").read_text())["files"]
     assert index["fig7_generation_time.png"]["profile"] == "default"
     assert index["table1.csv"]["profile"] == "paper" and index["table1.md"]["profile"] == "paper"
     readme = (tmp_path / "README.md").read_text()
@@ -75,13 +75,45 @@ def test_index_files_change_only_with_content(tmp_path):
     index = tmp_path / "index.json"
     for name in ("index.json", "README.md", "table1.csv"):
         os.utime(tmp_path / name, (1, 1))
-    record = json.loads(index.read_text())["table1.csv"]
+    record = json.loads(index.read_text())["files"]["table1.csv"]
     save_table(table, tmp_path / "table1", profile="default")  # same content: nothing rewritten, same date
     save_table(table.assign(a=[1.0 + 1e-15, 2.0]), tmp_path / "table1", profile="default")  # rounding noise: same
     assert [(tmp_path / n).stat().st_mtime for n in ("index.json", "README.md", "table1.csv")] == [1, 1, 1]
     (tmp_path / "index.json").write_text(index.read_text().replace(record["written"], "2000-01-01 00:00:00"))
     save_table(table.assign(a=[1.0, 3.0]), tmp_path / "table1", profile="default")  # new content: new date
-    assert json.loads(index.read_text())["table1.csv"]["written"] != "2000-01-01 00:00:00"
+    assert json.loads(index.read_text())["files"]["table1.csv"]["written"] != "2000-01-01 00:00:00"
+
+
+def test_index_records_the_run_that_made_each_file(tmp_path, monkeypatch):
+    import json
+    import os
+
+    import torch
+
+    from s2mlib import plots
+    from s2mlib.provenance import provenance, run_id
+
+    monkeypatch.setattr(plots, "_RUN", None)
+    save_table(pd.DataFrame({"a": [1]}), tmp_path / "table1", profile="default")  # made before provenance was set
+    first = provenance(
+        {"profile": "default", "manifest": "x/pairs.tsv", "seed": 0, "seeds": 3, "epochs": 3}, {"epochs": 2}
+    )
+    plots.set_provenance(first)
+    save_table(pd.DataFrame({"a": [2]}), tmp_path / "table2", profile="default")
+    save_table(pd.DataFrame({"a": [1]}), tmp_path / "table1", profile="default")  # unchanged: keeps its record
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert "run" not in index["files"]["table1.csv"]
+    assert index["files"]["table2.csv"]["run"] == index["files"]["table2.md"]["run"] == run_id(first)
+    run = index["runs"][run_id(first)]
+    assert run["overrides"] == {"epochs": 2} and run["seeds"] == 3 and run["manifest"] == "pairs.tsv"
+    assert run["machine"]["cores"] == os.cpu_count() and run["versions"]["torch"] == torch.__version__
+    second = {**first, "seed": 5}
+    plots.set_provenance(second)
+    save_table(pd.DataFrame({"a": [3]}), tmp_path / "table2", profile="default")  # the first run is no longer used
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert list(index["runs"]) == [run_id(second)]
+    assert f"| {run_id(second)} |" in (tmp_path / "README.md").read_text()
+    plots.set_provenance(None)
 
 
 def test_ca_trace_segments(tmp_path):
