@@ -2,10 +2,11 @@
 
 The input is made exactly as in training (:mod:`s2mlib.inputs`: molmap at 2 A, or the B-factor-aware map at the
 target resolution, as the weights were trained) on a 1 A grid covering the atoms' bounding box plus a 3 A cushion,
-min-max to [0, 1]. It is cut into 32^3 cubes at stride 20 after 32 voxels of zero padding (:mod:`s2mlib.tiling`),
-each cube goes through the generator in batches (with the target resolution, for a conditioned generator), and the
-central 20^3 of every output cube is written back (Si et al.); the result keeps the input grid's origin and 1 A
-voxels, or is resampled onto a reference map's grid.
+min-max to [0, 1] (for a big model, made slab by slab: :func:`network_input`). It is cut into 32^3 cubes at stride
+20 after 32 voxels of zero padding (:mod:`s2mlib.tiling`), each cube goes through the generator in batches (with the
+target resolution, for a conditioned generator), and the central 20^3 of every output cube is written back (Si et
+al.) as each batch comes out; the result keeps the input grid's origin and 1 A voxels, or is resampled onto a
+reference map's grid.
 
 ``skip_empty=True`` (the default) does not run cubes whose input is all zero and leaves their centre 0; the
 paper-faithful tiling (``skip_empty=False``) runs every cube.
@@ -34,42 +35,72 @@ from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .errors import InputError, S2MError
-from .inputs import DEFAULT_RESOLUTION, known_resolution
+from .inputs import DEFAULT_RESOLUTION, known_resolution, network_input_slabs
 from .inputs import network_input as make_input
 from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
 from .noise import SampleMaps, checked_seed, model_weight, sample_maps, write_sample
-from .simulate import bounding_grid, bounding_shape, check_inside
-from .tiling import CUBE, STRIDE, cube_corners, cut_cube, reassemble
+from .simulate import (
+    SLAB_COPIES,
+    WHOLE_GRID_BYTES,
+    bounding_grid,
+    bounding_shape,
+    check_inside,
+    grid_spec,
+    slabs,
+)
+from .tiling import STRIDE, cube_corners, cut_cube, put_centre
 from .weights import DEFAULT_NAME, load_generator, weights_path
 
 GRID_SPACING = 1.0  # the network works on 1 A voxels
 CUSHION = 3.0  # A around the atoms' bounding box, as the curated training maps (phenix.map_box)
-# float32 grid copies alive at once at the peak: the B-factor input's float64 blur and min-max (about 10), or the
-# input, the 32^3 output cubes at stride 20 (4.1) and the reassembled map
+# float32 grid copies alive at once at the peak: the B-factor input's float64 blur and min-max (about 10)
 GRID_COPIES = 11
+# ... when the input is made slab by slab: the input and the generated map, then the map and the copy and mask that
+# writing it takes (mrcfile's rms, the finite check)
+BLOCK_GRID_COPIES = 3
 TRAINED_MAX_RESOLUTION = 10.0  # A: the top of the target ladder the shipped conditioned weights were trained on
 
 
 def network_input(
-    structure: Structure, kind: str = "molmap", resolution: float | None = None, *, b_factors: str = "auto"
+    structure: Structure,
+    kind: str = "molmap",
+    resolution: float | None = None,
+    *,
+    b_factors: str = "auto",
+    sections: int | None = None,
 ) -> DensityMap:
     """The generator's input for ``structure`` on a 1 A grid (bounding box + 3 A), exactly as in training
     (:func:`s2mlib.inputs.network_input`): molmap at 2 A, or the B-factor-aware map at ``resolution``; min-max [0, 1].
 
-    Raises :class:`~s2mlib.memory.MemoryLimitError` (one line: grid size, memory needed and available, counting
-    ``ulimit -v``) before anything is allocated when the grid would not fit.
+    A grid whose whole-grid arrays (:data:`GRID_COPIES`) would need more than
+    :data:`s2mlib.simulate.WHOLE_GRID_BYTES` (a model of about 200,000 atoms and more), or any grid when ``sections``
+    is given, is made slab by slab (:func:`s2mlib.inputs.network_input_slabs`, ``sections`` z-sections each; the same
+    input to float32 rounding), so that the input and the generated map are the only whole grids
+    (:data:`BLOCK_GRID_COPIES`). Raises :class:`~s2mlib.memory.MemoryLimitError` (one line: grid size, memory
+    needed and available, counting ``ulimit -v``) before anything is allocated when the grid would not fit.
     """
     shape = bounding_shape(structure.xyz, GRID_SPACING, CUSHION)
+    low = structure.xyz.min(axis=0) - CUSHION
+    grid = grid_spec(low, shape[::-1], GRID_SPACING)
+    whole = GRID_COPIES * grid_bytes(shape)
+    by_slabs = sections is not None or whole > WHOLE_GRID_BYTES
+    need = whole
+    if by_slabs:
+        thickest = max(z1 - z0 for z0, z1 in slabs(grid, sections))
+        need = int((BLOCK_GRID_COPIES + SLAB_COPIES * thickest / shape[2]) * grid_bytes(shape))
     require_memory(
-        GRID_COPIES * grid_bytes(shape),
+        need,
         f"{structure.path}: the generator's {' x '.join(map(str, shape))} grid at 1 A ({structure.n_atoms} atoms; "
         f"split the structure, e.g. by chain, and generate the parts separately)",
     )
-    grid = bounding_grid(structure.xyz, GRID_SPACING, CUSHION)
-    return make_input(structure, grid, kind, resolution, b_factors=b_factors)
+    if by_slabs:
+        return network_input_slabs(structure, grid, kind, resolution, b_factors=b_factors, sections=sections)
+    return make_input(
+        structure, bounding_grid(structure.xyz, GRID_SPACING, CUSHION), kind, resolution, b_factors=b_factors
+    )
 
 
 @torch.inference_mode()
@@ -91,24 +122,26 @@ def refine(
     when ``skip_empty``. A larger even ``stride`` keeps a larger centre (fewer cubes; the paper's is 20).
     A resolution-conditioned network gets ``resolution`` (A) with every cube."""
     conditioned = getattr(network, "conditioned", False)
-    if conditioned and resolution is None:
+    level = float(resolution) if conditioned and resolution is not None else None
+    if conditioned and level is None:
         raise ValueError("a resolution-conditioned generator needs the target resolution")
     device = torch.device(device)
     corners = cube_corners(array.shape, stride)
     run = [i for i, c in enumerate(corners) if not skip_empty or cut_cube(array, c).any()]
-    outputs = np.zeros((len(corners), CUBE, CUBE, CUBE), np.float32)
+    result = np.zeros(array.shape, np.float32)  # each batch's centres written at once: no array of output cubes
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     batches = range(0, len(run), batch_size)
     for start in tqdm(batches, desc="generating", unit="batch", disable=not progress, leave=False):
         index = run[start : start + batch_size]
         batch = torch.from_numpy(np.stack([cut_cube(array, corners[i]) for i in index]))[:, None]
         with autocast:
-            if conditioned:
-                out = network(place(batch, device, channels_last), torch.full((len(index),), float(resolution)))
-            else:
+            if level is None:
                 out = network(place(batch, device, channels_last))
-        outputs[index] = out.float()[:, 0].cpu().numpy()
-    return reassemble(outputs, corners, array.shape, stride)
+            else:
+                out = network(place(batch, device, channels_last), torch.full((len(index),), level))
+        for i, cube in zip(index, out.float()[:, 0].cpu().numpy()):
+            put_centre(result, cube, corners[i], stride)
+    return result
 
 
 class MapGenerator:
@@ -234,7 +267,9 @@ class MapGenerator:
             density = density.resampled_like(ref_map)
         if self.noise:
             weight = model_weight(density, structure, self.b_factors)
-            self.last_sample = sample_maps(density, r, self.seed if seed is None else checked_seed(seed), weight=weight)
+            at = chosen or DEFAULT_RESOLUTION  # r: noise needs weights that take a resolution (__init__)
+            draw = self.seed if seed is None else checked_seed(seed)
+            self.last_sample = sample_maps(density, at, draw, weight=weight)
             density = self.last_sample.full
         self.last_timing = {"simulate_s": t1 - t0, "network_s": t2 - t1, "total_s": time.perf_counter() - t0}
         self.last_resolution = r

@@ -32,7 +32,7 @@ from .atoms import Structure
 from .errors import InputError
 from .io import DensityMap
 from .maps import lowpass, minmax
-from .simulate import gemmi_density, molmap
+from .simulate import GemmiSlabs, gaussian_slabs, gemmi_density, molmap, molmap_terms, slabs
 from .structures import with_effective_b_factors
 
 INPUT_KINDS = ("molmap", "bfactor")
@@ -72,6 +72,49 @@ def bfactor_inputs(structure: Structure, grid: DensityMap, resolutions, *, b_fac
         data = gaussian_filter(base.data.astype(np.float64), sigma, mode="constant") if extra > 0 else base.data
         out.append(grid.copy(minmax(data)))
     return out
+
+
+def network_input_slabs(
+    structure: Structure,
+    grid: DensityMap,
+    kind: str = "molmap",
+    resolution: float | None = None,
+    *,
+    b_factors: str = "auto",
+    sections: int | None = None,
+) -> DensityMap:
+    """:func:`network_input` made slab by slab (:func:`s2mlib.simulate.slabs`) into one float32 array, for grids
+    whose whole-grid arrays would not fit: each slab's molmap from the atoms near it
+    (:func:`s2mlib.simulate.gaussian_slabs`), or gemmi's density at 2 A on the slab and a halo of the blur's reach
+    (scipy's kernel radius, int(4 sigma + 0.5) sections; :class:`s2mlib.simulate.GemmiSlabs`) then the blur; the
+    min-max over the whole grid is applied at the end, slab by slab. Equal to :func:`network_input` to float32
+    rounding (the blurred slabs are kept in float32); what is held at once is the input and one slab's arrays."""
+    if kind not in INPUT_KINDS:
+        raise InputError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+    if kind == "bfactor" and resolution is None:
+        raise InputError("the 'bfactor' input is made at a resolution: give one")
+    ranges = slabs(grid, sections)
+    out = np.empty(grid.data.shape, np.float32)
+    if kind == "molmap":
+        _, amplitude, sigma, cutoff = molmap_terms(structure, PAPER_INPUT_RESOLUTION)
+        for (z0, z1), part in zip(ranges, gaussian_slabs(grid, structure.xyz, amplitude, sigma, cutoff, sections)):
+            out[z0:z1] = part
+    else:
+        base = GemmiSlabs(with_effective_b_factors(structure, b_factors)[0], grid, 4 * PAPER_INPUT_RESOLUTION**2)
+        extra = max(float(resolution) ** 2 - PAPER_INPUT_RESOLUTION**2, 0.0) / (2 * math.pi**2)
+        sigma = np.sqrt(extra) / grid.voxel_size[::-1]
+        halo = int(4.0 * sigma[0] + 0.5)  # scipy's gaussian_filter kernel radius along z (truncate 4)
+        nz = grid.data.shape[0]
+        for z0, z1 in ranges:
+            a, b = max(z0 - halo, 0), min(z1 + halo, nz)
+            data = base.sections(a, b).astype(np.float64)
+            if extra > 0:
+                data = gaussian_filter(data, sigma, mode="constant")
+            out[z0:z1] = data[z0 - a : z1 - a]
+    lo, hi = float(out.min()), float(out.max())
+    for z0, z1 in ranges:  # minmax, in float64 per slab
+        out[z0:z1] = (out[z0:z1].astype(np.float64) - lo) / (hi - lo) if hi > lo else 0.0
+    return grid.copy(out)
 
 
 def target_at(exp_map: DensityMap, resolution: float, native: float) -> DensityMap:

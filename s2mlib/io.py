@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import struct
+import tempfile
 import warnings
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,6 +256,56 @@ def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
             mrc.header.origin = tuple(float(v) for v in density.origin)
             mrc.header.nxstart = mrc.header.nystart = mrc.header.nzstart = 0
             mrc.update_header_stats()
+
+    atomic_write(write, path)
+    return path
+
+
+def write_map_slabs(grid: DensityMap, parts: Iterable[np.ndarray], path: str | os.PathLike) -> Path:
+    """:func:`write_map` for a map made slab by slab (:func:`s2mlib.simulate.simulate_slabs`): ``grid``'s origin,
+    shape and voxel size (its data unused), the z-sections from ``parts`` in order, one slab in memory at a time; the
+    header's min, max, mean and rms accumulated in float64 and written when the data is whole. A ``.gz`` map is
+    compressed from an unnamed temporary file in the same folder."""
+    path = Path(path)
+    nz, ny, nx = grid.data.shape
+    mrc = MrcInterpreter()
+    mrc._create_default_attributes()  # a write-only header, as mrcfile's documentation describes
+    mrc.set_data(np.zeros((2, 1, 1), np.float32))  # mode 2, a volume
+    header = mrc.header
+    header.nx, header.ny, header.nz = header.mx, header.my, header.mz = nx, ny, nz
+    mrc.voxel_size = tuple(float(v) for v in grid.voxel_size)
+    header.origin = tuple(float(v) for v in grid.origin)
+    header.nxstart = header.nystart = header.nzstart = 0
+
+    def write_data(fh) -> None:
+        total, square, low, high, done = 0.0, 0.0, np.inf, -np.inf, 0
+        fh.write(header.tobytes())
+        for part in parts:
+            part = np.ascontiguousarray(part, dtype=np.float32)
+            if part.shape[1:] != (ny, nx) or done + len(part) > nz or not np.all(np.isfinite(part)):
+                raise MapError(f"{path}: a slab of shape {part.shape} does not continue the {nx} x {ny} x {nz} map")
+            total += float(part.sum(dtype=np.float64))
+            square += float(np.square(part, dtype=np.float64).sum())
+            low, high = min(low, float(part.min())), max(high, float(part.max()))
+            fh.write(part.tobytes())
+            done += len(part)
+        if done != nz:
+            raise MapError(f"{path}: the slabs hold {done} of the map's {nz} z-sections")
+        mean = total / (nx * ny * nz)
+        header.dmin, header.dmax, header.dmean = low, high, mean
+        header.rms = np.sqrt(max(square / (nx * ny * nz) - mean**2, 0.0))
+        fh.seek(0)
+        fh.write(header.tobytes())
+
+    def write(tmp: Path) -> None:
+        if path.suffix != ".gz":
+            with open(tmp, "wb") as fh:
+                write_data(fh)
+            return
+        with tempfile.TemporaryFile(dir=tmp.parent) as raw, gzip.open(tmp, "wb") as fh:
+            write_data(raw)
+            raw.seek(0)
+            shutil.copyfileobj(raw, fh, 1 << 24)
 
     atomic_write(write, path)
     return path

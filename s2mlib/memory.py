@@ -13,7 +13,9 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import resource
+import shutil
 from pathlib import Path
 
 from .errors import S2MError
@@ -76,3 +78,11 @@ def require_memory(nbytes: int, what: str) -> None:
     available = available_bytes()
     if nbytes > available:
         raise MemoryLimitError(f"{what} needs {nbytes / GIB:.1f} GiB of memory; {available / GIB:.1f} GiB is available")
+
+
+def require_disk(nbytes: int, folder: str | os.PathLike, what: str) -> None:
+    """Raise :class:`MemoryLimitError` (one line: ``what``, the disk space needed and free in ``folder``) unless
+    ``nbytes`` fit in ``folder``'s file system: a map written slab by slab is checked before the work."""
+    free = shutil.disk_usage(folder).free
+    if nbytes > free:
+        raise MemoryLimitError(f"{what} needs {nbytes / GIB:.1f} GiB of disk in {folder}; {free / GIB:.1f} GiB is free")

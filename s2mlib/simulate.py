@@ -6,7 +6,10 @@ builds its own grid (``molmap``'s bounding grid, or EMAN2's cubic box for ``e2pd
 
 Bounds, checked before any work: a resolution within :data:`RESOLUTION_RANGE` (0.5-100 A) and a grid (the method's
 own, or ``ref_map``'s) whose arrays fit in the memory available (:func:`s2mlib.memory.require_memory`); otherwise one
-line giving the grid size and the memory it would need.
+line giving the grid size and the memory it would need. Big grids, block by block: :func:`simulate_slabs` gives the
+map of ``molmap``, ``e2pdb2mrc`` or ``gemmi`` one slab of z-sections at a time (each from the atoms near it, the same
+sums as on the whole grid), which ``s2m simulate`` writes as it goes when the whole grid's arrays would need more than
+:data:`WHOLE_GRID_BYTES`.
 
 Reference-grid policy: atoms whose centre lies outside the reference grid raise a ``UserWarning`` (their density
 is cut off at the box edge); if no atom lies inside, a ``ValueError`` is raised (the map would be empty).
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Iterator
 
 import gemmi
 import numpy as np
@@ -73,13 +77,17 @@ def _check_map_resolution(resolution: float) -> float:
     return value
 
 
-def _require_grid(structure: Structure, method: str, shape_xyz, spacing, atom_bytes: int = 0) -> None:
-    """Refuse, before it is allocated, a grid whose arrays (:data:`GRID_COPIES`) do not fit in memory."""
+def grid_text(structure: Structure, method: str, shape_xyz, spacing) -> str:
+    """'PATH: METHOD on a NX x NY x NZ grid of V A voxels (N atoms)', the start of a refusal."""
     size = " x ".join(str(int(n)) for n in shape_xyz)
     voxel = "/".join(f"{v:g}" for v in np.unique(np.round(np.broadcast_to(spacing, (3,)), 6)))
+    return f"{structure.path}: {method} on a {size} grid of {voxel} A voxels ({structure.n_atoms} atoms)"
+
+
+def _require_grid(structure: Structure, method: str, shape_xyz, spacing, atom_bytes: int = 0) -> None:
+    """Refuse, before it is allocated, a grid whose arrays (:data:`GRID_COPIES`) do not fit in memory."""
     require_memory(
-        GRID_COPIES[method] * grid_bytes(shape_xyz) + atom_bytes,
-        f"{structure.path}: {method} on a {size} grid of {voxel} A voxels ({structure.n_atoms} atoms)",
+        GRID_COPIES[method] * grid_bytes(shape_xyz) + atom_bytes, grid_text(structure, method, shape_xyz, spacing)
     )
 
 
@@ -133,13 +141,14 @@ def bounding_grid(xyz: np.ndarray, spacing: float, pad: float) -> DensityMap:
     if not math.isfinite(pad) or pad < 0:
         raise InputError(f"edge padding must be a non-negative number of Angstrom, got {pad!r}")
     low = xyz.min(axis=0)
-    return DensityMap(np.zeros(bounding_shape(xyz, spacing, pad)[::-1], np.float32), low - pad, spacing)
+    return DensityMap(np.zeros(bounding_shape(xyz, spacing, pad)[::-1], np.float32), low - pad, np.full(3, spacing))
 
 
 def bounding_shape(xyz: np.ndarray, spacing: float, pad: float) -> tuple[int, int, int]:
     """The x, y, z size of :func:`bounding_grid` (nothing allocated): ceil((max - min + 2 pad) / spacing)."""
     low, high = xyz.min(axis=0), xyz.max(axis=0)
-    return tuple(max(1, int(math.ceil((high[a] - low[a] + 2 * pad) / spacing))) for a in range(3))
+    x, y, z = (max(1, int(math.ceil((high[a] - low[a] + 2 * pad) / spacing))) for a in range(3))
+    return x, y, z
 
 
 # ---------------------------------------------------------------------------------- exact Gaussian sums
@@ -206,6 +215,23 @@ def gaussian_sum(grid: DensityMap, xyz: np.ndarray, amplitude: np.ndarray, sigma
     return out.numpy()
 
 
+def _own_grid(
+    structure: Structure, resolution: float, ref_map: DensityMap | None, spacing: float | None, pad: float | None
+) -> DensityMap:
+    """``ref_map`` (after the containment check), else molmap's bounding grid (spacing R/3, pad 3R) without data
+    (:func:`grid_spec`)."""
+    if ref_map is not None:
+        if spacing is not None or pad is not None:
+            raise InputError("spacing/pad define a new grid and cannot be combined with ref_map (its grid is used)")
+        check_inside(structure, ref_map)
+        return ref_map
+    spacing = _check_resolution(resolution / 3 if spacing is None else spacing, "grid spacing")
+    pad = 3 * resolution if pad is None else pad
+    if not math.isfinite(pad) or pad < 0:
+        raise InputError(f"edge padding must be a non-negative number of Angstrom, got {pad!r}")
+    return grid_spec(structure.xyz.min(axis=0) - pad, bounding_shape(structure.xyz, spacing, pad)[::-1], spacing)
+
+
 def _target_grid(
     structure: Structure,
     resolution: float,
@@ -215,21 +241,12 @@ def _target_grid(
     method: str,
     cutoff: float = 0.0,
 ) -> DensityMap:
-    """``ref_map``'s grid (after the containment check), else molmap's bounding grid (spacing R/3, pad 3R); refused
-    before allocation when it (and the per-atom arrays of a Gaussian sum reaching ``cutoff`` A) cannot fit."""
-    if ref_map is not None:
-        if spacing is not None or pad is not None:
-            raise InputError("spacing/pad define a new grid and cannot be combined with ref_map (its grid is used)")
-        check_inside(structure, ref_map)
-        atoms = _sum_bytes(structure, cutoff, ref_map.voxel_size) if cutoff else 0
-        _require_grid(structure, method, ref_map.shape_xyz, ref_map.voxel_size, atoms)
-        return _empty_like(ref_map)
-    spacing = _check_resolution(resolution / 3 if spacing is None else spacing, "grid spacing")
-    pad = 3 * resolution if pad is None else pad
-    if math.isfinite(pad) and pad >= 0:
-        shape = bounding_shape(structure.xyz, spacing, pad)
-        _require_grid(structure, method, shape, spacing, _sum_bytes(structure, cutoff, spacing) if cutoff else 0)
-    return bounding_grid(structure.xyz, spacing, pad)
+    """:func:`_own_grid`, all zeros; refused before allocation when it (and the per-atom arrays of a Gaussian sum
+    reaching ``cutoff`` A) cannot fit."""
+    grid = _own_grid(structure, resolution, ref_map, spacing, pad)
+    atoms = _sum_bytes(structure, cutoff, grid.voxel_size) if cutoff else 0
+    _require_grid(structure, method, grid.shape_xyz, grid.voxel_size, atoms)
+    return _empty_like(grid)
 
 
 # ----------------------------------------------------------------------------------------------- methods
@@ -253,14 +270,19 @@ def molmap(
     _map/gaussian.cpp). Grid: ``ref_map``'s ("onGrid"), else spacing ``resolution / 3`` and padding
     ``3 * resolution`` (origin = min(xyz) - pad, shape = ceil((max - min + 2 pad) / spacing)).
     """
+    resolution, amplitude, sigma, cutoff = molmap_terms(structure, resolution, sigma_factor, cutoff_range)
+    grid = _target_grid(structure, resolution, ref_map, spacing, pad, "molmap", cutoff)
+    return grid.copy(gaussian_sum(grid, structure.xyz, amplitude, sigma, cutoff))
+
+
+def molmap_terms(structure: Structure, resolution: float, sigma_factor: float = MOLMAP_SIGMA_FACTOR, cutoff_range=5.0):
+    """molmap's checked resolution, per-atom amplitudes Z (2 pi)^-1.5 sigma^-3, sigma and cutoff (A)."""
     resolution = _check_map_resolution(resolution)
     _check_resolution(sigma_factor, "sigma_factor")
     _check_resolution(cutoff_range, "cutoff_range")
     _check_structure(structure)
     sigma = resolution * sigma_factor
-    grid = _target_grid(structure, resolution, ref_map, spacing, pad, "molmap", cutoff_range * sigma)
-    amplitude = structure.atomic_number * (2 * math.pi) ** -1.5 * sigma**-3
-    return grid.copy(gaussian_sum(grid, structure.xyz, amplitude, sigma, cutoff_range * sigma))
+    return resolution, structure.atomic_number * (2 * math.pi) ** -1.5 * sigma**-3, sigma, cutoff_range * sigma
 
 
 def e2pdb2mrc(
@@ -285,30 +307,41 @@ def e2pdb2mrc(
     resolution = _check_map_resolution(resolution)
     _check_structure(structure)
     width = resolution / math.pi
-    if ref_map is not None:
-        if spacing is not None or box is not None:
-            raise InputError("spacing/box define a new grid and cannot be combined with ref_map (its grid is used)")
-        check_inside(structure, ref_map)
-        atoms = _sum_bytes(structure, EMAN2_CUTOFF * width, ref_map.voxel_size)
-        _require_grid(structure, "e2pdb2mrc", ref_map.shape_xyz, ref_map.voxel_size, atoms)
-        grid = _empty_like(ref_map)
-    else:
-        apix = _check_resolution(1.0 if spacing is None else spacing, "grid spacing")
-        extent = float(np.max(structure.xyz.max(axis=0) - structure.xyz.min(axis=0)))
-        reach = float(np.abs(structure.xyz).max()) + EMAN2_CUTOFF * width
-        needed = 2 * (math.ceil(reach / apix) + 1)
-        if box is None:
-            box = max(int(1.9 * extent / apix + 2 * resolution / apix), needed)
-        elif int(box) != box or box < 1:
-            raise InputError(f"box must be a positive whole number of voxels, got {box!r}")
-        half = int(box) // 2
-        _require_grid(structure, "e2pdb2mrc", (int(box),) * 3, apix, _sum_bytes(structure, EMAN2_CUTOFF * width, apix))
-        grid = DensityMap(np.zeros((int(box),) * 3, np.float32), -half * apix, apix)
-        check_inside(structure, grid)
+    grid = _e2pdb2mrc_grid(structure, resolution, ref_map, spacing, box)
+    _require_grid(
+        structure,
+        "e2pdb2mrc",
+        grid.shape_xyz,
+        grid.voxel_size,
+        _sum_bytes(structure, EMAN2_CUTOFF * width, grid.voxel_size),
+    )
     sigma = width / math.sqrt(2.0)  # exp(-(r/w)^2) = exp(-r^2 / (2 sigma^2))
     return grid.copy(
         gaussian_sum(grid, structure.xyz, structure.atomic_number.astype(np.float64), sigma, EMAN2_CUTOFF * width)
     )
+
+
+def _e2pdb2mrc_grid(
+    structure: Structure, resolution: float, ref_map: DensityMap | None, spacing: float | None, box: int | None
+) -> DensityMap:
+    """e2pdb2mrc's grid (no data, :func:`grid_spec`): ``ref_map``'s, else EMAN2's cubic box (see :func:`e2pdb2mrc`)."""
+    width = resolution / math.pi
+    if ref_map is not None:
+        if spacing is not None or box is not None:
+            raise InputError("spacing/box define a new grid and cannot be combined with ref_map (its grid is used)")
+        check_inside(structure, ref_map)
+        return ref_map
+    apix = _check_resolution(1.0 if spacing is None else spacing, "grid spacing")
+    extent = float(np.max(structure.xyz.max(axis=0) - structure.xyz.min(axis=0)))
+    reach = float(np.abs(structure.xyz).max()) + EMAN2_CUTOFF * width
+    needed = 2 * (math.ceil(reach / apix) + 1)
+    if box is None:
+        box = max(int(1.9 * extent / apix + 2 * resolution / apix), needed)
+    elif int(box) != box or box < 1:
+        raise InputError(f"box must be a positive whole number of voxels, got {box!r}")
+    grid = grid_spec(-(int(box) // 2) * apix, (int(box),) * 3, apix)
+    check_inside(structure, grid)
+    return grid
 
 
 def blurrer(
@@ -378,40 +411,92 @@ def gemmi_density(
     if not math.isfinite(blur) or blur < 0:
         raise InputError(f"blur must be a non-negative B value (A^2), got {blur!r}")
     grid = _target_grid(structure, resolution, ref_map, spacing, pad, "gemmi")
+    st, radius = _gemmi_model(structure, grid, blur)
+    shape = np.array(grid.shape_xyz)
+    size = shape + 2 * np.ceil(radius / grid.voxel_size).astype(int) + 2
+    _require_grid(structure, "gemmi", size, grid.voxel_size)
+    calc = _gemmi_calculator(size, grid.voxel_size, blur)
+    calc.add_model_density_to_grid(st[0])
+    values = np.array(calc.grid, copy=False)[: shape[0], : shape[1], : shape[2]]  # [x, y, z]
+    return grid.copy(np.ascontiguousarray(values.transpose(2, 1, 0), dtype=np.float32))
 
+
+def _gemmi_model(structure: Structure, grid: DensityMap, blur: float) -> tuple[gemmi.Structure, float]:
+    """A copy of ``structure``'s gemmi structure, its first model moved by -origin of ``grid`` and without the atoms
+    farther than gemmi's density radius from the box, and that radius (A): where a Gaussian of the largest B
+    (coefficient b + ADP + blur) falls to 1e-6 of its peak, a generous bound on gemmi's 1e-5 cutoff."""
     st = structure.gemmi_structure.clone()
     model = st[0]
     model.transform_pos_and_adp(gemmi.Transform(gemmi.Mat33(), gemmi.Vec3(*map(float, -grid.origin))))
-    widest = 0.0  # largest Gaussian B among atoms: coefficient b + ADP + blur
+    widest = 0.0
     for cra in model.all():
         atom = cra.atom
         adp = (
             max(atom.aniso.u11, atom.aniso.u22, atom.aniso.u33) * 8 * math.pi**2 if atom.aniso.nonzero() else atom.b_iso
         )
         widest = max(widest, max(atom.element.c4322.get_coefs()[5:]) + adp + blur)
-    radius = math.sqrt(widest * math.log(1e6) / (4 * math.pi**2))  # generous bound on gemmi's 1e-5 cutoff
+    radius = math.sqrt(widest * math.log(1e6) / (4 * math.pi**2))
     shape = np.array(grid.shape_xyz)
-    low, high = -radius, (shape - 1) * grid.voxel_size + radius
-    lo, hi = [float(low)] * 3, [float(v) for v in high]
+    lo, hi = [-radius] * 3, [float(v) for v in (shape - 1) * grid.voxel_size + radius]
     for chain in model:  # atoms beyond the margin could wrap into the box: drop them (they add nothing to it)
         for residue in chain:
             for i in range(len(residue) - 1, -1, -1):
                 p = residue[i].pos  # already moved by -origin
                 if not all(a <= v <= b for a, v, b in zip(lo, (p.x, p.y, p.z), hi)):
                     del residue[i]
+    return st, radius
 
-    size = shape + 2 * np.ceil(radius / grid.voxel_size).astype(int) + 2
-    _require_grid(structure, "gemmi", size, grid.voxel_size)
+
+def _gemmi_calculator(size, voxel_size, blur: float) -> gemmi.DensityCalculatorE:
+    """An empty periodic P1 cell of ``size`` (x, y, z) voxels for gemmi's density with ``blur``."""
     calc = gemmi.DensityCalculatorE()
     calc.blur = blur
-    calc.grid.set_unit_cell(gemmi.UnitCell(*(size * grid.voxel_size), 90, 90, 90))
+    cell_x, cell_y, cell_z = (float(v) for v in np.asarray(size) * voxel_size)
+    calc.grid.set_unit_cell(gemmi.UnitCell(cell_x, cell_y, cell_z, 90, 90, 90))
     calc.grid.set_size(*map(int, size))
-    calc.add_model_density_to_grid(model)
-    values = np.array(calc.grid, copy=False)[: shape[0], : shape[1], : shape[2]]  # [x, y, z]
-    return grid.copy(np.ascontiguousarray(values.transpose(2, 1, 0), dtype=np.float32))
+    return calc
 
 
-_SIMULATORS = {"molmap": molmap, "e2pdb2mrc": e2pdb2mrc, "blurrer": blurrer, "gemmi": gemmi_density}
+class GemmiSlabs:
+    """gemmi's density on ``grid`` (:func:`gemmi_density`'s sum) for a range of z-sections at a time.
+
+    The cell of a slab is the box along x and y (with :func:`gemmi_density`'s margin) and, along z, the slab plus
+    the density radius on each side; only the atoms within that radius of the slab are added (in the model's order,
+    so every voxel sums the same atoms in the same order as on the whole grid), at their own z: the cell is
+    periodic, so section z lies at z mod its length, and it is long enough that no atom reaches a slab voxel twice.
+    """
+
+    def __init__(self, structure: Structure, grid: DensityMap, blur: float):
+        self.structure, self.radius = _gemmi_model(structure, grid, blur)  # the atoms below live in it
+        self.atoms = [atom for chain in self.structure[0] for residue in chain for atom in residue]
+        self.z = np.array([atom.pos.z for atom in self.atoms], dtype=np.float64)
+        self.grid, self.blur = grid, blur
+        self.margin = np.ceil(self.radius / grid.voxel_size).astype(int) + 1  # x, y, z voxels
+
+    def cell_bytes(self, sections: int) -> int:
+        """Bytes of one slab's float32 cell of ``sections`` z-sections."""
+        nx, ny, _ = self.grid.shape_xyz
+        return grid_bytes((nx + 2 * self.margin[0], ny + 2 * self.margin[1], sections + 2 * self.margin[2]))
+
+    def sections(self, z0: int, z1: int) -> np.ndarray:
+        """Sections ``z0 .. z1 - 1`` of the density, float32 [z, y, x]."""
+        nx, ny, _ = self.grid.shape_xyz
+        vz = self.grid.voxel_size[2]
+        size = (nx + 2 * self.margin[0], ny + 2 * self.margin[1], z1 - z0 + 2 * self.margin[2])
+        calc = _gemmi_calculator(size, self.grid.voxel_size, self.blur)
+        near = (self.z >= z0 * vz - self.radius - vz) & (self.z <= (z1 - 1) * vz + self.radius + vz)
+        for i in np.flatnonzero(near):
+            calc.add_atom_density_to_grid(self.atoms[i])
+        values = np.array(calc.grid, copy=False)[:nx, :ny][:, :, np.arange(z0, z1) % size[2]]  # [x, y, z]
+        return np.ascontiguousarray(values.transpose(2, 1, 0), dtype=np.float32)
+
+
+_SIMULATORS: dict[str, Callable[..., DensityMap]] = {
+    "molmap": molmap,
+    "e2pdb2mrc": e2pdb2mrc,
+    "blurrer": blurrer,
+    "gemmi": gemmi_density,
+}
 
 
 def simulate(
@@ -428,3 +513,106 @@ def simulate(
     if method not in _SIMULATORS:
         raise InputError(f"unknown simulation method {method!r}; choose one of {', '.join(METHODS)}")
     return _SIMULATORS[method](structure, resolution, ref_map=ref_map, spacing=spacing)
+
+
+# --------------------------------------------------------------------------------------- block by block
+
+SLAB_BYTES = 1 << 26  # 64 MiB: the float32 z-sections of one slab when a grid is made block by block
+WHOLE_GRID_BYTES = 2 << 30  # 2 GiB: a grid whose arrays need more is made slab by slab (where the method can)
+BLOCKWISE = ("molmap", "e2pdb2mrc", "gemmi")
+# float32 slab arrays alive at once, at most (gemmi: its cell with the margins, about two slabs, its copy and output)
+SLAB_COPIES = 6
+
+
+def grid_spec(origin, shape_zyx, voxel_size) -> DensityMap:
+    """A grid that holds no data (``data`` a zero-strided view of one 0): the origin, shape and voxel size of a map
+    made slab by slab."""
+    return DensityMap(np.broadcast_to(np.float32(0), tuple(int(n) for n in shape_zyx)), origin, voxel_size)
+
+
+def slabs(grid: DensityMap, sections: int | None = None) -> list[tuple[int, int]]:
+    """The z-section ranges ``[z0, z1)`` of ``grid``'s slabs: ``sections`` each, default as many as fit in
+    :data:`SLAB_BYTES` of float32 (at least one)."""
+    nz, ny, nx = grid.data.shape
+    step = int(sections) if sections else max(1, SLAB_BYTES // grid_bytes((nx, ny)))
+    return [(z, min(z + step, nz)) for z in range(0, nz, step)]
+
+
+def slab_grid(grid: DensityMap, z0: int, z1: int) -> DensityMap:
+    """Sections ``z0 .. z1 - 1`` of ``grid`` as a grid of their own (no data)."""
+    origin = grid.origin + np.array([0.0, 0.0, z0 * grid.voxel_size[2]])
+    return grid_spec(origin, (z1 - z0, *grid.data.shape[1:]), grid.voxel_size)
+
+
+def blockwise(grid: DensityMap, method: str) -> bool:
+    """True when ``method`` on ``grid`` is made slab by slab: it can be, and its whole-grid arrays
+    (:data:`GRID_COPIES`) would need more than :data:`WHOLE_GRID_BYTES`."""
+    return method in BLOCKWISE and GRID_COPIES[method] * grid_bytes(grid.data.shape) > WHOLE_GRID_BYTES
+
+
+def gaussian_slabs(
+    grid: DensityMap, xyz: np.ndarray, amplitude: np.ndarray, sigma: float, cutoff: float, sections: int | None = None
+) -> Iterator[np.ndarray]:
+    """:func:`gaussian_sum` on ``grid``, one slab (:func:`slabs`) at a time, each from the atoms within ``cutoff``
+    (and a voxel) of it along z: an atom farther away adds exact zeros, so the sums are the whole grid's."""
+    xyz, amplitude = np.asarray(xyz, np.float64), np.asarray(amplitude, np.float64)
+    z, reach = xyz[:, 2], cutoff + grid.voxel_size[2]
+    for z0, z1 in slabs(grid, sections):
+        part = slab_grid(grid, z0, z1)
+        low, high = part.bounds()
+        near = (z >= low[2] - reach) & (z <= high[2] + reach)
+        yield gaussian_sum(part, xyz[near], amplitude[near], sigma, cutoff)
+
+
+def simulate_slabs(
+    structure: Structure,
+    method: str,
+    resolution: float,
+    ref_map: DensityMap | None = None,
+    spacing: float | None = None,
+    sections: int | None = None,
+) -> tuple[DensityMap, Iterator[np.ndarray]]:
+    """:func:`simulate`'s map as its grid (no data) and its slabs of z-sections in order (:func:`slabs`), for the
+    methods of :data:`BLOCKWISE`: the same sums, with one slab's arrays in memory at a time. Refused before the work
+    (one line: the grid, the slab and the memory needed) when one slab does not fit."""
+    if method not in BLOCKWISE:
+        raise InputError(f"{method} cannot be simulated block by block; choose one of {', '.join(BLOCKWISE)}")
+    resolution = _check_map_resolution(resolution)
+    _check_structure(structure)
+    if method == "molmap":
+        resolution, amplitude, sigma, cutoff = molmap_terms(structure, resolution)
+        grid = _own_grid(structure, resolution, ref_map, spacing, None)
+    elif method == "e2pdb2mrc":
+        width = resolution / math.pi
+        grid = _e2pdb2mrc_grid(structure, resolution, ref_map, spacing, None)
+        amplitude, sigma, cutoff = (
+            structure.atomic_number.astype(np.float64),
+            width / math.sqrt(2.0),
+            EMAN2_CUTOFF * width,
+        )
+    else:
+        grid, cutoff = _own_grid(structure, resolution, ref_map, spacing, None), 0.0
+    ranges = slabs(grid, sections)
+    thickest = max(z1 - z0 for z0, z1 in ranges)
+    nz, ny, nx = grid.data.shape
+    atom_bytes = 0
+    if cutoff:  # the Gaussian sum's per-atom arrays of the slab with the most atoms near it
+        z, reach = np.sort(structure.xyz[:, 2]), cutoff + grid.voxel_size[2]
+        low = grid.origin[2] + np.array(ranges)[:, 0] * grid.voxel_size[2] - reach
+        high = grid.origin[2] + (np.array(ranges)[:, 1] - 1) * grid.voxel_size[2] + reach
+        most = int(np.max(np.searchsorted(z, high, "right") - np.searchsorted(z, low)))
+        atom_bytes = _sum_bytes(structure, cutoff, grid.voxel_size) * most // structure.n_atoms
+    require_memory(
+        SLAB_COPIES * grid_bytes((nx, ny, thickest)) + atom_bytes,
+        f"{grid_text(structure, method, grid.shape_xyz, grid.voxel_size)}, {thickest} z-section"
+        f"{'s' if thickest > 1 else ''} at a time,",
+    )
+    if method == "gemmi":
+
+        def parts() -> Iterator[np.ndarray]:
+            density = GemmiSlabs(structure, grid, 4 * resolution**2)
+            for z0, z1 in ranges:
+                yield density.sections(z0, z1)
+
+        return grid, parts()
+    return grid, gaussian_slabs(grid, structure.xyz, amplitude, sigma, cutoff, sections)

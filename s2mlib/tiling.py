@@ -94,12 +94,18 @@ def reassemble(cubes: np.ndarray, corners: np.ndarray, shape: Sequence[int], str
         raise ValueError(f"need (N, {CUBE}, {CUBE}, {CUBE}) cubes and N corners, got {cubes.shape} and {corners.shape}")
     margin = _margin(stride)
     span = [math.ceil(n / stride) * stride for n in shape]
-    out = np.zeros(span, dtype=np.float32)
-    centre = slice(margin, margin + stride)
-    for cube, (z, y, x) in zip(cubes, corners + margin):
+    out = np.zeros(tuple(shape), dtype=np.float32)
+    for cube, corner in zip(cubes, corners):
+        z, y, x = corner + margin
         if min(z, y, x) < 0 or z + stride > span[0] or y + stride > span[1] or x + stride > span[2]:
-            raise ValueError(
-                f"corner {(z - margin, y - margin, x - margin)} is not on the cube grid of shape {tuple(shape)}"
-            )
-        out[z : z + stride, y : y + stride, x : x + stride] = cube[centre, centre, centre]
-    return out[: shape[0], : shape[1], : shape[2]]
+            raise ValueError(f"corner {tuple(int(v) for v in corner)} is not on the cube grid of shape {tuple(shape)}")
+        put_centre(out, cube, corner, stride)
+    return out
+
+
+def put_centre(out: np.ndarray, cube: np.ndarray, corner: Sequence[int], stride: int = STRIDE) -> None:
+    """Write the central ``stride^3`` of ``cube`` (cut at ``corner``) into ``out`` at ``corner + (32 - stride) / 2``,
+    cropped to ``out``'s shape, in place: one cube of :func:`reassemble`, so that inference needs no array of cubes."""
+    margin = _margin(stride)
+    target = tuple(slice(int(c) + margin, min(int(c) + margin + stride, n)) for c, n in zip(corner, out.shape))
+    out[target] = cube[tuple(slice(margin, margin + t.stop - t.start) for t in target)]

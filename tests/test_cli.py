@@ -489,7 +489,8 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, capsys,
         (["--method", "gemmi", "--resolution", "0.05"], r"resolution must be within 0\.5-100 A"),
         (
             ["--spacing", "0.001"],
-            r"molmap on a \d+ x \d+ x \d+ grid of 0\.001 A voxels \(793 atoms\) needs \d+\.\d GiB",
+            r"molmap on a \d+ x \d+ x \d+ grid of 0\.001 A voxels \(793 atoms\), 1 z-section at a time, needs "
+            r"\d+\.\d GiB",
         ),
         (["--method", "e2pdb2mrc", "--spacing", "0.01"], r"e2pdb2mrc on a (\d+) x \1 x \1 grid of 0\.01 A voxels"),
     ],

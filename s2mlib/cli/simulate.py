@@ -29,15 +29,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Simulate the map, write it and print its grid."""
-    from ..io import write_map
-    from ..simulate import simulate
+    """Simulate the map, write it and print its grid. A grid too big to hold whole (:func:`s2mlib.simulate.blockwise`)
+    is simulated and written slab by slab (:func:`s2mlib.simulate.simulate_slabs`), its disk space checked first."""
+    from ..io import write_map, write_map_slabs
+    from ..memory import grid_bytes, require_disk
+    from ..simulate import BLOCKWISE, blockwise, grid_text, simulate, simulate_slabs
 
     ensure_not_input(check_output(args.output), args.model, args.ref_map)
     model = read_structure(args.model)
     ref = ref_map(args.ref_map)
-    density = simulate(model, args.method, args.resolution, ref_map=ref, spacing=args.spacing)
-    write_map(density, args.output)
+    grid = None
+    if args.method in BLOCKWISE:
+        grid, parts = simulate_slabs(model, args.method, args.resolution, ref_map=ref, spacing=args.spacing)
+    if grid is not None and blockwise(grid, args.method):
+        copies = 2 if args.output.suffix == ".gz" else 1  # a .gz map is compressed from a whole temporary file
+        require_disk(
+            copies * grid_bytes(grid.shape_xyz),
+            args.output.resolve().parent,
+            f"{grid_text(model, args.method, grid.shape_xyz, grid.voxel_size)}, written slab by slab,",
+        )
+        write_map_slabs(grid, parts, args.output)
+        density = grid
+    else:
+        density = simulate(model, args.method, args.resolution, ref_map=ref, spacing=args.spacing)
+        write_map(density, args.output)
     print(
         f"{args.output}: {args.method} at {args.resolution} A, grid {density.shape_xyz} "
         f"voxel {density.voxel_size.round(3).tolist()} origin {density.origin.round(2).tolist()}"
