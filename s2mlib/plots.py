@@ -44,7 +44,8 @@ FIGURE_INDEX = {
     "fig5_resolution": "Figure 5: correlation and SSIM against reported resolution",
     "table_resolution_fits": "Figure 5's regression lines (slope, intercept per method and metric)",
     "fig8_ablation": "Figure 8: ablation (no SmoothL1; raw maps as targets) against the base model",
-    "table_ablation": "Figure 8's data: mean and median per model",
+    "table_ablation": "Figure 8's data: mean ± sd over seeds per model (test entries)",
+    "table_ablation_winners": "08: the winner per comparison, R and score where its lead holds over seeds",
     "fig5_target_resolution": "Figure 5 extended: every metric against the target resolution R, GAN and simulators "
     "at R, against the experimental map low-passed to R (test entries)",
     "table_target_resolution": "extended Figure 5's data: mean scores per method and target resolution",
@@ -52,7 +53,7 @@ FIGURE_INDEX = {
     "to the same R",
     "table_resolution_check": "matched resolution R' of maps made at R (3.5, 5, 7 A) against the experimental map's",
     "fig8_conditioning": "input x conditioning ablation on the validation entries at the reported and coarser R",
-    "table_ablation_conditioning": "input x conditioning ablation: mean validation scores per variant and target R",
+    "table_ablation_conditioning": "input x conditioning ablation: validation scores, mean ± sd over seeds, per R",
     "table_map_quality": "curation: the experimental maps' own mean Q-score and map-model FSC 0.5 resolution",
     "fig_residue_q": "per-residue Q-score along the chain of one test entry: GAN, experimental and molmap maps",
     "table_residue_q": "per-residue Q-scores of that figure",
