@@ -80,10 +80,10 @@ def draw(seed: int, epoch: int, index: int) -> Draw:
     rng = np.random.default_rng([int(seed), int(epoch), int(index), STREAM])
     fire = rng.random(3) < PROBABILITY
     axis, factor = int(rng.integers(3)), float(rng.uniform(*DOWNSAMPLING))
-    stds = tuple(float(s) for s in rng.uniform(*BLUR_STD, size=3))
+    sx, sy, sz = (float(s) for s in rng.uniform(*BLUR_STD, size=3))
     noise_std, noise_seed = float(rng.uniform(*NOISE_STD)), int(rng.integers(2**63 - 1))
     return Draw(
-        axis if fire[0] else None, factor, stds if fire[1] else None, noise_std if fire[2] else None, noise_seed
+        axis if fire[0] else None, factor, (sx, sy, sz) if fire[1] else None, noise_std if fire[2] else None, noise_seed
     )
 
 

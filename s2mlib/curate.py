@@ -385,8 +385,8 @@ def make_raw_targets(
     cushion: float = CurationConfig.cushion,
 ) -> pd.DataFrame:
     """The ablation's uncurated targets: for each kept entry, its map boxed and resampled like the ExpMap but not
-    masked nor clipped (``curate_exp_map(mask_radius=None, clip_negative=False)``), on the SimMap's grid; returns the table with ``exp_map``
-    pointing at ``out_dir/<entry>_raw.mrc`` (written atomically, reused when present)."""
+    masked nor clipped (``curate_exp_map(mask_radius=None, clip_negative=False)``), on the SimMap's grid; returns the
+    table with ``exp_map`` pointing at ``out_dir/<entry>_raw.mrc`` (written atomically, reused when present)."""
     out_dir = Path(out_dir)
     raw = table[table["kept"]].copy()
     paths = []

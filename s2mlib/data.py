@@ -375,8 +375,10 @@ def read_emdb_header(path: str | os.PathLike) -> dict:
         raise DownloadError(f"{path}: unreadable EMDB header ({exc})") from None
 
     def number(el: ET.Element | None) -> float | None:
+        if el is None or not el.text:
+            return None
         try:
-            return float(el.text) if el is not None and el.text else None
+            return float(el.text)
         except ValueError:
             raise DownloadError(f"{path}: <{el.tag}> holds {el.text!r}, not a number") from None
 

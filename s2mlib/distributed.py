@@ -176,9 +176,12 @@ def torchrun(
     env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ, "PYTHONUNBUFFERED": "1"}
     tail: deque[str] = deque(maxlen=200)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    output = proc.stdout
+    if output is None:  # stdout=PIPE always gives one
+        raise OSError("no pipe from torchrun")
     last_bar = -math.inf
     try:
-        for line in proc.stdout:
+        for line in output:
             shown = line.rstrip("\n").split("\r")[-1].rstrip()
             bar = "%|" in shown
             if shown and (not bar or time.monotonic() - last_bar >= bar_every_s):
@@ -195,7 +198,7 @@ def torchrun(
             proc.kill()
         raise
     finally:
-        proc.stdout.close()
+        output.close()
     if status != 0:
         raise S2MError(f"training under torchrun ({nproc} processes) failed with exit status {status}: {_cause(tail)}")
 

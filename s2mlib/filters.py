@@ -44,7 +44,9 @@ MIN_IDENTITY_LENGTH = 30  # chains shorter than this are not compared (short pep
 def structure_issues(structure: Structure, max_backbone_only: float = 0.9) -> list[str]:
     """Reasons to exclude a model: nucleic acids, unknown or non-standard polymer residues, backbone only,
     no amino acids (module docstring, 1). Empty when the model passes."""
-    nucleic, unknown, nonstandard = Counter(), Counter(), Counter()
+    nucleic: Counter[str] = Counter()
+    unknown: Counter[str] = Counter()
+    nonstandard: Counter[str] = Counter()
     n_amino, n_side, n_backbone_only = 0, 0, 0
     for chain in structure.gemmi_structure[0]:
         for res in chain:
@@ -109,7 +111,7 @@ def map_model_issues(
     fit_ratio = float(values.mean()) / moved if moved > 0 else math.inf
     strong = density.data >= np.median(values)
     far = ~atom_mask(structure, density, unmodelled_distance)
-    unmodelled = float(np.count_nonzero(strong & far) / max(1, np.count_nonzero(strong)))
+    unmodelled = float(np.count_nonzero(strong & far) / max(1, int(np.count_nonzero(strong))))
     issues = []
     if atom_z < min_atom_z or not fit_ratio > 1.0:
         issues.append(

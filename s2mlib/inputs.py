@@ -91,8 +91,11 @@ def network_input_slabs(
     rounding (the blurred slabs are kept in float32); what is held at once is the input and one slab's arrays."""
     if kind not in INPUT_KINDS:
         raise InputError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
-    if kind == "bfactor" and resolution is None:
-        raise InputError("the 'bfactor' input is made at a resolution: give one")
+    extra = 0.0  # the B-factor input's blur beyond gemmi's density at 2 A: sigma^2 in A^2
+    if kind == "bfactor":
+        if resolution is None:
+            raise InputError("the 'bfactor' input is made at a resolution: give one")
+        extra = max(float(resolution) ** 2 - PAPER_INPUT_RESOLUTION**2, 0.0) / (2 * math.pi**2)
     ranges = slabs(grid, sections)
     out = np.empty(grid.data.shape, np.float32)
     if kind == "molmap":
@@ -101,7 +104,6 @@ def network_input_slabs(
             out[z0:z1] = part
     else:
         base = GemmiSlabs(with_effective_b_factors(structure, b_factors)[0], grid, 4 * PAPER_INPUT_RESOLUTION**2)
-        extra = max(float(resolution) ** 2 - PAPER_INPUT_RESOLUTION**2, 0.0) / (2 * math.pi**2)
         sigma = np.sqrt(extra) / grid.voxel_size[::-1]
         halo = int(4.0 * sigma[0] + 0.5)  # scipy's gaussian_filter kernel radius along z (truncate 4)
         nz = grid.data.shape[0]

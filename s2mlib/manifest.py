@@ -31,6 +31,7 @@ import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -140,7 +141,7 @@ def load_manifest(path: str | os.PathLike, *, default_split: str = "", check_fil
             raise ManifestError(f"{where}: EMDB ID {rec['emdb_id']!r} is not 4-5 digits (e.g. 0093, EMD-26916)")
         pdb_id = rec["pdb_id"].strip().rstrip("?").strip()
         pdb_id = "" if pdb_id.lower() in _UNKNOWN else pdb_id.upper() if len(pdb_id) == 4 else pdb_id
-        row = {
+        row: dict[str, Any] = {
             "emdb_id": emdb.group(1),
             "pdb_id": pdb_id,
             "resolution": _resolution(rec.get("resolution", ""), where),

@@ -188,7 +188,8 @@ def init_weights(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Conv3d):
             nn.init.normal_(m.weight, mean=0.0, std=0.01)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def checked_seed(seed: int | None) -> int:
     7
     """
     if seed is None:
-        return int(np.random.SeedSequence().entropy % (MAX_SEED + 1))
+        return secrets.randbelow(MAX_SEED + 1)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
         raise S2MError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
     return int(seed)
@@ -173,8 +174,8 @@ def sample_maps(
     halves = []
     for _ in range(2):
         white = rng.standard_normal(shape)
-        white = np.fft.rfftn(white if weight is None else white * weight)
-        halves.append(base + np.fft.irfftn(white * amplitude, s=shape))
+        spectrum = np.fft.rfftn(white if weight is None else white * weight)
+        halves.append(base + np.fft.irfftn(spectrum * amplitude, s=shape))
     full = (halves[0] + halves[1]) / 2.0
     as_map = [expected.copy(h.astype(np.float32)) for h in (*halves, full)]
     return SampleMaps(as_map[0], as_map[1], as_map[2], seed)

@@ -55,7 +55,7 @@ def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
     :data:`STALE_PART_AGE_S` seconds. Returns the files removed. Called by every :func:`atomic_write`."""
     path = Path(path)
     pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:p(\d+)-)?[A-Za-z0-9_]+\.part$")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
@@ -208,9 +208,6 @@ def atomic_write(write, path: str | os.PathLike) -> None:
         raise
 
 
-_NOT_INSTALLED = object()
-
-
 def _raise_terminated(signum, frame) -> None:
     raise Terminated()
 
@@ -222,10 +219,11 @@ def sigterm_raises() -> Iterator[None]:
     line. Only the main thread can install the handler; elsewhere the block runs unchanged."""
     try:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        installed = True
     except ValueError:  # not the main thread
-        previous = _NOT_INSTALLED
+        installed = False
     try:
         yield
     finally:
-        if previous is not _NOT_INSTALLED:
+        if installed:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

@@ -36,7 +36,7 @@ from .atoms import read_structure
 from .cache import file_stamp
 from .errors import InputError, MapError, require_columns
 from .inputs import DEFAULT_RESOLUTION, bfactor_inputs, known_resolution, resolution_ladder, target_at
-from .io import read_map
+from .io import DensityMap, read_map
 from .tiling import CUBE, PAD, cube_corners, cut_cube
 
 TABLE_COLUMNS = ("entry", "split", "kept", "exp_map", "sim_map")
@@ -158,7 +158,7 @@ class PatchDataset(Dataset):
 
     def __init__(
         self,
-        pairs: Sequence[tuple[np.ndarray, np.ndarray] | Levels],
+        pairs: Sequence[tuple[np.ndarray | MappedMap, np.ndarray | MappedMap] | Levels],
         *,
         augment: bool = False,
         seed: int = 0,
@@ -179,7 +179,7 @@ class PatchDataset(Dataset):
         self.inputs, self.targets, self.resolutions, rows = [], [], [], []
         self.n_cubes = self.n_empty = 0
         for m, (pair, name) in enumerate(zip(pairs, self.names)):
-            levels = pair if isinstance(pair, Levels) else Levels([pair[0]], [pair[1]], [np.nan])
+            levels = pair if isinstance(pair, Levels) else Levels([pair[0]], [pair[1]], np.array([np.nan]))
             shapes = {a.shape for a in levels.inputs + levels.targets}
             if len(shapes) != 1 or len(next(iter(shapes))) != 3:
                 raise ValueError(f"{name}: inputs and targets must be 3D maps of one shape, got {sorted(shapes)}")
@@ -280,12 +280,13 @@ def load_pairs(
     require_columns(table, TABLE_COLUMNS, "curation table")
     base = Path(root) if root is not None else Path()
     rows = table[(table["split"] == split) & table["kept"].astype(bool)]
-    pairs, names = [], []
+    pairs: list[tuple[np.ndarray | MappedMap, np.ndarray | MappedMap]] = []
+    names = []
     for row in rows.itertuples(index=False):
-        paths = [base / getattr(row, col) for col in ("sim_map", "exp_map")]
-        sim, exp = _one_grid(str(row.entry), *(read_map(p) for p in paths), row.sim_map, row.exp_map)
+        sim_path, exp_path = base / row.sim_map, base / row.exp_map
+        sim, exp = _one_grid(str(row.entry), read_map(sim_path), read_map(exp_path), row.sim_map, row.exp_map)
         if mmap:
-            pairs.append(tuple(_mapped(p, m.data) for p, m in zip(paths, (sim, exp))))
+            pairs.append((_mapped(sim_path, sim.data), _mapped(exp_path, exp.data)))
         else:
             pairs.append((sim.data, exp.data))
         del sim, exp
@@ -323,7 +324,8 @@ def load_levels(
     entries = tuple(
         (
             str(row.entry),
-            *(str(base / getattr(row, c)) for c in ("sim_map", "exp_map")),
+            str(base / row.sim_map),
+            str(base / row.exp_map),
             str(base / row.model) if kind != "molmap" else "",
             known_resolution(row.resolution, default_resolution),
         )
@@ -341,7 +343,8 @@ def _levels(entries: tuple, stamps: tuple, kind: str, max_resolution: float, ste
     for entry, sim_path, exp_path, model_path, native in entries:
         sim, exp = _one_grid(entry, read_map(sim_path), read_map(exp_path), sim_path, exp_path)
         ladder = resolution_ladder(native, max_resolution, step)
-        targets = [target_at(exp, r, native).data for r in ladder]
+        targets: list[np.ndarray | MappedMap] = [target_at(exp, r, native).data for r in ladder]
+        inputs: list[np.ndarray | MappedMap]
         if kind == "molmap":
             inputs = [sim.data]
         else:
@@ -351,7 +354,9 @@ def _levels(entries: tuple, stamps: tuple, kind: str, max_resolution: float, ste
     return tuple(levelled)
 
 
-def _one_grid(entry: str, sim, exp, sim_path, exp_path):
+def _one_grid(
+    entry: str, sim: DensityMap, exp: DensityMap, sim_path: str | os.PathLike, exp_path: str | os.PathLike
+) -> tuple[DensityMap, DensityMap]:
     """(sim, exp) when both maps share one grid (shape, origin, voxel size), else :class:`MapError`."""
     if (
         sim.data.shape != exp.data.shape

@@ -24,6 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from .config import ROOT, add_override_option, check_inputs, check_overrides, parse_value
@@ -229,11 +230,12 @@ def _failed(nb: Path, out: Path, exc: Exception, execution_error: type, exporter
     """Report a notebook that failed: a failing cell (status 1) or an output error (status 2); anything else
     propagates."""
     if isinstance(exc, execution_error):
-        source = "\n".join("    " + line for line in exc.source.splitlines()[:12])
+        cell: Any = exc  # papermill's PapermillExecutionError (untyped): the failing cell
+        source = "\n".join("    " + line for line in cell.source.splitlines()[:12])
         print(
-            f"\nFAILED: {nb.name}, cell {exc.cell_index + 1} of the executed notebook (counting from 1; "
-            f"execution count [{exc.exec_count}]):\n"
-            f"{source}\n  {exc.ename}: {exc.evalue}\nexecuted notebook with the error: {out}",
+            f"\nFAILED: {nb.name}, cell {cell.cell_index + 1} of the executed notebook (counting from 1; "
+            f"execution count [{cell.exec_count}]):\n"
+            f"{source}\n  {cell.ename}: {cell.evalue}\nexecuted notebook with the error: {out}",
             file=sys.stderr,
         )
         _export_html(exporter_cls, out)

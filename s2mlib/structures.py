@@ -130,7 +130,7 @@ def _annotated(structure: Structure) -> dict[tuple[str, int], str]:
     st = structure.gemmi_structure
     spans = [("helix", h.start, h.end) for h in st.helices]
     spans += [("strand", s.start, s.end) for sheet in st.sheets for s in sheet.strands]
-    chains = {}
+    chains: dict[str, dict[str, int]] = {}
     for chain in st[0]:
         chains.setdefault(chain.name, {str(res.seqid): i for i, res in enumerate(chain)})
     marks: dict[tuple[str, int], str] = {}
@@ -270,7 +270,7 @@ def structure_of_size(
     if (residues is None) == (atoms is None):
         raise InputError("give exactly one of residues / atoms")
     want = residues if residues is not None else atoms
-    if int(want) != want or want < 1:
+    if want is None or int(want) != want or want < 1:
         raise InputError(f"the size must be a positive whole number, got {want!r}")
     have = structure.n_residues if residues is not None else structure.n_atoms
     big = tile_structure(structure, math.ceil(want / have), spacing)

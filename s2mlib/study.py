@@ -18,6 +18,7 @@ and the field's scores, Table 1, Figure 5's fits, per-residue profiles, generati
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -226,17 +227,14 @@ def residue_profiles(maps: Mapping[str, DensityMap], structure: Structure) -> pd
     atoms) for the amino acids with a CA, with their secondary structure
     (:func:`s2mlib.structures.secondary_structure`): chain, residue_number, insertion_code, residue_name, ss, then the
     maps' columns (waters, ligands left out)."""
-    table = None
-    for name, density in maps.items():
-        q = residue_qscores(structure, atom_qscores(density, structure)).rename(columns={"q": name})
-        q = q.drop(columns="n_atoms")
-        table = (
-            q
-            if table is None
-            else table.merge(
-                q, on=["chain", "residue_number", "insertion_code", "residue_name"], how="outer", sort=False
-            )
-        )
+    if not maps:
+        raise InputError("residue_profiles needs at least one map")
+    keys = ["chain", "residue_number", "insertion_code", "residue_name"]
+    tables = [
+        residue_qscores(structure, atom_qscores(density, structure)).rename(columns={"q": name}).drop(columns="n_atoms")
+        for name, density in maps.items()
+    ]
+    table = functools.reduce(lambda a, b: a.merge(b, on=keys, how="outer", sort=False), tables)
     ss = secondary_structure(structure).rename(columns={"residue": "residue_number", "icode": "insertion_code"})
     ss["insertion_code"] = ss["insertion_code"].str.strip()
     table["insertion_code"] = table["insertion_code"].astype(str).str.strip()

@@ -99,7 +99,7 @@ def scored_pdb(model: str | os.PathLike, scores: pd.DataFrame | None = None, col
 
     structure = read_structure(model).gemmi_structure.clone()
     if scores is not None and column is not None:
-        lookup = {
+        lookup: dict[tuple[str, int | None], float] = {
             (str(c), int(n)): float(v) for c, n, v in zip(scores["chain"], scores["residue_number"], scores[column])
         }
         for chain in structure[0]:
@@ -144,7 +144,7 @@ def _traces(model, scores: pd.DataFrame | None, column: str | None) -> list[tupl
     from .structures import secondary_structure
 
     table = secondary_structure(read_structure(model))
-    if column is None:
+    if scores is None or column is None:
         return plots.ca_trace(table)
     keyed = scores.set_index(["chain", "residue_number"])[column]
     values = [keyed.get((c, n), np.nan) for c, n in zip(table["chain"], table["residue"])]

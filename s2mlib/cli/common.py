@@ -75,7 +75,8 @@ def _reason(key: str, value: float) -> str:
 def _json_safe(record: dict) -> dict:
     """``record`` with NaN/Infinity replaced by None and the reasons under ``"undefined"`` (strict JSON); nested
     records are made safe the same way, each with its own ``"undefined"``."""
-    out, reasons = {}, {}
+    out: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
     for key, value in record.items():
         if isinstance(value, dict):
             out[key] = _json_safe(value)

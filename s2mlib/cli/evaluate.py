@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> None:
         return
     fits, tables = {}, {}
     for name, density in (("map", scored), ("ref", reference)):
-        fits[name], tables[name] = model_fit_scores(density, model, args.resolution, per_residue=bool(args.per_residue))
+        fits[name], residues = model_fit_scores(density, model, args.resolution, per_residue=bool(args.per_residue))
+        if residues is not None:
+            tables[name] = residues
     if args.per_residue:
         keys = ["chain", "residue_number", "insertion_code", "residue_name"]
         table = tables["map"].merge(

@@ -76,7 +76,11 @@ def fsc_curve(
     b = np.asarray(getattr(map2, "data", map2), dtype=np.float64)
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"FSC needs two 3D maps of one shape, got {a.shape} and {b.shape}")
-    if all(isinstance(m, DensityMap) for m in (map1, map2)) and not np.allclose(map1.voxel_size, map2.voxel_size):
+    if (
+        isinstance(map1, DensityMap)
+        and isinstance(map2, DensityMap)
+        and not np.allclose(map1.voxel_size, map2.voxel_size)
+    ):
         raise ValueError(f"the maps' voxel sizes differ: {map1.voxel_size} and {map2.voxel_size} A")
     if voxel_size is None:
         voxel_size = grid.voxel_size if grid is not None else 1.0
@@ -194,5 +198,6 @@ def matched_resolution(
         method="bounded",
         options={"xatol": tolerance},
     )
-    r_best = min(cache, key=cache.get)  # every evaluated resolution is cached, the optimiser's result among them
+    # every evaluated resolution is cached, the optimiser's result among them
+    r_best = min(cache, key=lambda r: cache[r])
     return r_best, -cache[r_best]

@@ -188,14 +188,14 @@ def phenix_mask(
         _mark_within(chosen, grid, radius, macromolecule)
         _mark_within(chosen, grid, radius + solvent_radius, contact)
     shape = grid.data.shape
-    contact = (contact & ~macromolecule).reshape(shape)
-    solvent = ~(macromolecule.reshape(shape) | contact)
+    shell = (contact & ~macromolecule).reshape(shape)
+    solvent = ~(macromolecule.reshape(shape) | shell)
     reach = np.floor(shrink_truncation_radius / grid.voxel_size).astype(int)
     near_solvent = np.zeros(shape, dtype=bool)
     for step in itertools.product(*(range(-r, r + 1) for r in reach[::-1])):  # z, y, x voxel offsets
         if 0 < np.sum((np.array(step) * grid.voxel_size[::-1]) ** 2) < shrink_truncation_radius**2:
             near_solvent |= np.roll(solvent, step, axis=(0, 1, 2))
-    return macromolecule.reshape(shape) | (contact & ~near_solvent)
+    return macromolecule.reshape(shape) | (shell & ~near_solvent)
 
 
 def _top_selection(values: np.ndarray, n: int) -> np.ndarray:

@@ -41,7 +41,8 @@ HYDROGENS = ("H", "D")
 def sphere_points(n: int) -> np.ndarray:
     """mapq ``SpherePts``: n unit vectors on a spiral (h_k = -1 + 2 (k-1)/(n-1), phi = acos h, theta steps of
     3.6 / sqrt(n (1 - h^2)) mod 2 pi, 0 at both poles), as an (n, 3) array (read-only, cached)."""
-    thetas, phis = [], []
+    thetas: list[float] = []
+    phis: list[float] = []
     for k in range(1, n + 1):
         h = -1.0 + (2.0 * float(k - 1) / float(n - 1))
         phis.append(math.acos(h))
