@@ -2,7 +2,7 @@
 
 The input is made exactly as in training (:mod:`s2mlib.inputs`: molmap at 2 A, or the B-factor-aware map at the
 target resolution, as the weights were trained) on a 1 A grid covering the atoms' bounding box plus a 3 A cushion,
-min-max to [0, 1] (for a big model, made slab by slab: :func:`network_input`). It is cut into 32^3 cubes at stride
+min-max to [0, 1] (for a big model, made slab by slab: :func:`generator_input`). It is cut into 32^3 cubes at stride
 20 after 32 voxels of zero padding (:mod:`s2mlib.tiling`), each cube goes through the generator in batches (with the
 target resolution, for a conditioned generator), and the central 20^3 of every output cube is written back (Si et
 al.) as each batch comes out; the result keeps the input grid's origin and 1 A voxels, or is resampled onto a
@@ -35,8 +35,7 @@ from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .errors import InputError, S2MError
-from .inputs import DEFAULT_RESOLUTION, known_resolution, network_input_slabs
-from .inputs import network_input as make_input
+from .inputs import DEFAULT_RESOLUTION, known_resolution, network_input, network_input_slabs
 from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
@@ -64,7 +63,7 @@ BLOCK_GRID_COPIES = 3
 TRAINED_MAX_RESOLUTION = 10.0  # A: the top of the target ladder the shipped conditioned weights were trained on
 
 
-def network_input(
+def generator_input(
     structure: Structure,
     kind: str = "molmap",
     resolution: float | None = None,
@@ -98,7 +97,7 @@ def network_input(
     )
     if by_slabs:
         return network_input_slabs(structure, grid, kind, resolution, b_factors=b_factors, sections=sections)
-    return make_input(
+    return network_input(
         structure, bounding_grid(structure.xyz, GRID_SPACING, CUSHION), kind, resolution, b_factors=b_factors
     )
 
@@ -259,7 +258,7 @@ class MapGenerator:
             check_inside(structure, ref_map)  # before the work: a model outside the box would give an empty map
         r = (chosen or DEFAULT_RESOLUTION) if self.uses_resolution else None
         t0 = time.perf_counter()
-        source = network_input(structure, self.input_kind, r, b_factors=self.b_factors)
+        source = generator_input(structure, self.input_kind, r, b_factors=self.b_factors)
         t1 = time.perf_counter()
         density = source.copy(self.refine(source.data, r if self.conditioned else None))
         t2 = time.perf_counter()

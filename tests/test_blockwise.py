@@ -14,7 +14,7 @@ from helpers import pair
 
 from s2mlib.atoms import read_structure
 from s2mlib.cli import main
-from s2mlib.generate import MapGenerator, network_input
+from s2mlib.generate import MapGenerator, generator_input
 from s2mlib.io import read_map, write_map, write_map_slabs
 from s2mlib.simulate import simulate, simulate_slabs
 
@@ -54,8 +54,8 @@ def test_simulation_in_slabs_on_a_reference_grid(structure):
 @pytest.mark.parametrize("kind, resolution", [("molmap", None), ("bfactor", 4.0), ("bfactor", 9.0)])
 def test_generator_input_in_slabs_is_the_whole_grid(structure, kind, resolution):
     """molmap: identical; the B-factor input's blur is kept in float32 before the min-max (1 ulp)."""
-    whole = network_input(structure, kind, resolution)
-    slabbed = network_input(structure, kind, resolution, sections=7)
+    whole = generator_input(structure, kind, resolution)
+    slabbed = generator_input(structure, kind, resolution, sections=7)
     assert (slabbed.shape_xyz, slabbed.origin.tolist()) == (whole.shape_xyz, whole.origin.tolist())
     np.testing.assert_allclose(slabbed.data, whole.data, rtol=0, atol=1e-6)
 
@@ -63,7 +63,7 @@ def test_generator_input_in_slabs_is_the_whole_grid(structure, kind, resolution)
 def test_generated_map_from_the_slab_input_is_the_whole_grids(small):
     generator = MapGenerator("fast", device="cpu", progress=False)
     whole = generator(small, resolution=5.0).data
-    slabbed = generator.refine(network_input(small, "bfactor", 5.0, sections=7).data, 5.0)
+    slabbed = generator.refine(generator_input(small, "bfactor", 5.0, sections=7).data, 5.0)
     np.testing.assert_allclose(slabbed, whole, rtol=0, atol=1e-6)
     assert np.ptp(whole) > 0.1
 

@@ -14,7 +14,7 @@ from helpers import pair
 from s2mlib.atoms import read_structure
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
-from s2mlib.generate import MapGenerator, generate_entries, network_input, refine
+from s2mlib.generate import MapGenerator, generate_entries, generator_input, refine
 from s2mlib.io import DensityMap, read_map
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
@@ -56,8 +56,8 @@ def with_network(weights, network: torch.nn.Module, **kwargs) -> MapGenerator:
     return gen
 
 
-def test_network_input_is_minmax_of_molmap_at_2A(structure):
-    inp = network_input(structure)
+def test_generator_input_is_minmax_of_molmap_at_2A(structure):
+    inp = generator_input(structure)
     lo, hi = structure.xyz.min(axis=0), structure.xyz.max(axis=0)
     # the grid by hand: bounding box - 3 A, 1 A voxels, ceil((max - min + 6) / 1) voxels per axis
     np.testing.assert_allclose(inp.origin, lo - 3.0)
@@ -69,7 +69,7 @@ def test_network_input_is_minmax_of_molmap_at_2A(structure):
 
 
 def test_identity_network_reproduces_the_input_exactly(structure, tiny_weights):
-    expected = network_input(structure)
+    expected = generator_input(structure)
     for skip in (True, False):  # the identity maps zeros to zeros: skipping empty cubes changes nothing
         result = with_network(tiny_weights, Identity(), skip_empty=skip)(structure)
         assert np.array_equal(result.data, expected.data)
@@ -85,7 +85,7 @@ def test_identity_refine_on_odd_shapes():
 
 
 def test_skip_empty_differs_only_in_empty_cubes(structure, tiny_weights):
-    inp = network_input(structure).data
+    inp = generator_input(structure).data
     skipped = with_network(tiny_weights, AddBias(), skip_empty=True)(structure).data
     every = with_network(tiny_weights, AddBias(), skip_empty=False)(structure).data
     np.testing.assert_allclose(every, inp + 0.5, atol=1e-6)
@@ -111,7 +111,7 @@ def test_result_lies_on_the_reference_grid(structure, tiny_weights):
     assert result.data.shape == ref.data.shape
     np.testing.assert_allclose(result.origin, ref.origin)
     np.testing.assert_allclose(result.voxel_size, ref.voxel_size)
-    inp = network_input(structure)
+    inp = generator_input(structure)
     zyx = np.stack(np.meshgrid(*[np.arange(n) for n in ref.data.shape], indexing="ij"), axis=0).reshape(3, -1)
     world = ref.origin[::-1, None] + zyx * ref.voxel_size[::-1, None]  # z, y, x in A
     frac = (world - inp.origin[::-1, None]) / inp.voxel_size[::-1, None]
@@ -130,7 +130,7 @@ def test_batch_size_does_not_change_the_map(structure, tiny_weights):
 def test_memory_guard_names_the_file(structure, monkeypatch):
     monkeypatch.setattr("s2mlib.memory.available_bytes", lambda: 1000)
     with pytest.raises(S2MError, match=str(structure.path).replace(".", r"\.")) as err:
-        network_input(structure)
+        generator_input(structure)
     assert re.search(
         r"grid at 1 A \(2865 atoms; .*\) needs \d+\.\d GiB of memory; 0\.0 GiB is available", str(err.value)
     )
@@ -187,7 +187,7 @@ def test_shipped_weights_refine_a_real_model(name, path, width):
     assert (gen.conditioned, gen.input_kind) == ((True, "bfactor") if name == "fast" else (False, "molmap"))
     structure = read_structure(pair("20353_6PJ6")["model_path"])  # 8 cubes
     out = gen(structure).data
-    assert out.shape == network_input(structure).data.shape and np.all(np.isfinite(out)) and np.ptp(out) > 0
+    assert out.shape == generator_input(structure).data.shape and np.all(np.isfinite(out)) and np.ptp(out) > 0
     if gen.uses_resolution:
         assert np.abs(gen(structure, resolution=8.0).data - gen(structure, resolution=3.0).data).max() > 0.01
 

@@ -12,7 +12,7 @@ from helpers import pair
 from s2mlib.atoms import read_structure
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
-from s2mlib.generate import MapGenerator, network_input
+from s2mlib.generate import MapGenerator, generator_input
 from s2mlib.io import DensityMap, read_map
 from s2mlib.metrics.fsc import fsc_curve, fsc_resolution
 from s2mlib.noise import (
@@ -121,7 +121,7 @@ def test_noise_power_is_zero_at_the_mean_and_flat_beyond_the_resolution():
 def test_default_path_is_the_expected_map_unchanged(generator, structure):
     """Without noise the map is exactly the pipeline's: input -> network -> (no noise), bit for bit."""
     made = generator(structure, resolution=5.0)
-    source = network_input(structure, generator.input_kind, 5.0)
+    source = generator_input(structure, generator.input_kind, 5.0)
     np.testing.assert_array_equal(made.data, generator.refine(source.data, 5.0))
     assert generator.last_sample is None
 

@@ -16,7 +16,7 @@ from helpers import ROOT, pair
 from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_exp_map
 from s2mlib.errors import ManifestError
-from s2mlib.generate import MapGenerator, network_input
+from s2mlib.generate import MapGenerator, generator_input
 from s2mlib.io import read_map, write_map
 from s2mlib.model import Generator
 from s2mlib.simulate import molmap
@@ -259,7 +259,7 @@ def test_time_generation_counts_the_cubes_run(tmp_path):
         gen = MapGenerator(weights, device="cpu", batch_size=8, skip_empty=skip, progress=False)
         table = time_generation(gen, structures, warmup=False).set_index("name")
         for name, structure in structures.items():
-            inp = network_input(structure).data
+            inp = generator_input(structure).data
             blocks = [
                 tuple(slice(max(20 * a - 6, 0), 20 * a + 26) for a in k)
                 for k in np.ndindex(*(math.ceil(s / 20) for s in inp.shape))
