@@ -109,3 +109,17 @@ def test_a_wheel_installed_outside_the_checkout_generates_a_map(tmp_path):
     density = read_map(out)
     assert min(density.shape_xyz) > 20 and density.data.max() > 0.1
     assert set(density.voxel_size.round(6)) == {1.0}
+
+
+def test_the_public_api_is_listed_and_imported_on_first_use():
+    """Every name of s2mlib.__all__ resolves (the lazy ones from their modules); import s2mlib alone loads neither
+    torch nor pandas."""
+    code = (
+        "import sys, s2mlib; heavy = [m for m in ('torch', 'pandas', 's2mlib.train') if m in sys.modules]; "
+        "assert not heavy, heavy; from s2mlib.generate import MapGenerator; assert s2mlib.MapGenerator is "
+        "MapGenerator; assert all(getattr(s2mlib, name) is not None for name in s2mlib.__all__)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    assert set(s2mlib._LAZY) <= set(s2mlib.__all__) and len(set(s2mlib.__all__)) == len(s2mlib.__all__)
+    with pytest.raises(AttributeError):
+        s2mlib.no_such_name  # noqa: B018
