@@ -2,7 +2,8 @@
 their resolution-conditioned variants (the paper's future work, section 5).
 
 At the paper's width (``width=32``) the generator has 10,289,333 parameters and the discriminator 1,190,812,
-as the original code (REFERENCE.md). A smaller ``width`` shrinks every convolution for CPU smoke runs.
+as the original code (README, Facts about the original code). A smaller ``width`` shrinks every convolution for
+CPU smoke runs.
 
 ``conditioned=True`` adds the target resolution R (A) as a condition, leaving the unconditioned networks exactly as
 they are. Generator: FiLM (Perez et al. 2018) in every residual block, a per-channel scale and shift
@@ -43,7 +44,7 @@ def _conv(cin: int, cout: int) -> nn.Conv3d:
 class ResidualBlock(nn.Module):
     """``PReLU(IN(conv(PReLU(IN(conv(x))))) + s(x))`` with ``s`` = identity, or conv + IN when channels change.
 
-    InstanceNorm3d has no affine parameters; each PReLU has one shared slope (REFERENCE.md, Generator).
+    InstanceNorm3d has no affine parameters; each PReLU has one shared slope (README, Facts about the original code).
     """
 
     def __init__(self, cin: int, cout: int, conditioned: bool = False) -> None:

@@ -1,6 +1,6 @@
 """Adversarial training of the generator (paper section 3.4), checkpoints, and the shipped generator file.
 
-Losses (paper eqs. 3-6; REFERENCE.md, Losses and optimisation), with ``G(x)`` the generated cube, ``y`` the
+Losses (paper eqs. 3-6; README, Facts about the original code), with ``G(x)`` the generated cube, ``y`` the
 target cube and ``D`` returning logits:
 
     loss_G = SmoothL1(G(x), y) + alpha * BCEWithLogits(D(G(x)), 1)          (alpha = 0.01)

@@ -514,3 +514,43 @@ def test_a_constant_map_is_not_said_to_have_a_matched_resolution(tmp_path, capsy
     fit = strict_json(capsys.readouterr().out)["model_fit"]["map"]
     assert fit["matched_cc"] is None and "matched_cc" in fit["undefined"]
     assert fit["resolution_source"].startswith("nothing matched (the map is constant)")
+
+
+def readme_commands() -> dict[str, str]:
+    """The usage lines of README's 'The `s2m` command' block, per command (a line 's2m NAME ...' and the indented
+    lines after it; comments after '#' on a command's own line left out)."""
+    from helpers import ROOT
+
+    section = (ROOT / "README.md").read_text().split("## The `s2m` command", 1)[1]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    lines: dict[str, list[str]] = {}
+    command = None
+    for line in block.splitlines():
+        if line.startswith("s2m "):  # a command's first line ('s2m --version' belongs to none)
+            found = re.match(r"s2m (\w+)", line)
+            command = found.group(1) if found else None
+            line = line.split("#")[0]
+        if command and line.strip():
+            lines.setdefault(command, []).append(line)
+    return {name: "\n".join(text) for name, text in lines.items()}
+
+
+def test_the_readme_shows_every_option_of_every_command():
+    """Each command's options (as s2m COMMAND -h has them; -h and --debug aside) appear on its README lines, and the
+    README shows no option the command lacks."""
+    import argparse
+
+    from s2mlib.cli import build_parser
+
+    shown = readme_commands()
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(shown) == set(commands), (sorted(shown), sorted(commands))
+    for name, command in commands.items():
+        options = [a.option_strings for a in command._actions if a.option_strings]
+        options = [o for o in options if not {"-h", "--debug"} & set(o)]
+        missing = [o for o in options if not any(re.search(re.escape(s) + r"(?![\w-])", shown[name]) for s in o)]
+        assert not missing, f"README's s2m {name} lines lack {missing}"
+        known = {s for o in options for s in o}
+        unknown = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", shown[name])) - known
+        assert not unknown, f"README's s2m {name} lines show options s2m {name} -h lacks: {sorted(unknown)}"

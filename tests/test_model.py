@@ -14,8 +14,8 @@ def conv_params(cin: int, cout: int, k: int = 27) -> int:
 
 
 def expected_counts(w: int) -> tuple[int, int]:
-    """Hand count from REFERENCE.md: U-Net++ nodes X(i,j), i+j<4, residual blocks with 2 scalar PReLUs;
-    discriminator 4 convs + one shared PReLU + MLP 8w-100-25-1."""
+    """Hand count from the README's facts about the original code: U-Net++ nodes X(i,j), i+j<4, residual blocks
+    with 2 scalar PReLUs; discriminator 4 convs + one shared PReLU + MLP 8w-100-25-1."""
     ch = [w, 2 * w, 4 * w, 8 * w]
     gen = conv_params(ch[0], 1, k=1)
     for i in range(4):

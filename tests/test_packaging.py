@@ -123,3 +123,11 @@ def test_the_public_api_is_listed_and_imported_on_first_use():
     assert set(s2mlib._LAZY) <= set(s2mlib.__all__) and len(set(s2mlib.__all__)) == len(s2mlib.__all__)
     with pytest.raises(AttributeError):
         s2mlib.no_such_name  # noqa: B018
+
+
+def test_what_the_code_cites_is_in_the_repository():
+    """Docstrings and tests cite the README's facts about the original code, not a file outside the repository."""
+    files = subprocess.run(["git", "ls-files", "*.py", "*.md", "*.sh"], cwd=ROOT, capture_output=True, text=True)
+    citing = [name for name in files.stdout.split() if "REFERENCE" + ".md" in (ROOT / name).read_text()]
+    assert not citing, citing
+    assert "## Facts about the original code" in (ROOT / "README.md").read_text()
