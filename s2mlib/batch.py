@@ -34,6 +34,7 @@ import os
 import re
 import struct
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,15 +46,16 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .atoms import read_structure
+from .atoms import Structure, read_structure
 from .data import reported_resolution
 from .errors import OutputError, S2MError
 from .generate import MapGenerator
 from .inputs import DEFAULT_RESOLUTION
-from .io import MRC_HEADER, mrc_declared_size, read_map, write_map
+from .io import MRC_HEADER, DensityMap, mrc_declared_size, read_map, write_map
 from .manifest import entry_file_name
-from .outputs import MAP_SUFFIXES, atomic_write, check_folder, check_output, ensure_not_input
-from .structures import B_KINDS, b_factor_kind
+from .noise import half_map_paths, write_sample
+from .outputs import MAP_SUFFIXES, atomic_write, check_output, ensure_not_input
+from .structures import B_KINDS, b_factor_kind, model_notices
 
 SUMMARY = "generated.csv"
 PART_RE = re.compile(r"^generated\.part-(\d+)-of-(\d+)\.csv$")
@@ -193,16 +195,25 @@ def jobs_from(models: Iterable[str | os.PathLike] = (), table: pd.DataFrame | No
     return jobs.reset_index(drop=True)
 
 
-def plan(jobs: pd.DataFrame, out_dir: str | os.PathLike) -> pd.DataFrame:
+def plan(
+    jobs: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    half_maps: bool = False,
+) -> pd.DataFrame:
     """``jobs`` with every ``output`` an absolute map path (named after the model when empty; relative ones under
-    ``out_dir``), after the checks made before any work: ``out_dir`` can be written, every output is a map file name
-    in a folder that can be written, no two rows write one file (names compared ignoring case), no output is an
-    input. Raises :class:`~s2mlib.errors.OutputError` naming the file (and both rows for a collision)."""
-    out_dir = check_folder(out_dir).resolve()
+    ``out_dir``), after the checks made before any work, for one model (``s2m generate MODEL -o OUT``) as for many:
+    every output (and, with ``half_maps``, its half maps beside it) is a map file name in a folder that can be written
+    (created if need be), no two rows write one file (names compared ignoring case), and no output is an input of any
+    row (a model or ref_map, the same file by path, symlink or hard link: :func:`s2mlib.outputs.ensure_not_input`) or
+    the ``weights``. Raises :class:`~s2mlib.errors.OutputError` naming the file (and both rows for a collision)."""
+    out_dir = Path(out_dir).resolve()
     jobs = jobs.copy()
     outputs = [out_dir / (o or output_name(m)) for m, o in zip(jobs["model"], jobs["output"])]
+    written = [(i, path) for i, o in enumerate(outputs) for path in ([o, *half_map_paths(o)] if half_maps else [o])]
     seen: dict[str, int] = {}
-    for i, output in enumerate(outputs):
+    for i, output in written:
         key = str(output).lower()
         if key in seen:
             j = seen[key]
@@ -212,16 +223,48 @@ def plan(jobs: pd.DataFrame, out_dir: str | os.PathLike) -> pd.DataFrame:
             )
         seen[key] = i
     checked: set[Path] = set()
-    for output, model, ref in zip(outputs, jobs["model"], jobs["ref_map"]):
+    for _, output in written:
         if output.parent in checked:
             if output.is_dir() or not output.name.lower().removesuffix(".gz").endswith(MAP_SUFFIXES):
                 check_output(output)  # raises the one-line reason
         else:
             check_output(output)
             checked.add(output.parent)
-        ensure_not_input(output, model or None, ref or None)
+    inputs = _InputFiles([*jobs["model"], *jobs["ref_map"], weights])
+    for _, output in written:
+        inputs.refuse(output)
     jobs["output"] = [str(o) for o in outputs]
     return jobs
+
+
+class _InputFiles:
+    """The files a batch reads, by resolved path and by inode, so that each output is checked against all of them at
+    once (as :func:`s2mlib.outputs.ensure_not_input` checks one against each)."""
+
+    def __init__(self, paths):
+        self.by_path: dict[Path, str] = {}
+        self.by_inode: dict[tuple[int, int], str] = {}
+        for path in paths:
+            if path is None or not str(path):
+                continue
+            self.by_path.setdefault(Path(path).resolve(), str(path))
+            try:
+                found = os.stat(path)
+            except OSError:
+                continue
+            self.by_inode.setdefault((found.st_dev, found.st_ino), str(path))
+
+    def refuse(self, output: Path) -> None:
+        """Raise ensure_not_input's one line when ``output`` is one of the inputs."""
+        same = self.by_path.get(output.resolve())
+        if same is None:
+            try:
+                found = os.stat(output)
+                same = self.by_inode.get((found.st_dev, found.st_ino))
+            except OSError:
+                pass
+        if same is not None:
+            ensure_not_input(output, same)
 
 
 def is_whole(path: str | os.PathLike) -> bool:
@@ -302,29 +345,43 @@ def _earlier(out_dir: Path) -> dict[str, dict]:
     return records
 
 
-def _generate_one(job, generator: MapGenerator, asked: float | None, default: float, half_maps: bool) -> dict:
-    """Make and write one job's map (a sample map and, with ``half_maps``, its half maps beside it, when the
-    generator adds noise); returns its summary fields."""
+def generate_one(
+    job, generator: MapGenerator, asked: float | None = None, default: float = DEFAULT_RESOLUTION, half_maps=False
+) -> tuple[dict, Structure, DensityMap]:
+    """Make and write one planned job's map (a sample map and, with ``half_maps``, its half maps beside it, when the
+    generator adds noise), for ``s2m generate MODEL -o OUT`` and for every row of a batch alike: the model read (an
+    NMR ensemble says its first model is used), its notices (:func:`s2mlib.structures.model_notices`: no protein
+    chain, a B-factor column read as pLDDT) and the generator's (a resolution beyond the trained range) given as
+    warnings, each time, one line each. Returns the summary fields, the structure and the map."""
     t0 = time.perf_counter()
-    structure = read_structure(job.model)
-    ref = read_map(job.ref_map, min_size=MIN_GRID, purpose="resampling onto its grid") if job.ref_map else None
-    resolution, source = _resolution(job, generator, asked, default)
-    kind = job.b_factors or generator.b_factors
-    if kind not in B_KINDS:
-        raise S2MError(f"b_factors {kind!r} is not one of {', '.join(B_KINDS)}")
-    if kind == "auto":
-        kind = b_factor_kind(structure)
-    with _b_factors(generator, kind):
-        density = generator(structure, ref_map=ref, resolution=resolution)
+    notices: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as notices:
+            warnings.simplefilter("always")  # every row's notices, not only the first of each text
+            structure = read_structure(job.model)
+            ref = read_map(job.ref_map, min_size=MIN_GRID, purpose="resampling onto its grid") if job.ref_map else None
+            resolution, source = _resolution(job, generator, asked, default)
+            kind = job.b_factors or generator.b_factors
+            if kind not in B_KINDS:
+                raise S2MError(f"b_factors {kind!r} is not one of {', '.join(B_KINDS)}")
+            if kind == "auto":
+                kind = b_factor_kind(structure)
+            for notice in model_notices(structure, kind if generator.input_kind == "bfactor" else None):
+                warnings.warn(notice, stacklevel=2)
+            mine = None if resolution is not None and resolution == generator.resolution else resolution
+            with _b_factors(generator, kind):  # the generator's own resolution was checked (and said) when made
+                density = generator(structure, ref_map=ref, resolution=mine)
+    finally:
+        with tqdm.external_write_mode():  # one line each, when the row is done or failed, above a progress bar
+            for notice in notices:
+                warnings.showwarning(notice.message, notice.category, notice.filename, notice.lineno)
     sample = getattr(generator, "last_sample", None)
     if sample is None:
         write_map(density, job.output)
     else:
-        from .noise import write_sample
-
         write_sample(sample, job.output, half_maps=half_maps)
     timing = generator.last_timing
-    return {
+    record = {
         "residues": structure.n_residues,
         "atoms": structure.n_atoms,
         "resolution": math.nan if generator.last_resolution is None else generator.last_resolution,
@@ -337,6 +394,7 @@ def _generate_one(job, generator: MapGenerator, asked: float | None, default: fl
         "seed": "" if sample is None else sample.seed,
         "status": "done",
     }
+    return record, structure, density
 
 
 def generate_many(
@@ -384,9 +442,8 @@ def generate_many(
                 record.update(status="skipped", reason="the output exists (overwrite to make it again)")
             else:
                 try:
-                    record.update(
-                        _generate_one(job, generator, resolution, default_resolution, half_maps), weights=weights
-                    )
+                    made = generate_one(job, generator, resolution, default_resolution, half_maps)[0]
+                    record.update(made, weights=weights)
                 except (S2MError, ValueError, OSError, torch.OutOfMemoryError) as exc:
                     record.update(weights=weights, status="failed", reason=one_line(exc))
                     bar.write(f"{job.model}: failed: {record['reason']}")

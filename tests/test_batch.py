@@ -10,6 +10,7 @@ tests/data (two experimental ones, the AlphaFold-DB-like one and a missing file)
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -155,7 +156,7 @@ def no_work(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the work started before the outputs were checked")
 
-    monkeypatch.setattr(batch, "_generate_one", fail)
+    monkeypatch.setattr(batch, "generate_one", fail)
     monkeypatch.setattr("s2mlib.generate.MapGenerator.__init__", fail)
 
 
@@ -168,6 +169,68 @@ def test_outputs_that_collide_are_refused_before_the_work(tmp_path, no_work, cap
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "model.mrc" in err and "would both write" in err
     assert not list((tmp_path / "out").glob("*.mrc"))
+
+
+@pytest.mark.parametrize("case", ["another row's ref_map", "a half map's", "the weights"])
+def test_an_output_that_is_any_rows_input_is_refused_before_the_work(tmp_path, no_work, capsys, case):
+    """Each was written over in the batch (the single command refused it): a row writing the map another row reads,
+    a half map named like another row's map or written over the --ref-map, an output that is the weights file."""
+    out, model = tmp_path / "out", str(pair("5925_3J6J")["model_path"])
+    out.mkdir()
+    if case == "another row's ref_map":
+        (out / "second.mrc").write_bytes(b"a map")
+        listed = tmp_path / "list.csv"
+        pd.DataFrame(
+            {"model": [model, model], "ref_map": [str(out / "second.mrc"), ""], "output": ["first.mrc", "second.mrc"]}
+        ).to_csv(listed, index=False)
+        argv, says = ["--list", str(listed)], "refusing to write over the input"
+    elif case == "a half map's":
+        (tmp_path / "m.pdb").write_bytes(b"")
+        (tmp_path / "m_half_map_1.pdb").write_bytes(b"")
+        argv, says = [str(tmp_path / "m.pdb"), str(tmp_path / "m_half_map_1.pdb"), "--half-maps"], "would both write"
+    else:
+        (out / "5925_native.mrc").write_bytes(b"weights")  # the name of the map of 5925_native.pdb
+        (tmp_path / "link.pt").symlink_to(out / "5925_native.mrc")
+        argv, says = [model, "--weights", str(tmp_path / "link.pt")], "refusing to write over the input"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["generate", *argv, "--out-dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def warning_lines(err: str) -> list[str]:
+    """The one-line warnings of stderr (a progress bar is redrawn after a carriage return)."""
+    return [x for x in re.split(r"[\r\n]+", err) if x.startswith("s2m generate: warning: ")]
+
+
+def test_every_row_gets_the_notices_a_single_call_gives(tmp_path, capsys):
+    """An NMR ensemble (first model used) whose B column is read as pLDDT, a nucleic-acid-only model, resolutions
+    beyond the trained range: one line for each row, as s2m generate MODEL -o OUT says them (the batch said none of
+    the model's, and each resolution line once)."""
+    import gemmi
+
+    ensemble = gemmi.read_structure(str(pair("5925_3J6J")["model_path"]))
+    for residue in ensemble[0][0]:
+        for atom in residue:
+            atom.b_iso = 70.0
+    ensemble.add_model(ensemble[0])
+    ensemble[1].num = 2
+    predicted = tmp_path / "AF-P12345-F1-model_v4.pdb"  # an AlphaFold DB name: pLDDT
+    ensemble.write_pdb(str(predicted))
+    rna = str(pair("20353_6PJ6")["model_path"])
+    listed = tmp_path / "list.csv"
+    pd.DataFrame({"model": [str(predicted), rna], "resolution": ["12", "12"]}).to_csv(listed, index=False)
+    assert main(["generate", "--list", str(listed), "--out-dir", str(tmp_path / "out")]) == 0
+    lines = warning_lines(capsys.readouterr().err)
+    assert sum(f"{predicted}: 2 models (an NMR ensemble?): only the first is used" in x for x in lines) == 1
+    assert sum(f"{predicted}: the B-factor column is read as pLDDT" in x for x in lines) == 1
+    assert sum(f"{rna}: the model has only nucleic-acid chains" in x for x in lines) == 1
+    assert sum("resolution 12 A is beyond the 10 A the weights were trained up to" in x for x in lines) == 2
+    assert len(lines) == 5
+    assert main(["generate", rna, "-o", str(tmp_path / "one.mrc"), "--resolution", "12"]) == 0
+    single = warning_lines(capsys.readouterr().err)
+    assert len(single) == 2 and set(single) <= set(lines)  # the same lines for the same model
 
 
 def test_an_unwritable_out_dir_is_refused_before_the_work(tmp_path, no_work, capsys):

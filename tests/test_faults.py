@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from helpers import ROOT, TEST_DATA, pair
 
-from s2mlib import cli, runner
+from s2mlib import batch, cli, runner
 from s2mlib.atoms import read_structure
 from s2mlib.errors import ManifestError, OutputError
 from s2mlib.io import DensityMap, read_map, write_map
@@ -292,8 +292,8 @@ def test_read_only_folder_is_refused_before_the_work(readonly_dir, monkeypatch, 
     def no_work(*args, **kwargs):
         raise AssertionError("the work started before the output location was checked")
 
-    module = getattr(cli, command)  # the command's own module (s2mlib/cli/<command>.py)
-    monkeypatch.setattr(module, "read_structure", no_work)
+    module = getattr(cli, command)  # the command's own module (s2mlib/cli/<command>.py); generate's work: s2mlib.batch
+    monkeypatch.setattr(batch if command == "generate" else module, "read_structure", no_work)
     if hasattr(module, "read_map"):
         monkeypatch.setattr(module, "read_map", no_work)
     model, real = str(pair(ENTRY)["model_path"]), str(pair(ENTRY)["map_path"])

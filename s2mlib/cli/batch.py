@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, make_generator: Callable) -> int:
     jobs = jobs_from(models=args.model, table=read_list(args.list) if args.list else None)
     if args.ref_map:
         jobs.loc[jobs["ref_map"] == "", "ref_map"] = str(args.ref_map)
-    jobs = plan(jobs, args.out_dir)
+    jobs = plan(jobs, args.out_dir, weights=args.weights, half_maps=getattr(args, "half_maps", False))
     generator = make_generator(args, device=_device(resolved(args.device)), progress=False)
     torchrun = "torchrun" in shard.source and "MASTER_ADDR" in os.environ
     if torchrun and not dist.is_initialized():

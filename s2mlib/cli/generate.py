@@ -11,16 +11,13 @@ model scored in it (``--confidence``, :func:`s2mlib.metrics.write_confidence`). 
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atoms import read_structure
-from ..noise import half_map_paths, write_sample
-from ..outputs import check_output, ensure_not_input
-from ..structures import model_notices
+from ..noise import half_map_paths
+from ..outputs import ensure_not_input
 from . import batch
-from .common import SCORES, LibraryDefault, check_model_output, given, ref_map
+from .common import SCORES, LibraryDefault, check_model_output, given
 
 if TYPE_CHECKING:
     from ..generate import MapGenerator
@@ -121,39 +118,29 @@ def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
 def run(args: argparse.Namespace) -> int | None:
     """Generate the map, write it and print its grid, resolution and time (and the confidence model); with
     ``--out-dir`` or ``--list``, many maps (:func:`s2mlib.cli.batch.run`, whose exit status this returns)."""
-    from ..io import write_map
     from ..metrics import write_confidence
 
     if batch.wanted(args):
         return batch.run(args, make_generator)
     args.model = batch.one_model(args)
-    inputs = (args.model, args.ref_map, args.weights)  # none of them may be written over (symlinks included)
-    ensure_not_input(check_output(args.output), *inputs)
-    if args.half_maps:
-        for path in half_map_paths(args.output):
-            ensure_not_input(check_output(path), *inputs)
-    if args.confidence:
-        ensure_not_input(check_model_output(args.confidence), *inputs, args.output)
-    generator = make_generator(args)
-    ref = ref_map(args.ref_map)
-    resolution, source = None, ("asked" if args.resolution is not None else "default")
-    if args.resolution is None and args.ref_map and generator.uses_resolution:
-        from ..data import reported_resolution
+    from ..batch import generate_one, jobs_from, plan  # one model is a batch of one: the same checks and notices
 
-        found = reported_resolution(args.ref_map)
-        if found is not None:
-            resolution, source = found[0], f"reported in {found[1]}"
-    model = read_structure(args.model)
-    for notice in model_notices(model, generator.b_factors if generator.input_kind == "bfactor" else None):
-        warnings.warn(notice, stacklevel=1)
-    density = generator(model, ref_map=ref, resolution=resolution)
+    one = jobs_from(models=[args.model])
+    one["output"], one["ref_map"] = str(args.output), str(args.ref_map or "")
+    (job,) = plan(one, Path.cwd(), weights=args.weights, half_maps=args.half_maps).itertuples()
+    if args.confidence:
+        ensure_not_input(check_model_output(args.confidence), args.model, args.ref_map, args.weights, args.output)
+    generator = make_generator(args)
+    made, model, density = generate_one(job, generator, args.resolution, half_maps=args.half_maps)
     sample = generator.last_sample
-    if sample is None:
-        write_map(density, args.output)
-    else:
-        for path in write_sample(sample, args.output, half_maps=args.half_maps)[:-1]:
+    if sample is not None and args.half_maps:
+        for path in half_map_paths(args.output):
             print(f"{path}: half map")
-    at = "" if generator.last_resolution is None else f" at {generator.last_resolution:g} A ({source})"
+    at = (
+        ""
+        if generator.last_resolution is None
+        else f" at {generator.last_resolution:g} A ({made['resolution_source']})"
+    )
     kind = "" if sample is None else f" sample map (seed {sample.seed})"
     print(
         f"{args.output}:{kind} grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
