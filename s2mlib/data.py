@@ -348,6 +348,7 @@ def fetch_file(
     if kind not in ("map", "header", "model"):
         raise ValueError(f"kind must be 'map', 'header' or 'model', got {kind!r}")
     ident = validate_pdb_id(ident) if kind == "model" else validate_emdb_id(ident)
+    check_mirror_is_not_cache(cache, mirror)
     dest = cache_location(kind, ident, cache)
     if _usable_cached(dest, _label(kind, ident)):
         return dest
@@ -411,6 +412,21 @@ def reported_resolution(map_path: str | os.PathLike) -> tuple[float, Path] | Non
                 resolution = read_emdb_header(header)["resolution"]
                 return None if math.isnan(resolution) else (resolution, header)
     return None
+
+
+def check_mirror_is_not_cache(cache: str | os.PathLike | None, mirror: str | os.PathLike | None) -> None:
+    """Refuse (:class:`DownloadError`, one line) a local mirror that is the cache folder itself (symlinks resolved):
+    with one layout, each cached file would be its own source, and one that fails the cache's check would be moved
+    aside (``NAME.bad``) out of the mirror."""
+    if mirror is None or _is_url(str(mirror)):
+        return
+    root = Path(cache if cache is not None else default_cache()).expanduser()
+    folder = Path(mirror).expanduser()
+    if folder.resolve() == root.resolve() or (folder.is_dir() and root.is_dir() and os.path.samefile(folder, root)):
+        raise DownloadError(
+            f"{mirror}: the mirror is the cache folder ({root}): fetching would set aside the mirror's own files; "
+            f"use it as the cache alone (no mirror), or give another cache folder"
+        )
 
 
 def fetch_entry(

@@ -464,3 +464,24 @@ def test_fetch_timeout_and_retries_defaults_are_stated(capsys):
         main(["fetch", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--timeout" in text and "(default 20)" in text and "--retries" in text and "(default 3)" in text
+
+
+@pytest.mark.parametrize("same", ["the folder", "a symlink to it"])
+def test_a_mirror_that_is_the_cache_folder_is_refused(tmp_path, capsys, same):
+    """s2m fetch --cache X --mirror X moved the mirror's damaged map aside (NAME.bad) and then did not find it."""
+    from s2mlib.cli import main
+
+    root = tmp_path / "x"
+    folder = root / "emdb" / "structures" / "EMD-2566"
+    (folder / "map").mkdir(parents=True)
+    damaged = Path(pair("2566_3J6B")["map_path"]).read_bytes()[:-5000]
+    (folder / "map" / "emd_2566.map.gz").write_bytes(damaged)
+    mirror = root
+    if same == "a symlink to it":
+        mirror = tmp_path / "link"
+        mirror.symlink_to(root)
+    assert main(["fetch", "2566", "--cache", str(root), "--mirror", str(mirror), "--retries", "0"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert re.fullmatch(r"s2m fetch: error: \S+: the mirror is the cache folder \(\S+\): .*", line), line
+    assert [p.name for p in (folder / "map").iterdir()] == ["emd_2566.map.gz"]
+    assert (folder / "map" / "emd_2566.map.gz").read_bytes() == damaged
