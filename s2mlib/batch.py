@@ -366,8 +366,8 @@ def generate_one(
                 raise S2MError(f"b_factors {kind!r} is not one of {', '.join(B_KINDS)}")
             if kind == "auto":
                 kind = b_factor_kind(structure)
-            for notice in model_notices(structure, kind if generator.input_kind == "bfactor" else None):
-                warnings.warn(notice, stacklevel=2)
+            for text in model_notices(structure, kind if generator.input_kind == "bfactor" else None):
+                warnings.warn(text, stacklevel=2)
             mine = None if resolution is not None and resolution == generator.resolution else resolution
             with _b_factors(generator, kind):  # the generator's own resolution was checked (and said) when made
                 density = generator(structure, ref_map=ref, resolution=mine)
