@@ -241,7 +241,7 @@ class _InputFiles:
     """The files a batch reads, by resolved path and by inode, so that each output is checked against all of them at
     once (as :func:`s2mlib.outputs.ensure_not_input` checks one against each)."""
 
-    def __init__(self, paths):
+    def __init__(self, paths: Iterable[str | os.PathLike | None]) -> None:
         self.by_path: dict[Path, str] = {}
         self.by_inode: dict[tuple[int, int], str] = {}
         for path in paths:
