@@ -68,8 +68,8 @@ def versions() -> dict[str, str | None]:
 
 
 def commit(root: str | os.PathLike | None = None) -> str | None:
-    """The git commit of the checkout at ``root`` (the project root by default), '+changes' when it has uncommitted
-    changes to tracked files; None outside a git checkout."""
+    """The git commit of the checkout at ``root`` (the project root by default), '+changes' when tracked files other
+    than ``figures/`` (which a run rewrites) have uncommitted changes; None outside a git checkout."""
     from .config import ROOT
 
     where = str(root or ROOT)
@@ -77,7 +77,9 @@ def commit(root: str | os.PathLike | None = None) -> str | None:
         head = subprocess.run(["git", "-C", where, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", where, "diff", "--quiet", "HEAD", "--"], capture_output=True)
+        dirty = subprocess.run(
+            ["git", "-C", where, "diff", "--quiet", "HEAD", "--", ".", ":!figures"], capture_output=True
+        )
     except OSError:
         return None
     return head.stdout.strip() + ("+changes" if dirty.returncode else "")
