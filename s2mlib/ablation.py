@@ -23,7 +23,7 @@ import pandas as pd
 
 from .cache import safe_name
 from .generate import MapGenerator, generate_entries
-from .resolution import resolution_series
+from .resolution import SELECTION_METRICS, resolution_series, target_labels
 from .study import score_maps
 from .train import TrainConfig, train_from_table
 
@@ -43,8 +43,6 @@ SHORT_NAMES = {
     "paper ablation (test)": "paper ablation",
     "input x conditioning (val)": "input x cond.",
 }
-# The score of the weights' selection rule (tools/evaluate_weights.py): the mean of these over the target resolutions.
-SELECTION_METRICS = ["correlation_about_mean", "pcc", "masked_correlation_about_mean", "ssim"]
 
 
 def ablation_config(
@@ -145,7 +143,7 @@ def series_on_entries(
     """Input x conditioning scores: per seed, every variant's maps at the profile's ``ablation_resolutions``
     (:func:`s2mlib.resolution.resolution_series`, against the experimental map low-passed to R); one row per (entry,
     R, variant, seed), with ``R`` as text ('reported' or e.g. '5 Å') and ``score`` the selection rule's score (mean
-    of :data:`SELECTION_METRICS`)."""
+    of :data:`s2mlib.resolution.SELECTION_METRICS`)."""
     parts = []
     for seed, group in runs.groupby("seed", sort=True):
         generators = {run.variant: generator_for(run.weights, params) for run in group.itertuples()}
@@ -161,6 +159,6 @@ def series_on_entries(
         )
         parts.append(series[series["method"] != "experimental"].assign(seed=seed))
     series = pd.concat(parts, ignore_index=True)
-    series["R"] = ["reported" if abs(t - n) < 1e-6 else f"{t:g} Å" for t, n in zip(series["target"], series["native"])]
+    series["R"] = target_labels(series)
     series["score"] = series[SELECTION_METRICS].mean(axis=1)
     return series.rename(columns={"method": "variant"})

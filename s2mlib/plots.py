@@ -144,13 +144,14 @@ def record(path: Path, profile: str, also: list[Path] | None = None, changed: li
     index_path = folder / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     files, runs = (index["files"], index.get("runs", {})) if "files" in index else (index, {})
+    current = run_id(_RUN) if _RUN is not None else None
     for item in [path, *(also or [])]:
         old = files.get(item.name)
         if changed is None or item in changed or old is None or old["profile"] != profile:
             files[item.name] = {"profile": profile, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
             if _RUN is not None:
-                files[item.name]["run"] = run_id(_RUN)
-                runs[run_id(_RUN)] = _RUN
+                files[item.name]["run"] = current
+                runs[current] = _RUN
     files = dict(sorted(files.items()))
     used = {info.get("run") for info in files.values()}
     runs = {key: value for key, value in sorted(runs.items()) if key in used}

@@ -41,6 +41,8 @@ from .study import entry_rows
 
 SIMULATORS = {"molmap": "molmap", "e2pdb2mrc": "e2pdb2mrc", "StructureBlurrer": "blurrer", "gemmi": "gemmi"}
 NATIVE = "reported"  # the label of the entry's own resolution in a list of targets
+# The scores whose mean over a series' targets is the weights' selection score (tools/evaluate_weights.py, notebook 08).
+SELECTION_METRICS = ["correlation_about_mean", "pcc", "masked_correlation_about_mean", "ssim"]
 
 
 def targets_for(native: float, resolutions: Sequence[float | str]) -> list[float]:
@@ -56,6 +58,16 @@ def targets_for(native: float, resolutions: Sequence[float | str]) -> list[float
         if value >= native - 1e-6 and not any(abs(value - o) < 1e-6 for o in out):
             out.append(value)
     return out
+
+
+def target_labels(series: pd.DataFrame, unit: str = "Å") -> list[str]:
+    """A label per row of a series (columns target, native): 'reported' for the entry's own resolution, else e.g.
+    '5 Å'.
+
+    >>> target_labels(pd.DataFrame({"target": [3.2, 5.0], "native": [3.2, 3.2]}), unit="A")
+    ['reported', '5 A']
+    """
+    return [NATIVE if abs(t - n) < 1e-6 else f"{t:g} {unit}" for t, n in zip(series["target"], series["native"])]
 
 
 def resolution_series(

@@ -29,10 +29,9 @@ from s2mlib.generate import MapGenerator
 from s2mlib.io import read_map
 from s2mlib.manifest import load_manifest
 from s2mlib.metrics import evaluate
-from s2mlib.resolution import resolution_series
+from s2mlib.resolution import SELECTION_METRICS, resolution_series, target_labels
 from s2mlib.simulate import molmap
 
-METRICS = ["correlation_about_mean", "pcc", "masked_correlation_about_mean", "ssim"]
 RIVALS = ["molmap", "gemmi"]  # the simulators the goal names: the GAN must beat both at the reported resolution
 
 
@@ -42,7 +41,7 @@ def wins(series: pd.DataFrame) -> pd.DataFrame:
     for (split, entry, target), part in series.groupby(["split", "entry", "target"], sort=False):
         scores = part.set_index("method")
         row = {"split": split, "entry": entry, "target": target}
-        for metric in METRICS:
+        for metric in SELECTION_METRICS:
             row[metric] = bool(all(scores.loc["GAN", metric] > scores.loc[r, metric] for r in RIVALS))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -100,14 +99,14 @@ def main() -> None:
             {
                 "split": row.split,
                 "entry": row.entry,
-                **{f"GAN {m}": native[m] for m in METRICS},
-                **{f"molmap 2 A {m}": molmap_2a[m] for m in METRICS},
+                **{f"GAN {m}": native[m] for m in SELECTION_METRICS},
+                **{f"molmap 2 A {m}": molmap_2a[m] for m in SELECTION_METRICS},
             }
         )
     paper = pd.DataFrame(paper_rows)
     series = series[series["method"] != "experimental"]
-    series["R"] = ["reported" if abs(t - n) < 1e-6 else f"{t:g} A" for t, n in zip(series["target"], series["native"])]
-    means = series.groupby(["split", "R", "method"], sort=False)[METRICS].mean().reset_index()
+    series["R"] = target_labels(series, unit="A")
+    means = series.groupby(["split", "R", "method"], sort=False)[SELECTION_METRICS].mean().reset_index()
     won = wins(series)
     text = [
         f"# Weights {generator.weights} (conditioned {generator.conditioned}, input {generator.input_kind})",
@@ -132,7 +131,9 @@ def main() -> None:
     if args.card:
         command = " ".join(["tools/evaluate_weights.py", *sys.argv[1:]])
         reported = series[series["R"] == "reported"].sort_values(["split", "entry", "method"])
-        per_entry = reported[["split", "entry", "method", "target", *METRICS]].to_markdown(index=False, floatfmt=".3f")
+        per_entry = reported[["split", "entry", "method", "target", *SELECTION_METRICS]].to_markdown(
+            index=False, floatfmt=".3f"
+        )
         section = "\n".join(
             [
                 START,
