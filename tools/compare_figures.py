@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from s2mlib.spread import ONE_SEED, WITHIN_NOISE
+
 TRAINED_ONCE = {"table_training_history"}  # notebook 04's one training of this run
 TIMINGS = {"table_generation_time", "table_simulator_timing"}  # wall-clock times: machine and load, not results
 FLOAT_TOLERANCE = 1e-3
@@ -80,15 +82,15 @@ def compare_table(base: pd.DataFrame, other: pd.DataFrame, name: str) -> dict:
             limit = 3 * sd * np.sqrt(2 / n) + FLOAT_TOLERANCE
         elif seeded and column.endswith("_sd"):
             limit = np.fmax(a, b) + FLOAT_TOLERANCE
-        elif name in TRAINED_ONCE or name in TIMINGS or "winners" in name:
-            limit = None  # one training, a time, or leads whose own intervals say how sure they are
+        elif name in TRAINED_ONCE or name in TIMINGS:
+            limit = None  # one training, or times
         else:
             limit = 0.0 if column == "seeds" else FLOAT_TOLERANCE
         if limit is not None and np.any(diff > limit):
             beyond.append(column)
     row["largest |diff|"], row["where"] = worst
-    if "verdict" in base.columns and "verdict" in other.columns and len(a_side) == len(b_side):
-        named = lambda v: v.astype(str).where(~v.astype(str).isin(["within noise", "one seed: no spread"]))  # noqa: E731
+    if "verdict" in base.columns and "verdict" in other.columns and len(a_side) == len(b_side):  # leads: own intervals
+        named = lambda v: v.astype(str).where(~v.astype(str).isin([WITHIN_NOISE, ONE_SEED]))  # noqa: E731
         va, vb = named(a_side["verdict"]), named(b_side["verdict"])
         contradicted = int((va.notna() & vb.notna() & (va != vb)).sum())
         changed = int((a_side["verdict"].astype(str) != b_side["verdict"].astype(str)).sum())
