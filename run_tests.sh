@@ -9,4 +9,4 @@ py=$(tools/setup_env.sh | tail -n 1)
 "$py" -m ruff check --quiet .
 "$py" -m ruff format --check --quiet .
 "$py" -m mypy
-exec "$py" -m pytest -q "$@"
+exec "$py" -m pytest -q --durations=15 "$@"

@@ -71,6 +71,7 @@ SUMMARY_COLUMNS = (
     "resolution_source",  # list, asked, reported in <header>, default
     "b_factors",  # how the B-factor column was read (b, plddt, none) for the B-factor input; '' for molmap input
     "weights",
+    "precision",  # the arithmetic the network ran in (fp32, bf16: MapGenerator.precision, chosen by the hardware)
     "seconds",  # structure -> map (MapGenerator.last_timing['total_s'], as Figure 7 and bench_generate time it)
     "simulate_s",
     "network_s",
@@ -443,9 +444,9 @@ def generate_many(
             else:
                 try:
                     made = generate_one(job, generator, resolution, default_resolution, half_maps)[0]
-                    record.update(made, weights=weights)
+                    record.update(made, weights=weights, precision=generator.precision)
                 except (S2MError, ValueError, OSError, torch.OutOfMemoryError) as exc:
-                    record.update(weights=weights, status="failed", reason=one_line(exc))
+                    record.update(weights=weights, precision=generator.precision, status="failed", reason=one_line(exc))
                     bar.write(f"{job.model}: failed: {record['reason']}")
             rows.append(record)
             bar.update()

@@ -72,7 +72,11 @@ RUN_KEYS = {
     "ablation_epochs": "08: epochs per variant and seed",
     "ablation_patches_per_epoch": "08: patches per epoch per variant and seed",
 }
-GENERATE_PREFIX = "generate_"  # a generator argument named like a training one: generate_bf16 -> MapGenerator(bf16=)
+GENERATE_PREFIX = "generate_"  # generator arguments named like training ones: generate_precision -> precision=
+RENAMED_KEYS = {  # keys of older profiles, refused with their new names
+    "bf16": "precision (fp32, bf16 or auto: bf16 where the hardware computes it natively)",
+    "generate_bf16": "generate_precision (fp32, bf16 or auto: bf16 where the hardware computes it natively)",
+}
 
 
 def known_keys() -> set[str]:
@@ -94,6 +98,8 @@ def check_keys(keys: Iterable[str], where: str) -> None:
 
     known = known_keys()
     for key in keys:
+        if key in RENAMED_KEYS:
+            raise S2MError(f"{where}: parameter {key!r} is now {RENAMED_KEYS[key]}")
         if key not in known:
             near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.5)
             hint = f"; did you mean {near[0]}?" if near else " (the keys: README, Profiles and overrides)"
@@ -219,12 +225,12 @@ def add_override_option(parser: argparse.ArgumentParser, help_text: str) -> None
 
 def kwargs_for(func, params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The entries of ``params`` that ``func`` (a function or class) takes as keyword arguments; with ``prefix``,
-    a key ``prefix + name`` gives ``name`` and wins over a plain ``name`` (e.g. the profile's ``generate_bf16`` is
-    the generator's ``bf16``, while ``bf16`` is training's).
+    a key ``prefix + name`` gives ``name`` and wins over a plain ``name`` (e.g. the profile's ``generate_precision``
+    is the generator's ``precision``, while ``precision`` is training's).
 
-    >>> def f(a, *, seed=0, bf16=False): ...
-    >>> kwargs_for(f, {"seed": 3, "epochs": 5, "bf16": True, "generate_bf16": False}, prefix="generate_")
-    {'seed': 3, 'bf16': False}
+    >>> def f(a, *, seed=0, precision="auto"): ...
+    >>> kwargs_for(f, {"seed": 3, "epochs": 5, "precision": "bf16", "generate_precision": "fp32"}, prefix="generate_")
+    {'seed': 3, 'precision': 'fp32'}
     """
     accepted = [name for name in inspect.signature(func).parameters if name != "self"]
     out = {k: params[k] for k in accepted if k in params}

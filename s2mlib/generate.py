@@ -41,6 +41,8 @@ from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
 from .noise import SampleMaps, checked_seed, model_weight, sample_maps, write_sample
+from .precision import autocast as precision_autocast
+from .precision import check_precision, resolve_precision
 from .simulate import (
     SLAB_COPIES,
     WHOLE_GRID_BYTES,
@@ -110,7 +112,7 @@ def refine(
     device: torch.device | str = "cpu",
     batch_size: int = 32,
     skip_empty: bool = True,
-    bf16: bool = False,
+    precision: str = "fp32",
     channels_last: bool = False,
     stride: int = STRIDE,
     progress: bool = False,
@@ -119,7 +121,8 @@ def refine(
     """``network`` applied to a whole [z, y, x] array: 32^3 cubes at stride 20 (after 32 voxels of zero padding),
     in batches, the central 20^3 of each output written back; cubes with all-zero input are skipped (left 0)
     when ``skip_empty``. A larger even ``stride`` keeps a larger centre (fewer cubes; the paper's is 20).
-    A resolution-conditioned network gets ``resolution`` (A) with every cube."""
+    A resolution-conditioned network gets ``resolution`` (A) with every cube. ``precision``: 'fp32', 'bf16' or
+    'auto' (:func:`s2mlib.precision.resolve_precision`, without its warning)."""
     conditioned = getattr(network, "conditioned", False)
     level = float(resolution) if conditioned and resolution is not None else None
     if conditioned and level is None:
@@ -128,7 +131,7 @@ def refine(
     corners = cube_corners(array.shape, stride)
     run = [i for i, c in enumerate(corners) if not skip_empty or cut_cube(array, c).any()]
     result = np.zeros(array.shape, np.float32)  # each batch's centres written at once: no array of output cubes
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    autocast = precision_autocast(device, resolve_precision(precision, device, warn=False))
     batches = range(0, len(run), batch_size)
     for start in tqdm(batches, desc="generating", unit="batch", disable=not progress, leave=False):
         index = run[start : start + batch_size]
@@ -148,7 +151,9 @@ class MapGenerator:
 
     ``weights``: a file written by :func:`s2mlib.weights.export_generator`, or shipped weights by name (see
     :mod:`s2mlib.weights`; each has a model card ``s2mlib/weights/<name>.md``). ``device``: 'auto' (CUDA when
-    present), 'cpu' or 'cuda'. ``bf16`` autocast and ``channels_last`` are speed options (they also run on the CPU).
+    present), 'cpu' or 'cuda'. ``precision``: 'auto' (bf16 autocast where the device computes bf16 natively, float32
+    elsewhere), 'fp32' or 'bf16' (:mod:`s2mlib.precision`; the choice made is ``self.precision``);
+    ``channels_last`` is a speed option.
     ``resolution`` (A): the target resolution of every map, for weights that use one (resolution-conditioned, or
     trained on an input made at the target resolution); None means each call's, else :data:`DEFAULT_RESOLUTION`.
     Asking a resolution of the paper's weights (unconditioned, molmap input) is an error. ``b_factors``: how to
@@ -166,7 +171,7 @@ class MapGenerator:
         device: str = "auto",
         batch_size: int = 32,
         skip_empty: bool = True,
-        bf16: bool = False,
+        precision: str = "auto",
         channels_last: bool = False,
         stride: int = STRIDE,
         progress: bool = True,
@@ -184,7 +189,8 @@ class MapGenerator:
         except ValueError as exc:
             raise S2MError(str(exc)) from None
         self.batch_size, self.skip_empty = batch_size, skip_empty
-        self.bf16, self.channels_last, self.stride, self.progress = bf16, channels_last, stride, progress
+        self.precision = resolve_precision(check_precision(precision), self.device)
+        self.channels_last, self.stride, self.progress = channels_last, stride, progress
         self.b_factors = b_factors
         self.conditioned, self.input_kind = self.network.conditioned, self.network.input_kind
         self.resolution = self._checked(resolution)
@@ -236,7 +242,7 @@ class MapGenerator:
             device=self.device,
             batch_size=self.batch_size,
             skip_empty=self.skip_empty,
-            bf16=self.bf16,
+            precision=self.precision,
             channels_last=self.channels_last,
             stride=self.stride,
             progress=self.progress,

@@ -9,7 +9,7 @@ Example:
     >>> params = {"profile": "default", "manifest": "pairs.tsv", "seed": 0, "seeds": 3, "epochs": 3}
     >>> record = provenance(params, {"epochs": 1, "width": None, "__name__": "__main__"})
     >>> sorted(record)
-    ['commit', 'machine', 'manifest', 'overrides', 'profile', 'seed', 'seeds', 'versions']
+    ['commit', 'machine', 'manifest', 'overrides', 'precision', 'profile', 'seed', 'seeds', 'versions']
     >>> record["overrides"]
     {'epochs': 1}
 """
@@ -42,12 +42,16 @@ def cpu_model() -> str:
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, torch threads (and interop threads), GPU name (None without), operating system."""
+    """CPU model, its vector capability (AVX2, AVX512, +BF16, +AMX), cores, torch threads, GPU name (None
+    without), operating system."""
     import torch
+
+    from .precision import cpu_capability
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "cpu": cpu_model(),
+        "cpu_capability": cpu_capability(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
@@ -100,8 +104,22 @@ def provenance(params: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
         "seed": params.get("seed"),
         "seeds": params.get("seeds"),
         "machine": machine(),
+        "precision": precisions(params),
         "versions": versions(),
         "commit": commit(),
+    }
+
+
+def precisions(params: Mapping[str, Any]) -> dict[str, str]:
+    """The arithmetic the profile's training and generation resolve to on this machine ('fp32' or 'bf16'; keys
+    ``precision`` and ``generate_precision``, :func:`s2mlib.precision.resolve_precision`)."""
+    from .model import resolve_device
+    from .precision import resolve_precision
+
+    device = resolve_device(params.get("device", "auto"))
+    return {
+        "training": resolve_precision(params.get("precision", "fp32"), device, warn=False),
+        "generation": resolve_precision(params.get("generate_precision", "auto"), device, warn=False),
     }
 
 
@@ -120,7 +138,9 @@ def describe(record: Mapping[str, Any]) -> str:
     gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
     libs = ", ".join(f"{name} {version}" for name, version in v.items() if version)
     overrides = ", ".join(f"{k}={val}" for k, val in record["overrides"].items()) or "none"
+    arithmetic = ", ".join(f"{k} {val}" for k, val in record.get("precision", {}).items()) or "?"
     return (
-        f"machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads{gpu}; {libs}; "
+        f"machine: {m['cpu']} ({m.get('cpu_capability', '?')}), {m['cores']} cores, {m['torch_threads']} torch "
+        f"threads{gpu}; precision: {arithmetic}; {libs}; "
         f"commit {record['commit']}; overrides: {overrides}; seed {record['seed']}, seeds {record['seeds']}"
     )

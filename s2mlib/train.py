@@ -67,6 +67,8 @@ from .inputs import DEFAULT_RESOLUTION, INPUT_KINDS
 from .model import Discriminator, Generator, place
 from .outputs import atomic_write
 from .patches import PatchDataset, load_levels
+from .precision import autocast as precision_autocast
+from .precision import check_precision, describe, resolve_precision
 from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
 
 CHECKPOINT = "checkpoint.pt"
@@ -97,7 +99,8 @@ class TrainConfig:
     ``max_patches_per_epoch`` / ``max_val_patches`` cap the patches seen per epoch (CPU smoke runs): a fresh
     random subset of the training patches each epoch, a fixed evenly spaced subset of the validation patches.
     ``keep_empty`` keeps cubes whose input and target are all zero (the paper kept every cube).
-    ``bf16`` (autocast) and ``channels_last`` (channels-last-3D memory) are speed options, meant for CUDA;
+    ``precision`` 'fp32', 'bf16' (autocast) or 'auto' (bf16 where the device computes it natively:
+    :mod:`s2mlib.precision`) and ``channels_last`` (channels-last-3D memory) are speed options;
     ``compile`` runs G and D through ``torch.compile`` (inductor). ``augment_backend`` 'torchio' augments each patch
     in the loader workers with TorchIO (the reference); 'device' augments the batch on the training device with the
     same distributions (:mod:`s2mlib.augment`: no TorchIO or SimpleITK needed, no CPU cost per patch).
@@ -129,7 +132,7 @@ class TrainConfig:
     lr_patience: int = 15
     checkpoint_every: int = 1
     num_workers: int = 0
-    bf16: bool = False
+    precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
     augment_backend: str = "torchio"
@@ -154,6 +157,7 @@ class TrainConfig:
         return self.augment and self.augment_backend == "torchio"
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         if self.augment_backend not in AUGMENT_BACKENDS:
             raise InputError(
                 f"TrainConfig.augment_backend must be one of {', '.join(AUGMENT_BACKENDS)}, "
@@ -274,7 +278,7 @@ class GAN:
         adversary = self.discriminator if self.adversary is None else self.adversary
         r = resolution if config.conditioned else None
         both = None if r is None else torch.cat([r, r])
-        with _autocast(x.device, config.bf16):
+        with _autocast(x.device, config):
             fake = g(x, r)
             self.discriminator.requires_grad_(False)  # the adversarial term updates G only
             loss_g, smooth, adv = generator_loss(adversary(fake, r), fake, y, config.alpha, config.l1)
@@ -282,7 +286,7 @@ class GAN:
         (loss_g if weight == 1 else loss_g * weight).backward()
         self.opt_g.step()
         self.discriminator.requires_grad_(True)
-        with _autocast(x.device, config.bf16):
+        with _autocast(x.device, config):
             logits = d(torch.cat([y, fake.detach().to(y.dtype)]), both)  # per-sample norms: same as two passes
             loss_d = discriminator_loss(logits[: len(y)], logits[len(y) :])
         self.opt_d.zero_grad(set_to_none=True)
@@ -297,7 +301,7 @@ class GAN:
         sums = torch.zeros(4, dtype=torch.float64, device=device)
         for batch in loader:
             x, y, r = _unpack(batch, config, device)
-            with _autocast(device, config.bf16):
+            with _autocast(device, config):
                 fake = self.generator(x, r)
                 logits = self.discriminator(torch.cat([y, fake.to(y.dtype)]), None if r is None else torch.cat([r, r]))
                 loss_g, smooth, _ = generator_loss(logits[len(y) :], fake, y, config.alpha, config.l1)
@@ -338,8 +342,17 @@ def _unpack(batch, config: TrainConfig, device: torch.device) -> tuple[torch.Ten
     return x, y, r
 
 
-def _autocast(device: torch.device, enabled: bool):
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+def _current_keys(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings under today's names: ``bf16`` (a bool, in older checkpoints) is ``precision``."""
+    keys = dict(saved)
+    if "bf16" in keys:
+        keys["precision"] = "bf16" if keys.pop("bf16") else "fp32"
+    return keys
+
+
+def _autocast(device: torch.device, config: TrainConfig):
+    """bf16 autocast when ``config.precision`` resolves to bf16 on ``device`` (said once, in :func:`train`)."""
+    return precision_autocast(device, resolve_precision(config.precision, device, warn=False))
 
 
 def _rng_state() -> dict:
@@ -474,6 +487,7 @@ def train(
         make_deterministic()
     where = distributed.ranks()
     device = distributed.rank_device(config.device, where)
+    resolve_precision(config.precision, device)  # one line here when bf16 is asked for where it is emulated
     show = config.progress and where.main
     train_ds, val_ds = _as_dataset(train_data, config, config.loader_augment), _as_dataset(val_data, config, False)
     if len(train_ds) == 0 or len(val_ds) == 0:
@@ -492,11 +506,12 @@ def train(
         if not resume:
             raise InputError(f"{run_dir / CHECKPOINT} exists: pass resume=True to continue it, or use a new run_dir")
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        changed = [k for k, v in ckpt["config"].items() if k not in RESUMABLE_CHANGES and getattr(config, k) != v]
+        saved = _current_keys(ckpt["config"])
+        changed = [k for k, v in saved.items() if k not in RESUMABLE_CHANGES and getattr(config, k) != v]
         if changed:
             raise InputError(
                 f"{run_dir / CHECKPOINT}: cannot resume with changed settings "
-                + ", ".join(f"{k} {ckpt['config'][k]!r} -> {getattr(config, k)!r}" for k in changed)
+                + ", ".join(f"{k} {saved[k]!r} -> {getattr(config, k)!r}" for k in changed)
             )
         gan.load_state_dict(ckpt)
         _set_rng_state(ckpt["rng"])
@@ -636,10 +651,12 @@ def train_from_table(
         )
         val_ds = PatchDataset.from_table(table, "val", root=root, mmap=True, keep_empty=config.keep_empty)
     run_dir = Path(run_dir)
+    device = distributed.rank_device(config.device, where)
     if where.main:
         record = {
             **asdict(config),
-            "hardware": hardware(distributed.rank_device(config.device, where), where),
+            "hardware": hardware(device, where),
+            "precision": describe(device, resolve_precision(config.precision, device, warn=False)),
             "world_size": where.world_size,
             "command": _command(where),
             "train_patches": len(train_ds),
@@ -650,7 +667,7 @@ def train_from_table(
             tqdm.write(
                 f"train entries {', '.join(train_ds.names)}: {len(train_ds)} patches; validation entries "
                 f"{', '.join(val_ds.names)}: {len(val_ds)} patches; {where.world_size} process(es), "
-                f"torch threads {torch.get_num_threads()}"
+                f"torch threads {torch.get_num_threads()}; {record['precision']}"
             )
     history = train(config, train_ds, val_ds, run_dir, on_epoch_end=on_epoch_end)
     if where.main:

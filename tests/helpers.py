@@ -65,3 +65,18 @@ def brute_force_mask(xyz, grid, radius: float) -> np.ndarray:
     points = grid.index_to_world(np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1))
     dist, _ = cKDTree(np.asarray(xyz, float)).query(points)
     return (dist <= radius).reshape(grid.data.shape)
+
+
+def cpu_bf16_is_native() -> bool:
+    """True when this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere a bf16 test would run emulated,
+    about 50x slower than float32 (s2mlib.precision)."""
+    import torch
+
+    from s2mlib.precision import bf16_native
+
+    return bf16_native(torch.device("cpu"))
+
+
+needs_native_bf16 = pytest.mark.skipif(
+    not cpu_bf16_is_native(), reason="bf16 is emulated on this CPU (no AVX-512 BF16 or AMX): about 50x slower"
+)

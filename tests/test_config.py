@@ -71,7 +71,7 @@ def test_every_key_of_every_profile_feeds_a_setting():
     for profile in profiles:
         assert set(load_profile(profile.stem)) - {"profile"} <= known_keys()
     assert {"clip_negative", "mask_radius"} <= set(vars(CurationConfig())) and "epochs" in vars(TrainConfig())
-    assert {"generate_batch_size", "generate_bf16", "skip_empty"} <= known_keys() and "weights" in RUN_KEYS
+    assert {"generate_batch_size", "generate_precision", "skip_empty"} <= known_keys() and "weights" in RUN_KEYS
     assert "generate_weights" not in known_keys()  # the weights are the profile's own key
 
 
@@ -130,21 +130,21 @@ def test_run_paths_are_named_once():
 
 
 def test_kwargs_for_with_a_prefix():
-    def generator(weights=None, *, device="auto", batch_size=32, bf16=False): ...
+    def generator(weights=None, *, device="auto", batch_size=32, precision="auto"): ...
 
     params = {
         "weights": "fast",
         "device": "cpu",
         "batch_size": 8,
         "generate_batch_size": 16,
-        "bf16": False,
-        "generate_bf16": True,
+        "precision": "fp32",
+        "generate_precision": "bf16",
         "epochs": 3,
     }
-    assert kwargs_for(generator, params) == {"weights": "fast", "device": "cpu", "batch_size": 8, "bf16": False}
+    assert kwargs_for(generator, params) == {"weights": "fast", "device": "cpu", "batch_size": 8, "precision": "fp32"}
     assert kwargs_for(generator, params, prefix="generate_") == {
         "weights": "fast",
         "device": "cpu",
         "batch_size": 16,
-        "bf16": True,
+        "precision": "bf16",
     }

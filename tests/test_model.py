@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import needs_native_bf16
 
 from s2mlib.model import Discriminator, Generator, ResidualBlock, count_parameters, init_weights, place, resolve_device
 
@@ -96,6 +97,7 @@ def test_channels_last_3d_gives_the_same_output():
         torch.testing.assert_close(d_cl(x_cl), ref_d, rtol=1e-4, atol=1e-6)
 
 
+@needs_native_bf16
 def test_bf16_autocast_close_to_fp32():
     torch.manual_seed(2)
     g = Generator(4)

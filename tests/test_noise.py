@@ -43,7 +43,7 @@ def small():
 
 @pytest.fixture(scope="module")
 def generator():
-    return MapGenerator(device="cpu", progress=False, bf16=True)
+    return MapGenerator(device="cpu", progress=False, precision="fp32")
 
 
 def shell_sums(a: np.ndarray, b: np.ndarray, nx: int) -> np.ndarray:
@@ -127,14 +127,14 @@ def test_default_path_is_the_expected_map_unchanged(generator, structure):
 
 
 def test_a_generator_with_noise_returns_the_sample(small):
-    noisy = MapGenerator(device="cpu", progress=False, bf16=True, noise=True, seed=9)
-    clean = MapGenerator(device="cpu", progress=False, bf16=True)
+    noisy = MapGenerator(device="cpu", progress=False, precision="fp32", noise=True, seed=9)
+    clean = MapGenerator(device="cpu", progress=False, precision="fp32")
     got = noisy(small, resolution=5.0)
     expected = clean(small, resolution=5.0)
     want = sample_maps(expected, 5.0, seed=9, weight=model_weight(expected, small))
     np.testing.assert_array_equal(got.data, want.full.data)
     assert noisy.last_sample.seed == 9
-    drawn = MapGenerator(device="cpu", progress=False, bf16=True, noise=True)
+    drawn = MapGenerator(device="cpu", progress=False, precision="fp32", noise=True)
     drawn(small, resolution=5.0)
     first = drawn.last_sample.seed
     drawn(small, resolution=5.0)
@@ -168,7 +168,7 @@ def test_noise_needs_weights_that_take_a_resolution(tmp_path):
 
 
 def run_cli(*args: str) -> int:
-    return main(["generate", str(pair(SMALL)["model_path"]), "--device", "cpu", "--bf16", *args])
+    return main(["generate", str(pair(SMALL)["model_path"]), "--device", "cpu", "--precision", "fp32", *args])
 
 
 def test_s2m_generate_half_maps(tmp_path, capsys, small):
@@ -189,7 +189,7 @@ def test_s2m_generate_half_maps(tmp_path, capsys, small):
     assert "seed " in capsys.readouterr().out  # the seed it drew is printed
     plain = tmp_path / "plain.mrc"
     assert run_cli("-o", str(plain), "--resolution", "5") == 0
-    want = MapGenerator(device="cpu", progress=False, bf16=True)(small, resolution=5.0)
+    want = MapGenerator(device="cpu", progress=False, precision="fp32")(small, resolution=5.0)
     np.testing.assert_array_equal(read_map(plain).data, want.data)  # no noise asked: the expected map
 
 

@@ -73,14 +73,16 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the generator")
+    parser.add_argument(
+        "--precision", default="fp32", choices=["auto", "fp32", "bf16"], help="the generator's arithmetic (fp32)"
+    )
     parser.add_argument("--card", type=Path, help="model card whose evaluate_weights section gets the summary")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     params = load_profile("default", {"manifest": args.manifest})
     table = curate_manifest(load_manifest(params["manifest"]), args.out / "curated", CurationConfig.from_params(params))
     entries = table[table["kept"] & table["split"].isin(["val", "test"])]
-    generator = MapGenerator(args.weights, device="cpu", batch_size=16, bf16=args.bf16, progress=False)
+    generator = MapGenerator(args.weights, device="cpu", batch_size=16, precision=args.precision, progress=False)
     series = resolution_series(
         entries,
         {"GAN": generator},

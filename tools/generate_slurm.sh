@@ -13,7 +13,7 @@
 # the parts into OUT_DIR/generated.csv (or run s2m join OUT_DIR afterwards). No scheduler of ours: Slurm places
 # the tasks, torchrun the processes.
 #   sbatch tools/generate_slurm.sh LIST.csv OUT_DIR [s2m generate options ...]
-#   sbatch --array 0-31 --gpus-per-node 4 tools/generate_slurm.sh proteome.csv maps --resolution 4 --bf16
+#   sbatch --array 0-31 --gpus-per-node 4 tools/generate_slurm.sh proteome.csv maps --resolution 4 --precision auto
 # Resubmitting the same command resumes: maps already whole in OUT_DIR are skipped (add --overwrite to redo them).
 # Keep the array and the GPUs per node the same between submissions (the summary parts are named I-of-N).
 # OUT_DIR must be on a file system every node sees. Environment: S2M_PYTHON (default .venv/bin/python).

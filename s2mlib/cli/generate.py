@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..noise import half_map_paths
 from ..outputs import ensure_not_input
+from ..precision import PRECISIONS
 from . import batch
 from .common import SCORES, LibraryDefault, check_model_output, given
 
@@ -57,7 +58,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=LibraryDefault(GENERATOR, "skip_empty"),
         help="run every cube, empty ones too (the paper's tiling)",
     )
-    p.add_argument("--bf16", action="store_true", default=LibraryDefault(GENERATOR, "bf16"), help="bfloat16 autocast")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=LibraryDefault(GENERATOR, "precision"),
+        help="the network's arithmetic: auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or "
+        "bf16 (default %(default)s; the choice made is printed)",
+    )
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="the same as --precision bf16")
     p.add_argument(
         "--resolution",
         type=float,
@@ -107,7 +115,7 @@ def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
     from ..generate import MapGenerator
 
     kwargs = {
-        **given(args, "device", "batch_size", "skip_empty", "bf16", "b_factors"),
+        **given(args, "device", "batch_size", "skip_empty", "precision", "b_factors"),
         "resolution": args.resolution,
         "noise": args.noise or args.half_maps,
         "seed": args.seed,
@@ -145,7 +153,7 @@ def run(args: argparse.Namespace) -> int | None:
     print(
         f"{args.output}:{kind} grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
         f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "
-        f"on {generator.device}"
+        f"on {generator.device} in {generator.precision}"
     )
     if args.confidence:
         print(
