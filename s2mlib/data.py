@@ -65,7 +65,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .errors import DownloadError, MapError
+from .errors import DownloadError, MapError, SourceError
 from .io import MRC_HEADER, mrc_declared_size, read_map
 from .manifest import emdb_digits, pdb_code
 from .outputs import atomic_write
@@ -578,9 +578,10 @@ def fetch_manifest(
     Local paths pass through untouched. Downloaded entries get ``resolution`` from the header where the manifest
     has none, and a ``contour`` column (the header's recommended level; NaN where unknown). An entry whose file
     fails (after its retries) gets the error in the ``download_error`` column ('' for the others) and its remaining
-    files are not tried; a file that failed for one entry is not tried again for another. Every ID is validated
-    before the first request (an invalid one raises :class:`DownloadError`, naming the entry). ``mirror`` as in
-    :func:`fetch_file`; ``options`` as in :func:`fetch_entry`.
+    files are not tried; a file that failed for one entry is not tried again for another. Sources that are wrong for
+    every file (:class:`~s2mlib.errors.SourceError`: a mirror that cannot be reached, say) stop it at once. Every ID
+    is validated before the first request (an invalid one raises :class:`DownloadError`, naming the entry).
+    ``mirror`` as in :func:`fetch_file`; ``options`` as in :func:`fetch_entry`.
     """
     out = manifest.copy()
     if "contour" not in out.columns:
@@ -599,6 +600,8 @@ def fetch_manifest(
                     raise DownloadError(failures[kind, ident])
                 path, was_cached = _fetch(kind, ident, cache, sources, options)
                 info = read_emdb_header(path) if kind == "header" else {}
+            except SourceError:
+                raise  # the mirror or a base is wrong for every entry: stop, one line
             except DownloadError as exc:
                 failures[kind, ident] = str(exc)
                 out.at[index, "download_error"] = summary.failed[out.at[index, "entry"]] = str(exc)

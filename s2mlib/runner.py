@@ -103,8 +103,9 @@ def check_outputs(params: dict, selected: list[Path]) -> None:
             check_folder(folder)  # creates it; refuses a folder that cannot be written, before any notebook
 
 
-def _megabytes(size: float) -> str:
-    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+def _size(size: float) -> str:
+    """A size in kB, MB or GB (powers of 1000)."""
+    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
 
 
 def dry_run(params: dict, selected: list[Path]) -> None:
@@ -123,13 +124,13 @@ def dry_run(params: dict, selected: list[Path]) -> None:
         add_sizes(plan)
         known = [item["size"] for item in plan if item.get("size") is not None]
         unknown = collections.Counter(item["why"] for item in plan if item.get("size") is None)
-        line = f"downloads: {len(plan)} files, {_megabytes(sum(known))}"
+        line = f"downloads: {len(plan)} files, {_size(sum(known))}"
         if unknown:
             why = "; ".join(f"{reason}: {n}" for reason, n in unknown.most_common())
             line += f" for the {len(known)} of known size; {len(plan) - len(known)} of unknown size ({why})"
         print(line)
         for item in plan:
-            size = f"{item['size'] / 1e6:8.1f} MB" if item.get("size") is not None else "    size ?"
+            size = f"{_size(item['size']):>9}" if item.get("size") is not None else "   size ?"
             print(f"  {size}  {item['url']}" + (f"  ({item['why']})" if item.get("size") is None else ""))
     else:
         print("downloads: none (a local manifest, or every file in the cache)")

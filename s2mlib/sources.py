@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DownloadError
+from .errors import SourceError
 
 EMDB_URL = "https://ftp.ebi.ac.uk/pub/databases/emdb"
 PDB_URL = "https://files.rcsb.org"
@@ -79,12 +79,12 @@ def _base(text: str | os.PathLike, what: str) -> str:
         text = urllib.parse.unquote(urllib.parse.urlparse(text).path)
     folder = Path(text).expanduser()
     if not folder.is_dir():
-        raise DownloadError(f"{what} folder not found: {folder}")
+        raise SourceError(f"{what} folder not found: {folder}")
     return str(folder.resolve())
 
 
 def _join(base: str, relative: str) -> str:
-    return f"{base}/{relative}" if relative else base
+    return f"{base}/{relative}" if base and relative else base or relative
 
 
 def pdb_layout(base: str) -> str:
@@ -132,7 +132,7 @@ class Sources:
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
-            raise DownloadError(f"mirror layout {self.layout!r} is not one of {', '.join(LAYOUTS)}")
+            raise SourceError(f"mirror layout {self.layout!r} is not one of {', '.join(LAYOUTS)}")
 
     @classmethod
     def of(cls, mirror: str | os.PathLike | Sources | None) -> Sources:
@@ -150,9 +150,9 @@ class Sources:
         )
 
     def services(self, timeout: float = PROBE_TIMEOUT) -> tuple[Service, Service]:
-        """(EMDB, PDB): each from the mirror when it holds it, else from its base. Raises :class:`DownloadError`
-        (one line) for a folder that does not exist, a mirror that cannot be reached, or one in which no layout is
-        found."""
+        """(EMDB, PDB): each from the mirror when it holds it, else from its base. Raises
+        :class:`~s2mlib.errors.SourceError` (one line) for a folder that does not exist, a mirror that cannot be
+        reached, or one in which no layout is found."""
         return _services(
             self.mirror,
             self.layout,
@@ -213,7 +213,7 @@ def _detect(root: str, timeout: float) -> tuple[str | None, tuple[str, str] | No
             pdb_tree = (tree, kind)
             break
     if emdb_tree is None and pdb_tree is None:
-        raise DownloadError(
+        raise SourceError(
             f"mirror {root}: no known layout there (no structures/, emdb/structures/, pdb/download/ or "
             f"{DIVIDED}/): give the folder that holds one, or name the layout (--mirror-layout emdb|wwpdb|s2m; "
             f"profile key mirror_layout)"
@@ -239,8 +239,8 @@ def _exists(location: str, timeout: float) -> bool:
                 return True
             if exc.code in (404, 410):
                 return False
-            raise DownloadError(f"mirror {location}: HTTP {exc.code} {exc.reason} while finding its layout") from None
+            raise SourceError(f"mirror {location}: HTTP {exc.code} {exc.reason} while finding its layout") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc) or type(exc).__name__
-            raise DownloadError(f"mirror {location}: cannot be reached ({reason}); offline?") from None
+            raise SourceError(f"mirror {location}: cannot be reached ({reason}); offline?") from None
     return False
