@@ -96,7 +96,9 @@ def pdb_layout(base: str) -> str:
 def relative_path(kind: str, ident: str, layout: str = "emdb", header_name: str | None = None) -> str:
     """The path of a file below its service's base: ``kind`` 'map' or 'header' (EMDB ID digits; ``header_name``
     defaults to ``emd-XXXX-v30.xml``) or 'model' (a PDB ID as :func:`s2mlib.manifest.pdb_code` writes it) in the PDB
-    ``layout`` 'download' or 'divided'."""
+    ``layout`` 'download' or 'divided'. An extended PDB ID is named as the wwPDB announced for its archive
+    (``pdb_1abc5678.cif.gz``, in the folder of the two characters before its last one, ``67``): an assumption until
+    such entries exist."""
     if kind == "map":
         return f"structures/EMD-{ident}/map/emd_{ident}.map.gz"
     if kind == "header":
