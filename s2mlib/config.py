@@ -52,6 +52,12 @@ def project_root() -> Path:
 ROOT = project_root()
 PARAMS_DIR = ROOT / "params"
 PATH_KEYS = ("manifest", "run_dir", "figures_dir")
+SOURCE_KEYS = (
+    "cache",
+    "mirror",
+    "emdb_url",
+    "pdb_url",
+)  # folders (taken from the project root, like PATH_KEYS) or URLs
 ENV_KEYS = {"manifest": "S2M_MANIFEST", "run_dir": "S2M_RUN_DIR", "figures_dir": "S2M_FIGURES_DIR"}
 # Profile keys that no library signature names, and what reads them
 RUN_KEYS = {
@@ -71,6 +77,11 @@ RUN_KEYS = {
     "seeds": "08: trainings per variant (seeds seed .. seed + seeds - 1)",
     "ablation_epochs": "08: epochs per variant and seed",
     "ablation_patches_per_epoch": "08: patches per epoch per variant and seed",
+    "cache": "01: the download cache folder (null: $S2M_CACHE, else ~/.cache/struc2map)",
+    "mirror": "01: a mirror of EMDB and/or the PDB, URL or folder (s2mlib.sources; README, Data)",
+    "mirror_layout": "01: the mirror's layout: auto (detected), emdb, wwpdb or s2m",
+    "emdb_url": "01: EMDB's base URL or folder (null: $S2M_EMDB_URL, else EBI's)",
+    "pdb_url": "01: the PDB's base URL or folder (null: $S2M_PDB_URL, else RCSB's)",
 }
 GENERATE_PREFIX = "generate_"  # generator arguments named like training ones: generate_precision -> precision=
 RENAMED_KEYS = {  # keys of older profiles, refused with their new names
@@ -125,7 +136,7 @@ def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = No
 
     The manifest, run folder and figure folder come from, in order: an override, ``$S2M_MANIFEST`` /
     ``$S2M_RUN_DIR`` / ``$S2M_FIGURES_DIR`` (:data:`ENV_KEYS`), the profile. Relative paths are taken from the
-    project root.
+    project root, also for the download folders of :data:`SOURCE_KEYS` (URLs stay as they are).
     """
     path = profile_path(name)
     with open(path) as fh:
@@ -142,6 +153,10 @@ def load_profile(name: str = "default", overrides: Mapping[str, Any] | None = No
     for key in PATH_KEYS:
         if params.get(key) is not None:
             params[key] = str((ROOT / os.path.expanduser(str(params[key]))).resolve())
+    for key in SOURCE_KEYS:
+        value = params.get(key)
+        if value and not str(value).startswith(("http://", "https://", "file://")):
+            params[key] = str((ROOT / os.path.expanduser(str(value))).resolve())
     return params
 
 
@@ -248,6 +263,10 @@ class RunPaths:
     @property
     def curation_table(self) -> Path:  # 01 -> every later notebook: kept / excluded entries, splits, file paths
         return self.root / "curation.csv"  # curate.CURATION_TABLE
+
+    @property
+    def downloads(self) -> Path:  # 01 -> the runner: what was downloaded, found in the cache, failed and why
+        return self.root / "downloads.txt"
 
     @property
     def curated(self) -> Path:  # 01: ExpMaps, SimMaps and their cache records

@@ -11,7 +11,9 @@ Min-max of a masked map whose model region holds negative values lifts the zeroe
 -min / (max - min); ``clip_negative=True`` (the default, :class:`CurationConfig`) sets negative values to 0 first
 so the background stays 0 (the paper and the original code do not: ``clip_negative=False``).
 
-Exclusions (:func:`curate_manifest`; each excluded row names its reasons): the model and the map against the
+Exclusions (:func:`curate_manifest`; each excluded row names its reasons): a download that failed
+(:func:`s2mlib.data.fetch_manifest`'s ``download_error``: ``download failed: EMD-0093 header: not found (HTTP 404
+...) at URL``); the model and the map against the
 model (:mod:`s2mlib.filters`, 1-2); then the curated pair: ChimeraX ``measure correlation ExpMap inMap SimMap``
 (the original code's order and its plain, cosine ``correlation``: ExpMap's points above its 1 % contour, SimMap
 interpolated there) below ``min_correlation`` (0.65); then redundancy (:func:`s2mlib.filters.redundant_entries`).
@@ -304,20 +306,21 @@ def curate_manifest(
     sim_map, correlation, correlation_about_mean, map_shape, exp_shape (nx x ny x nz), residues, atoms,
     atom_z, fit_ratio, atoms_outside, unmodelled_fraction, map, model. An entry whose record matches the same
     inputs (path, size, mtime), :meth:`CurationConfig.entry_stamp` and s2mlib version is not recomputed.
-    Unreadable files exclude their entry with the error as reason; rows without a local map or model raise
-    ManifestError (fetch them first, :mod:`s2mlib.data`), as does a manifest without rows.
+    Unreadable files exclude their entry with the error as reason, and so does a non-empty ``download_error`` (a
+    download that failed, :func:`s2mlib.data.fetch_manifest`: reason ``download failed: ...``); other rows without a
+    local map or model raise ManifestError (fetch them first, :mod:`s2mlib.data`), as does a manifest without rows.
     """
     require_columns(manifest_df, ("entry", "emdb_id", "map", "model"), "manifest")
     if manifest_df.empty:
         raise ManifestError("the manifest has no entries: add rows (entry, emdb_id, pdb_id, map, model) to it")
-    missing = [
-        str(e) for e, m, p in zip(manifest_df["entry"], manifest_df["map"], manifest_df["model"]) if not m or not p
-    ]
+    failed = manifest_df.get("download_error", pd.Series("", index=manifest_df.index)).fillna("").astype(str)
+    fetched = manifest_df[failed == ""]
+    missing = [str(e) for e, m, p in zip(fetched["entry"], fetched["map"], fetched["model"]) if not m or not p]
     if missing:
         raise ManifestError(f"no local map or model for {', '.join(missing)}: fetch them first")
     lost = [
         f"{e}: {f}"
-        for e, m, p in zip(manifest_df["entry"], manifest_df["map"], manifest_df["model"])
+        for e, m, p in zip(fetched["entry"], fetched["map"], fetched["model"])
         for f in (m, p)
         if not Path(f).is_file()
     ]
@@ -330,7 +333,10 @@ def curate_manifest(
 
         rows = tqdm(rows, desc="curate", unit="entry")
     records = []
-    for row in rows:
+    for row, error in zip(rows, failed):
+        if error:
+            records.append({"issues": [f"download failed: {error}"], "sequences": []})
+            continue
         name = entry_file_name(row["entry"])
         record_path = out_dir / f"{name}.json"
         stamp = {
@@ -413,20 +419,24 @@ def require_kept(table: pd.DataFrame, splits: tuple[str, ...] = ("train", "val",
     """Raise :class:`ManifestError` saying what to do when no entry of the curation table was kept, or a needed
     split has no kept entry (the later notebooks train on 'train', validate on 'val', compare on 'test')."""
     kept = table[table["kept"].astype(bool)]
+    n_failed = int(table["reason"].astype(str).str.startswith("download failed").sum())
+    failed = f", {n_failed} of them because a download failed (rerun to retry those)" if n_failed else ""
     if kept.empty:
         reasons = "; ".join(f"{e}: {r}" for e, r in zip(table["entry"], table["reason"]))
         raise ManifestError(
             f"every entry of the manifest was excluded ({reasons or 'no entries'}): nothing is left to "
-            "train or compare on. Add suitable map/model pairs to the manifest (see the reasons)"
+            f"train or compare on ({len(table)} excluded{failed}). Add suitable map/model pairs to the manifest "
+            "(see the reasons)"
         )
     counts = kept["split"].value_counts()
     empty = [s for s in splits if not counts.get(s)]
     if empty:
         have = ", ".join(f"{s} {n}" for s, n in counts.items())
         raise ManifestError(
-            f"no kept entry in split(s) {', '.join(empty)} (kept: {have}); the run needs at least one "
-            "in each of " + ", ".join(splits) + ". Add entries to the manifest, give it a split "
-            "column, or change val_fraction / test_fraction"
+            f"no kept entry in split(s) {', '.join(empty)} (kept: {have}): {len(kept)} of {len(table)} entries kept, "
+            f"{len(table) - len(kept)} excluded{failed}; the run needs at least one in each of "
+            + ", ".join(splits)
+            + ". Add entries to the manifest, give it a split column, or change val_fraction / test_fraction"
         )
 
 

@@ -1,14 +1,16 @@
-"""Download EMDB maps (with their header XML) and PDB models by ID into a local cache.
+"""Download EMDB maps (with their header XML) and PDB models by ID into a local cache, entry after entry.
 
-Sources, mirrors and the cache share one layout, so a filled cache can itself serve as a mirror::
+Where files come from (EMDB's and the PDB's hosts, other hosts, mirrors in EMDB's, the wwPDB's or this project's
+layout) is :mod:`s2mlib.sources`. The cache (``$S2M_CACHE``, else ``~/.cache/struc2map``) has this project's layout,
+so a filled cache can itself serve as a mirror (layout ``s2m``)::
 
-    <emdb>/structures/EMD-XXXX/map/emd_XXXX.map.gz        the primary map (gzip-compressed CCP4/MRC)
-    <emdb>/structures/EMD-XXXX/header/emd-XXXX-v30.xml    the v3 header (resolution, recommended contour)
-    <pdb>/download/YYYY.cif.gz                            the model (gzip-compressed mmCIF, upper-case ID)
+    <cache>/emdb/structures/EMD-XXXX/map/emd_XXXX.map.gz        the primary map (gzip-compressed CCP4/MRC)
+    <cache>/emdb/structures/EMD-XXXX/header/emd-XXXX-v30.xml    the v3 header (resolution, recommended contour)
+    <cache>/pdb/download/YYYY.cif.gz                            the model (gzip-compressed mmCIF)
 
-By default ``<emdb>`` is ``https://ftp.ebi.ac.uk/pub/databases/emdb`` and ``<pdb>`` is ``https://files.rcsb.org``.
-A mirror (an ``http(s)://`` URL or a local folder) replaces both with ``<mirror>/emdb`` and ``<mirror>/pdb``; the
-cache (``$S2M_CACHE``, else ``~/.cache/struc2map``) holds ``<cache>/emdb/...`` and ``<cache>/pdb/...``.
+The header is ``emd-XXXX-v30.xml``, or ``emd-XXXX.xml`` where a tree has no ``-v30`` file (cached under the name it
+came with). IDs: EMDB IDs of any length, short ones zero-padded (``93`` -> ``0093``); PDB IDs of 4 characters or
+wwPDB's extended 12 (:func:`s2mlib.manifest.pdb_code`).
 
 Every file is checked before it enters the cache: its size against Content-Length (or against the mirror's file),
 a full gzip decompression for ``.gz`` files, an XML parse for headers, and for maps the MRC header's declared size
@@ -26,13 +28,18 @@ A file already in the cache is returned without any request after a cheap check 
 gzip trailer size against its header's declared size, a header's XML parse, a model's gzip signature); a cached
 file that fails it is moved aside (``NAME.bad``) with a warning and fetched again.
 
+A manifest is fetched entry after entry (:func:`fetch_manifest`): an entry whose file still fails after its retries
+(a 404 for a withdrawn entry, a host down, a corrupt file) is marked with the reason (``download_error``) and the
+others go on; :mod:`s2mlib.curate` excludes it with that reason, and :class:`DownloadSummary` counts the files
+downloaded, found in the cache and failed. A rerun fetches only what is not in the cache: the failed files.
+
 Example (online):
     >>> entry = fetch_entry("EMD-2788", "4v1w")                # doctest: +SKIP
     >>> entry["map"].name, entry["model"].name, entry["resolution"]  # doctest: +SKIP
     ('emd_2788.map.gz', '4V1W.cif.gz', 4.7)
 
 Why one long module: a single concern, the downloader; its integrity checks (gzip, MRC size against its header,
-XML), retries and resumed transfers make most of it.
+XML), retries, resumed transfers and the keep-going fetch of a manifest make most of it.
 """
 
 from __future__ import annotations
@@ -51,19 +58,19 @@ import urllib.request
 import warnings
 import xml.etree.ElementTree as ET
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .errors import DownloadError, MapError
+from .errors import DownloadError, MapError, SourceError
 from .io import MRC_HEADER, mrc_declared_size, read_map
-from .manifest import EMDB_ID_RE
+from .manifest import emdb_digits, pdb_code
 from .outputs import atomic_write
+from .sources import Sources, is_url, relative_path
 
-EMDB_URL = "https://ftp.ebi.ac.uk/pub/databases/emdb"
-PDB_URL = "https://files.rcsb.org"
-PDB_ID_RE = re.compile(r"^[1-9][A-Za-z0-9]{3}$")
 CHUNK = 1 << 20
 _RETRY_HTTP = (408, 429)
 DEFAULT_TIMEOUT = 20.0  # seconds without an answer (connecting, or between two reads) before an attempt fails
@@ -74,72 +81,62 @@ class _Transient(Exception):
     """A failure worth retrying (connection refused or dropped, timeout, HTTP 5xx)."""
 
 
+class _NotFound(DownloadError):
+    """The source has no such file (HTTP 404 or 410, or a mirror folder without it)."""
+
+
 def default_cache() -> Path:
     """The cache folder: ``$S2M_CACHE`` when set, else ``~/.cache/struc2map``."""
     return Path(os.environ.get("S2M_CACHE") or "~/.cache/struc2map").expanduser()
 
 
 def validate_emdb_id(emdb_id: str | int) -> str:
-    """The digits of an EMDB ID ('0093', '26916'); 'EMD-' prefix allowed. Raises :class:`DownloadError`.
+    """The digits of an EMDB ID ('0093', '26916'), at least four (:func:`s2mlib.manifest.emdb_digits`: 'EMD-'
+    prefix allowed, '93' -> '0093'). Raises :class:`DownloadError`.
 
-    >>> validate_emdb_id("EMD-0093")
-    '0093'
+    >>> validate_emdb_id("EMD-0093"), validate_emdb_id(93)
+    ('0093', '0093')
     """
-    match = EMDB_ID_RE.match(str(emdb_id).strip())
-    if not match:
-        raise DownloadError(f"invalid EMDB ID {emdb_id!r}: expected 4-5 digits, optionally 'EMD-' (e.g. EMD-0093)")
-    return match.group(1)
+    digits = emdb_digits(emdb_id)
+    if digits is None:
+        raise DownloadError(f"invalid EMDB ID {emdb_id!r}: expected digits, optionally 'EMD-' (e.g. EMD-0093, 93)")
+    return digits
 
 
 def validate_pdb_id(pdb_id: str) -> str:
-    """A PDB ID upper-cased (4 characters, a digit 1-9 then 3 letters/digits). Raises :class:`DownloadError`.
+    """A PDB ID as the archive names its files (:func:`s2mlib.manifest.pdb_code`): 4 characters (a digit 1-9, then
+    letters/digits) upper-cased, or an extended ``pdb_`` + 8 letters/digits. Raises :class:`DownloadError`.
 
-    >>> validate_pdb_id("4v1w")
-    '4V1W'
+    >>> validate_pdb_id("4v1w"), validate_pdb_id("pdb_00004v1w")
+    ('4V1W', '4V1W')
     """
-    text = str(pdb_id).strip()
-    if not PDB_ID_RE.match(text):
-        raise DownloadError(f"invalid PDB ID {pdb_id!r}: expected 4 characters, a digit 1-9 then letters/digits")
-    return text.upper()
+    code = pdb_code(pdb_id)
+    if code is None:
+        raise DownloadError(
+            f"invalid PDB ID {pdb_id!r}: expected 4 characters, a digit 1-9 then letters/digits, or an extended ID "
+            f"('pdb_' and 8 letters/digits, e.g. pdb_00001abc)"
+        )
+    return code
 
 
-def _relative(kind: str, ident: str) -> tuple[str, str]:
-    """(database, path inside it) of a file kind: 'map', 'header' (EMDB ID digits) or 'model' (PDB ID)."""
-    if kind == "map":
-        return "emdb", f"structures/EMD-{ident}/map/emd_{ident}.map.gz"
-    if kind == "header":
-        return "emdb", f"structures/EMD-{ident}/header/emd-{ident}-v30.xml"
-    return "pdb", f"download/{ident}.cif.gz"
+def header_names(emdb: str) -> tuple[str, str]:
+    """The header's names, in the order tried: ``emd-XXXX-v30.xml``, then ``emd-XXXX.xml``."""
+    return f"emd-{emdb}-v30.xml", f"emd-{emdb}.xml"
 
 
 def _label(kind: str, ident: str) -> str:
     return f"PDB {ident} model" if kind == "model" else f"EMD-{ident} {kind}"
 
 
-def _is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
-
-
-def source_location(kind: str, ident: str, mirror: str | os.PathLike | None = None) -> str:
-    """URL (or local path, for a folder mirror) of a file of ``kind`` 'map', 'header' or 'model'."""
-    database, rel = _relative(kind, ident)
-    if mirror is None:
-        return f"{EMDB_URL if database == 'emdb' else PDB_URL}/{rel}"
-    base = str(mirror)
-    if _is_url(base):
-        return f"{base.rstrip('/')}/{database}/{rel}"
-    if base.startswith("file://"):
-        base = urllib.parse.unquote(urllib.parse.urlparse(base).path)
-    folder = Path(base).expanduser()
-    if not folder.is_dir():
-        raise DownloadError(f"mirror folder not found: {folder}")
-    return str(folder.resolve() / database / rel)
-
-
-def cache_location(kind: str, ident: str, cache: str | os.PathLike | None = None) -> Path:
-    """Where a file of ``kind`` 'map', 'header' or 'model' lives in the cache."""
-    database, rel = _relative(kind, ident)
-    return Path(cache if cache is not None else default_cache()).expanduser() / database / rel
+def cache_location(
+    kind: str, ident: str, cache: str | os.PathLike | None = None, header_name: str | None = None
+) -> Path:
+    """Where a file of ``kind`` 'map', 'header' (``header_name``, default ``emd-XXXX-v30.xml``) or 'model' lives in
+    the cache (this project's layout)."""
+    root = Path(cache if cache is not None else default_cache()).expanduser()
+    if kind == "model":
+        return root / "pdb" / relative_path(kind, ident, "download")
+    return root / "emdb" / relative_path(kind, ident, header_name=header_name)
 
 
 # ------------------------------------------------------------------------------------------------ transfer
@@ -246,8 +243,9 @@ def _http_get(url: str, tmp: Path, label: str, timeout: float, progress: bool) -
             raise _Transient("HTTP 416 on resume") from None
         if exc.code >= 500 or exc.code in _RETRY_HTTP:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
-        what = "not found" if exc.code == 404 else "refused"
-        raise DownloadError(f"{label}: {what} (HTTP {exc.code} {exc.reason}) at {url}") from None
+        if exc.code in (404, 410):
+            raise _NotFound(f"{label}: not found (HTTP {exc.code} {exc.reason}) at {url}") from None
+        raise DownloadError(f"{label}: refused (HTTP {exc.code} {exc.reason}) at {url}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         raise _Transient(str(getattr(exc, "reason", exc) or type(exc).__name__)) from None
     with resp:
@@ -313,7 +311,7 @@ def download(
     )
 
     def write(tmp: Path) -> None:
-        if _is_url(source):
+        if is_url(source):
             for attempt in range(retries + 1):
                 try:
                     _http_get(source, tmp, label, timeout, progress)
@@ -327,7 +325,7 @@ def download(
         else:
             src = Path(source)
             if not src.is_file():
-                raise DownloadError(f"{label}: not found in the mirror: {src}")
+                raise _NotFound(f"{label}: not found in the mirror: {src}")
             shutil.copyfile(src, tmp)
             if tmp.stat().st_size != src.stat().st_size:
                 raise DownloadError(f"{label}: incomplete copy of {src}")
@@ -338,21 +336,62 @@ def download(
     return dest
 
 
+def check_mirror_is_not_cache(cache: str | os.PathLike | None, mirror: str | os.PathLike | Sources | None) -> None:
+    """Refuse (:class:`DownloadError`, one line) a local mirror that is the cache folder itself (symlinks resolved):
+    with one layout, each cached file would be its own source, and one that fails the cache's check would be moved
+    aside (``NAME.bad``) out of the mirror."""
+    mirror = Sources.of(mirror).mirror
+    if mirror is None or is_url(mirror):
+        return
+    root = Path(cache if cache is not None else default_cache()).expanduser()
+    folder = Path(mirror).expanduser()
+    if folder.resolve() == root.resolve() or (folder.is_dir() and root.is_dir() and os.path.samefile(folder, root)):
+        raise DownloadError(
+            f"{mirror}: the mirror is the cache folder ({root}): fetching would set aside the mirror's own files; "
+            f"use it as the cache alone (no mirror), or give another cache folder"
+        )
+
+
+def _fetch(
+    kind: str, ident: str, cache: str | os.PathLike | None, sources: Sources, options: dict
+) -> tuple[Path, bool]:
+    """(path in the cache, whether it was there already) of one file; a header is tried as ``emd-XXXX-v30.xml``,
+    then as ``emd-XXXX.xml``. Raises :class:`DownloadError`."""
+    label = _label(kind, ident)
+    names: tuple[str | None, ...] = header_names(ident) if kind == "header" else (None,)
+    for name in names:
+        dest = cache_location(kind, ident, cache, name)
+        if _usable_cached(dest, label):
+            return dest, True
+    missing: _NotFound | None = None
+    for name in names:
+        source = sources.location(kind, ident, name, timeout=options.get("timeout", DEFAULT_TIMEOUT))
+        try:
+            return download(source, cache_location(kind, ident, cache, name), label, **options), False
+        except _NotFound as exc:
+            missing = missing or exc
+    assert missing is not None
+    raise DownloadError(f"{missing}, nor {names[1]}" if len(names) > 1 else str(missing))
+
+
 def fetch_file(
-    kind: str, ident: str, cache: str | os.PathLike | None = None, mirror: str | os.PathLike | None = None, **options
+    kind: str,
+    ident: str,
+    cache: str | os.PathLike | None = None,
+    mirror: str | os.PathLike | Sources | None = None,
+    **options,
 ) -> Path:
     """One file of ``kind`` 'map', 'header' (EMDB ID) or 'model' (PDB ID), from the cache or downloaded into it.
 
-    ``options``: ``retries``, ``backoff``, ``timeout``, ``progress`` of :func:`download`.
+    ``mirror``: a mirror (URL or folder, its layout detected) or a :class:`~s2mlib.sources.Sources` (mirror, layout,
+    hosts); None: the hosts (``$S2M_EMDB_URL``, ``$S2M_PDB_URL``, else EBI and RCSB). ``options``: ``retries``,
+    ``backoff``, ``timeout``, ``progress`` of :func:`download`.
     """
     if kind not in ("map", "header", "model"):
         raise ValueError(f"kind must be 'map', 'header' or 'model', got {kind!r}")
     ident = validate_pdb_id(ident) if kind == "model" else validate_emdb_id(ident)
     check_mirror_is_not_cache(cache, mirror)
-    dest = cache_location(kind, ident, cache)
-    if _usable_cached(dest, _label(kind, ident)):
-        return dest
-    return download(source_location(kind, ident, mirror), dest, _label(kind, ident), **options)
+    return _fetch(kind, ident, cache, Sources.of(mirror), options)[0]
 
 
 def _strip_namespaces(root: ET.Element) -> ET.Element:
@@ -363,11 +402,12 @@ def _strip_namespaces(root: ET.Element) -> ET.Element:
 
 
 def read_emdb_header(path: str | os.PathLike) -> dict:
-    """Resolution (Angstrom, NaN when absent) and recommended contour level (None when absent) of a v3 header.
+    """Resolution (Angstrom, NaN when absent) and recommended contour level (None when absent) of an EMDB header.
 
-    Resolution: the first ``.../final_reconstruction/resolution`` under ``structure_determination_list``
-    (single particle, helical, subtomogram or crystallography processing). Contour: ``map/contour_list/contour``
-    with ``primary="true"`` (else the first one), its ``level``.
+    v3 schema: resolution, the first ``.../final_reconstruction/resolution`` under ``structure_determination_list``
+    (single particle, helical, subtomogram or crystallography processing); contour, ``map/contour_list/contour``
+    with ``primary="true"`` (else the first one), its ``level``. The retired v1.9 schema (old ``emd-XXXX.xml``
+    files): ``processing/reconstruction/resolutionByAuthor`` and ``map/contourLevel``.
     """
     path = Path(path)
     try:
@@ -384,9 +424,11 @@ def read_emdb_header(path: str | os.PathLike) -> dict:
             raise DownloadError(f"{path}: <{el.tag}> holds {el.text!r}, not a number") from None
 
     res = number(root.find(".//structure_determination_list//final_reconstruction/resolution"))
+    if res is None:
+        res = number(root.find("./processing/reconstruction/resolutionByAuthor"))
     contours = root.findall("./map/contour_list/contour")
     primary = [c for c in contours if c.get("primary", "").lower() in ("true", "1")] or contours
-    contour = number(primary[0].find("level")) if primary else None
+    contour = number(primary[0].find("level")) if primary else number(root.find("./map/contourLevel"))
     return {"resolution": math.nan if res is None else res, "contour": contour}
 
 
@@ -401,12 +443,12 @@ def reported_resolution(map_path: str | os.PathLike) -> tuple[float, Path] | Non
     (3.4, PosixPath('.../emdb/structures/EMD-0093/header/emd-0093-v30.xml'))
     """
     path = Path(map_path)
-    match = re.search(r"emd[_-]?(\d{4,5})", path.name, flags=re.IGNORECASE)
+    match = re.search(r"emd[_-]?(\d{4,})", path.name, flags=re.IGNORECASE)
     if match is None:
         return None
     ident = match.group(1)
     for folder in (path.parent, path.parent.parent / "header"):
-        for name in (f"emd-{ident}-v30.xml", f"emd-{ident}.xml"):
+        for name in header_names(ident):
             header = folder / name
             if header.is_file():
                 resolution = read_emdb_header(header)["resolution"]
@@ -414,34 +456,19 @@ def reported_resolution(map_path: str | os.PathLike) -> tuple[float, Path] | Non
     return None
 
 
-def check_mirror_is_not_cache(cache: str | os.PathLike | None, mirror: str | os.PathLike | None) -> None:
-    """Refuse (:class:`DownloadError`, one line) a local mirror that is the cache folder itself (symlinks resolved):
-    with one layout, each cached file would be its own source, and one that fails the cache's check would be moved
-    aside (``NAME.bad``) out of the mirror."""
-    if mirror is None or _is_url(str(mirror)):
-        return
-    root = Path(cache if cache is not None else default_cache()).expanduser()
-    folder = Path(mirror).expanduser()
-    if folder.resolve() == root.resolve() or (folder.is_dir() and root.is_dir() and os.path.samefile(folder, root)):
-        raise DownloadError(
-            f"{mirror}: the mirror is the cache folder ({root}): fetching would set aside the mirror's own files; "
-            f"use it as the cache alone (no mirror), or give another cache folder"
-        )
-
-
 def fetch_entry(
     emdb_id: str | int,
     pdb_id: str | None = None,
     cache: str | os.PathLike | None = None,
-    mirror: str | os.PathLike | None = None,
+    mirror: str | os.PathLike | Sources | None = None,
     **options,
 ) -> dict:
     """Map, header and (with ``pdb_id``) model of one entry, from the cache or downloaded into it.
 
     Returns ``{"emdb_id", "pdb_id", "map": Path, "model": Path | None, "header": Path, "resolution": float,
     "contour": float | None}`` (resolution and contour from the header). Both IDs are validated before any
-    request. ``options``: ``retries`` (:data:`DEFAULT_RETRIES` = 3), ``backoff`` (1.0 s), ``timeout``
-    (:data:`DEFAULT_TIMEOUT` = 20 s), ``progress`` (True).
+    request. ``mirror`` as in :func:`fetch_file`; ``options``: ``retries`` (:data:`DEFAULT_RETRIES` = 3),
+    ``backoff`` (1.0 s), ``timeout`` (:data:`DEFAULT_TIMEOUT` = 20 s), ``progress`` (True).
     """
     emdb = validate_emdb_id(emdb_id)
     pdb = validate_pdb_id(pdb_id) if pdb_id else None
@@ -471,29 +498,30 @@ def _needed(row: pd.Series) -> list[tuple[str, str]]:
 
 
 def planned_downloads(
-    manifest: pd.DataFrame, cache: str | os.PathLike | None = None, mirror: str | os.PathLike | None = None
+    manifest: pd.DataFrame,
+    cache: str | os.PathLike | None = None,
+    mirror: str | os.PathLike | Sources | None = None,
 ) -> list[dict]:
     """The files a manifest still needs, i.e. not local and not in the cache (or failing
-    :func:`cached_problem`); no request is made and nothing is moved.
+    :func:`cached_problem`); nothing is moved and no file is requested (a mirror of detected layout is probed).
 
-    Each item: ``{"entry", "kind" ('map', 'header', 'model'), "id", "url", "path" (in the cache), "size": None}``.
-    Raises :class:`DownloadError` naming the entry for an invalid ID.
+    Each item: ``{"entry", "kind" ('map', 'header', 'model'), "id", "url", "path" (in the cache), "size": None}``,
+    and for a header ``"fallback"``, the URL of ``emd-XXXX.xml``. A file two entries share is listed once. Raises
+    :class:`DownloadError` naming the entry for an invalid ID.
     """
-    plan = []
+    sources, plan, seen = Sources.of(mirror), [], set()
     for _, row in manifest.iterrows():
         for kind, ident in _needed(row):
-            dest = cache_location(kind, ident, cache)
-            if not dest.is_file() or cached_problem(dest) is not None:
-                plan.append(
-                    {
-                        "entry": row["entry"],
-                        "kind": kind,
-                        "id": ident,
-                        "url": source_location(kind, ident, mirror),
-                        "path": dest,
-                        "size": None,
-                    }
-                )
+            names: tuple[str | None, ...] = header_names(ident) if kind == "header" else (None,)
+            paths = [cache_location(kind, ident, cache, name) for name in names]
+            if (kind, ident) in seen or any(p.is_file() and cached_problem(p) is None for p in paths):
+                continue
+            seen.add((kind, ident))
+            item = {"entry": row["entry"], "kind": kind, "id": ident, "path": paths[0], "size": None}
+            item["url"] = sources.location(kind, ident, names[0])
+            if kind == "header":
+                item["fallback"] = sources.location(kind, ident, names[1])
+            plan.append(item)
     return plan
 
 
@@ -502,31 +530,128 @@ def needs_download(manifest: pd.DataFrame, cache: str | os.PathLike | None = Non
     return bool(planned_downloads(manifest, cache))
 
 
-def resolve_manifest(
+@dataclass
+class DownloadSummary:
+    """What :func:`fetch_manifest` did: the files it ``downloaded`` and those it found in the cache (``cached``),
+    the entries whose files are all local (``local``), and the ``failed`` entries with the reason (entry -> reason).
+    """
+
+    downloaded: list[Path] = field(default_factory=list)
+    cached: list[Path] = field(default_factory=list)
+    local: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """The summary: one line of counts, then one line per failed entry and how to retry them."""
+        size = sum(p.stat().st_size for p in self.downloaded if p.is_file())
+        counts = (
+            f"downloads: {len(self.downloaded)} files downloaded ({size / 1e6:.1f} MB), {len(self.cached)} found in "
+            f"the cache, {len(self.failed) or 'no'} {'entry' if len(self.failed) == 1 else 'entries'} failed"
+        )
+        counts += f"; {self.local} entries local" if self.local else ""
+        if not self.failed:
+            return [counts]
+        return [
+            counts + ":",
+            *(f"  {entry}: {reason}" for entry, reason in self.failed.items()),
+            "  a rerun retries only these (the files in the cache are not fetched again)",
+        ]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`lines` to ``path`` (atomically), for the runner to show."""
+        atomic_write(lambda tmp: tmp.write_text(str(self) + "\n"), Path(path))
+        return Path(path)
+
+
+def fetch_manifest(
     manifest: pd.DataFrame,
     cache: str | os.PathLike | None = None,
-    mirror: str | os.PathLike | None = None,
+    mirror: str | os.PathLike | Sources | None = None,
     **options,
-) -> pd.DataFrame:
-    """A copy of the manifest with ``map``/``model`` filled with cached files, downloading what is missing.
+) -> tuple[pd.DataFrame, DownloadSummary]:
+    """A copy of the manifest with ``map``/``model`` filled with cached files, downloading what is missing, entry
+    after entry, and the :class:`DownloadSummary`.
 
     Local paths pass through untouched. Downloaded entries get ``resolution`` from the header where the manifest
-    has none, and a ``contour`` column (the header's recommended level; NaN where unknown). Every ID is validated
-    before the first request. ``options`` as in :func:`fetch_entry`.
+    has none, and a ``contour`` column (the header's recommended level; NaN where unknown). An entry whose file
+    fails (after its retries) gets the error in the ``download_error`` column ('' for the others) and its remaining
+    files are not tried; a file that failed for one entry is not tried again for another. Sources that are wrong for
+    every file (:class:`~s2mlib.errors.SourceError`: a mirror that cannot be reached, say) stop it at once. Every ID
+    is validated before the first request (an invalid one raises :class:`DownloadError`, naming the entry).
+    ``mirror`` as in :func:`fetch_file`; ``options`` as in :func:`fetch_entry`.
     """
     out = manifest.copy()
     if "contour" not in out.columns:
         out["contour"] = math.nan
+    out["download_error"] = ""
     needed = {index: _needed(row) for index, row in out.iterrows()}  # validates every ID first
-    for index, kinds in needed.items():
+    check_mirror_is_not_cache(cache, mirror)
+    sources, summary = Sources.of(mirror), DownloadSummary()
+    failures: dict[tuple[str, str], str] = {}
+    entries = tqdm(needed.items(), desc="fetch", unit="entry", disable=None if options.get("progress", True) else True)
+    for index, kinds in entries:
+        summary.local += not kinds
         for kind, ident in kinds:
-            path = fetch_file(kind, ident, cache, mirror, **options)
-            if kind == "header":
-                info = read_emdb_header(path)
-                if math.isnan(out.at[index, "resolution"]):
-                    out.at[index, "resolution"] = info["resolution"]
-                if info["contour"] is not None and pd.isna(out.at[index, "contour"]):
-                    out.at[index, "contour"] = info["contour"]
-            else:
+            try:
+                if (kind, ident) in failures:
+                    raise DownloadError(failures[kind, ident])
+                path, was_cached = _fetch(kind, ident, cache, sources, options)
+                info = read_emdb_header(path) if kind == "header" else {}
+            except SourceError:
+                raise  # the mirror or a base is wrong for every entry: stop, one line
+            except DownloadError as exc:
+                failures[kind, ident] = str(exc)
+                out.at[index, "download_error"] = summary.failed[out.at[index, "entry"]] = str(exc)
+                break
+            (summary.cached if was_cached else summary.downloaded).append(path)
+            if kind != "header":
                 out.at[index, kind] = str(path)
-    return out
+                continue
+            if math.isnan(out.at[index, "resolution"]):
+                out.at[index, "resolution"] = info["resolution"]
+            if info["contour"] is not None and pd.isna(out.at[index, "contour"]):
+                out.at[index, "contour"] = info["contour"]
+    return out, summary
+
+
+# ------------------------------------------------------------------------------------------------ sizes
+
+
+def remote_size(location: str, timeout: float = 10.0) -> tuple[int | None, str]:
+    """(size in bytes, '') of a file from a HEAD request (or, for a local mirror, the file system), else
+    (None, why it is unknown: the HTTP status, no Content-Length, the connection's error, not in the mirror)."""
+    if not is_url(location):
+        return (Path(location).stat().st_size, "") if Path(location).is_file() else (None, "not in the mirror")
+    request = urllib.request.Request(location, method="HEAD", headers={"User-Agent": "struc2map (s2mlib.data)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+    except urllib.error.HTTPError as exc:
+        return None, f"HTTP {exc.code} {exc.reason}"
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        return None, f"no answer ({getattr(exc, 'reason', exc) or type(exc).__name__})"
+    if not (length and length.isdigit()):
+        return None, "the server sends no Content-Length"
+    return int(length), ""
+
+
+def add_sizes(plan: list[dict], timeout: float = 10.0, workers: int = 8) -> list[dict]:
+    """Fill each item's ``size`` (None when unknown) and ``why`` (the reason, '' when known) with
+    :func:`remote_size`, ``workers`` requests at a time; a header without ``emd-XXXX-v30.xml`` is looked up as its
+    ``fallback`` (which then becomes its ``url``). Items that already have a ``why`` are left as they are."""
+
+    def size(item: dict) -> None:
+        if item.get("why"):
+            return
+        item["size"], item["why"] = remote_size(item["url"], timeout)
+        if item["size"] is None and item.get("fallback"):
+            size_b, why_b = remote_size(item["fallback"], timeout)
+            if size_b is not None:
+                item["url"], item["size"], item["why"] = item["fallback"], size_b, ""
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(size, plan))
+    return plan

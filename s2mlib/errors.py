@@ -52,6 +52,11 @@ class DownloadError(S2MError, OSError):
     """A download failed (bad ID, HTTP error, truncated or corrupt file)."""
 
 
+class SourceError(DownloadError):
+    """Where downloads come from is wrong for every file: a mirror or base folder that does not exist, a mirror that
+    cannot be reached or holds no known layout (:mod:`s2mlib.sources`)."""
+
+
 class OutputError(S2MError, OSError):
     """An output file cannot be written: a folder that is read-only or missing, a full disk, a path that is a
     folder, or a name that is not a map file name where a map is written."""

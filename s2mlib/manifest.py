@@ -7,8 +7,10 @@ are kept as they are. After :func:`load_manifest`:
 
 - ``entry`` str, unique even ignoring case, and a safe file name (default ``f"{emdb_id}_{pdb_id}"``;
   :func:`entry_file_name`): curation, baselines, generation and the studies name their files after it;
-- ``emdb_id`` str of 4-5 digits, leading zeros kept ('0093'); an ``EMD-`` prefix is dropped;
-- ``pdb_id`` str, 4-character IDs upper-cased, '' when unknown ('?'); a trailing '?' (uncertain) is dropped;
+- ``emdb_id`` str of at least 4 digits, leading zeros kept ('0093') and restored ('93' -> '0093', :func:`emdb_digits`);
+  an ``EMD-`` prefix is dropped;
+- ``pdb_id`` str, 4-character IDs upper-cased, extended ones (``pdb_00001abc``) as :func:`pdb_code` writes them, ''
+  when unknown ('?'); a trailing '?' (uncertain) is dropped;
 - ``resolution`` float in Angstrom, NaN for '', '?' (a trailing '?' is dropped: '3.6?' -> 3.6);
 - ``map``, ``model`` absolute paths (relative ones are taken from the manifest's folder), '' when the file
   must be downloaded (see :mod:`s2mlib.data`);
@@ -42,9 +44,38 @@ REQUIRED = ("emdb_id", "pdb_id")
 ALIASES = {"resolution_A": "resolution", "map_file": "map", "model_file": "model"}
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"validation": "val", "valid": "val", "training": "train", "": ""}
-EMDB_ID_RE = re.compile(r"^(?:EMD[-_]?)?(\d{4,5})$", re.IGNORECASE)  # group 1: the digits ('0093', '26916')
+EMDB_ID_RE = re.compile(r"^(?:EMD[-_]?)?(\d+)$", re.IGNORECASE)  # group 1: the digits ('0093', '26916', '93')
+PDB_ID_RE = re.compile(r"^[1-9][A-Za-z0-9]{3}$")  # the 4-character PDB IDs
+EXTENDED_PDB_ID_RE = re.compile(r"^pdb_([A-Za-z0-9]{8})$", re.IGNORECASE)  # wwPDB's 12-character IDs
 _UNKNOWN = ("", "?", "nan", "none", "na", "n/a")
 ENTRY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # a file name on every system, never '..'
+
+
+def emdb_digits(text: str | int) -> str | None:
+    """The digits of an EMDB ID, at least four: an ``EMD-`` prefix is dropped and shorter IDs are zero-padded as EMDB
+    writes them (a spreadsheet drops the zeros: ``93`` -> ``0093``); None when ``text`` is not an EMDB ID.
+
+    >>> emdb_digits("EMD-0093"), emdb_digits(93), emdb_digits("emd_26916"), emdb_digits("EMD-12a4")
+    ('0093', '0093', '26916', None)
+    """
+    match = EMDB_ID_RE.match(str(text).strip())
+    return f"{int(match.group(1)):04d}" if match and int(match.group(1)) else None
+
+
+def pdb_code(text: str) -> str | None:
+    """A PDB ID as the archive names its files: a 4-character ID upper-cased (``1ABC``); an extended ID (wwPDB's
+    ``pdb_`` and eight letters or digits) lower-cased, and one that extends a 4-character ID (``pdb_00001abc``) as
+    that ID; None when ``text`` is neither.
+
+    >>> pdb_code("4v1w"), pdb_code("PDB_00004V1W"), pdb_code("pdb_1000ABCD"), pdb_code("0ABC")
+    ('4V1W', '4V1W', 'pdb_1000abcd', None)
+    """
+    text = str(text).strip()
+    extended = EXTENDED_PDB_ID_RE.match(text)
+    if extended:
+        code = extended.group(1).lower()
+        return code[4:].upper() if code.startswith("0000") and PDB_ID_RE.match(code[4:]) else f"pdb_{code}"
+    return text.upper() if PDB_ID_RE.match(text) else None
 
 
 def entry_file_name(entry: str) -> str:
@@ -136,13 +167,18 @@ def load_manifest(path: str | os.PathLike, *, default_split: str = "", check_fil
     rows = []
     for i, rec in enumerate(raw.to_dict("records")):
         where = f"{path}, row {i + 2}"  # line number in the file (header is line 1)
-        emdb = EMDB_ID_RE.match(rec["emdb_id"].strip())
+        emdb = emdb_digits(rec["emdb_id"])
         if not emdb:
-            raise ManifestError(f"{where}: EMDB ID {rec['emdb_id']!r} is not 4-5 digits (e.g. 0093, EMD-26916)")
+            raise ManifestError(
+                f"{where}: EMDB ID {rec['emdb_id']!r} is not digits with an optional 'EMD-' (e.g. 0093, EMD-26916)"
+            )
         pdb_id = rec["pdb_id"].strip().rstrip("?").strip()
-        pdb_id = "" if pdb_id.lower() in _UNKNOWN else pdb_id.upper() if len(pdb_id) == 4 else pdb_id
+        if pdb_id.lower() in _UNKNOWN:
+            pdb_id = ""
+        else:
+            pdb_id = pdb_code(pdb_id) or (pdb_id.upper() if len(pdb_id) == 4 else pdb_id)
         row: dict[str, Any] = {
-            "emdb_id": emdb.group(1),
+            "emdb_id": emdb,
             "pdb_id": pdb_id,
             "resolution": _resolution(rec.get("resolution", ""), where),
             "map": _local_path(rec.get("map", ""), folder, "map", where, check_files),

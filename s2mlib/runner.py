@@ -11,11 +11,18 @@ Before the first notebook (and in ``--dry-run``) it checks every ``-p KEY VALUE`
 hold no input (the manifest, its maps and models, the notebooks); each problem is one line and exit status 2. An
 output error while a notebook runs (a full disk) gives the usual ``FAILED: notebook`` line and status 2; Ctrl-C gives
 one line and status 130, SIGTERM status 143.
+
+Downloads: the files the manifest still needs come from the profile's sources (``mirror``, ``mirror_layout``,
+``emdb_url``, ``pdb_url``, ``cache``; :mod:`s2mlib.sources`). Before the first notebook every host they come from
+must answer (a TCP connection; one line naming those that do not). ``--dry-run`` lists them with their sizes (HEAD
+requests, 8 at a time) and the total, saying why a size is unknown. After notebook 01 the runner shows its download
+summary (``downloads.txt`` in the run folder: files downloaded, found in the cache, failed entries and why).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import signal
 import socket
@@ -33,7 +40,6 @@ from .outputs import check_folder, ensure_holds_no_input, sigterm_raises
 from .views import STATIC_VIEWS
 
 NOTEBOOK_DIR = ROOT / "notebooks"
-EMDB_HOST = "https://ftp.ebi.ac.uk"
 # The kernel's own log: its TCP warning at every start and its traceback when stopped mid-cell (Ctrl-C) are noise;
 # a failing cell still comes back through papermill, and a dead kernel as papermill's error.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
@@ -49,22 +55,37 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
     return found
 
 
-def reachable(url: str = EMDB_HOST, timeout: float = 5.0) -> bool:
-    """True when a TCP connection to the URL's host can be opened."""
+def reachable(url: str, timeout: float = 5.0) -> bool:
+    """True when a TCP connection to the URL's host (and port: 443 for https, 80 for http) can be opened."""
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
             return True
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 
+def unreachable_hosts(plan: list[dict]) -> dict[str, str]:
+    """The hosts of the plan's URLs that do not answer: ``host[:port]`` -> the services ('EMDB', 'PDB') needing it."""
+    services: dict[str, set[str]] = collections.defaultdict(set)
+    first: dict[str, str] = {}
+    for item in plan:
+        if str(item["url"]).startswith(("http://", "https://")):
+            host = urlparse(item["url"]).netloc
+            services[host].add("PDB" if item.get("kind") == "model" else "EMDB")
+            first.setdefault(host, item["url"])
+    return {host: " and ".join(sorted(services[host])) for host, url in first.items() if not reachable(url)}
+
+
 def check_data(params: dict) -> list[dict]:
-    """The downloads the profile's manifest needs (empty for a local manifest). Stops offline with a clear message."""
+    """The downloads the profile's manifest needs from its sources (empty for a local manifest, or one whose files
+    are all in the cache)."""
     from .data import planned_downloads
     from .manifest import load_manifest
+    from .sources import Sources
 
-    return planned_downloads(load_manifest(params["manifest"]))
+    return planned_downloads(load_manifest(params["manifest"]), params.get("cache"), Sources.from_params(params))
 
 
 def check_outputs(params: dict, selected: list[Path]) -> None:
@@ -82,33 +103,37 @@ def check_outputs(params: dict, selected: list[Path]) -> None:
             check_folder(folder)  # creates it; refuses a folder that cannot be written, before any notebook
 
 
-def remote_size(url: str, timeout: float = 10.0) -> int | None:
-    """Content-Length of ``url`` from a HEAD request, or None when it cannot be had."""
-    from urllib.request import Request, urlopen
-
-    try:
-        with urlopen(Request(url, method="HEAD"), timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            return int(length) if length else None
-    except (OSError, ValueError):
-        return None
+def _size(size: float) -> str:
+    """A size in kB, MB or GB (powers of 1000)."""
+    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
 
 
 def dry_run(params: dict, selected: list[Path]) -> None:
+    from .data import add_sizes
+    from .sources import Sources
+
     plan = check_data(params)
-    if plan and reachable():
-        for item in plan:
-            item["size"] = item.get("size") or remote_size(item["url"])
     print(f"profile {params['profile']}: {params.get('description', '')}")
     print(f"manifest: {params['manifest']}")
     if plan:
-        known = [p["size"] for p in plan if p.get("size")]
-        print(f"downloads: {len(plan)} files" + (f", {sum(known) / 1e6:.0f} MB known" if known else ""))
+        print(f"sources: {Sources.from_params(params).describe()}")
+        down = unreachable_hosts(plan)
         for item in plan:
-            size = f"{item['size'] / 1e6:8.1f} MB" if item.get("size") else "    size ?"
-            print(f"  {size}  {item['url']}")
+            host = urlparse(str(item["url"])).netloc
+            item["why"] = f"{host} cannot be reached" if host in down else ""
+        add_sizes(plan)
+        known = [item["size"] for item in plan if item.get("size") is not None]
+        unknown = collections.Counter(item["why"] for item in plan if item.get("size") is None)
+        line = f"downloads: {len(plan)} files, {_size(sum(known))}"
+        if unknown:
+            why = "; ".join(f"{reason}: {n}" for reason, n in unknown.most_common())
+            line += f" for the {len(known)} of known size; {len(plan) - len(known)} of unknown size ({why})"
+        print(line)
+        for item in plan:
+            size = f"{_size(item['size']):>9}" if item.get("size") is not None else "   size ?"
+            print(f"  {size}  {item['url']}" + (f"  ({item['why']})" if item.get("size") is None else ""))
     else:
-        print("downloads: none (local manifest)")
+        print("downloads: none (a local manifest, or every file in the cache)")
     print("steps:")
     for nb in selected:
         print(f"  {nb.name} -> {Path(params['run_dir']) / 'notebooks' / nb.name}")
@@ -182,11 +207,15 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
         dry_run(params, selected)
         return 0
     check_inputs([nb.stem for nb in selected], params)  # e.g. --only 06 without 05's maps: one line, before any work
-    if check_data(params) and not reachable():
+    plan = check_data(params) if any(nb.name.startswith("01") for nb in selected) else []
+    down = unreachable_hosts(plan)
+    if down:
+        hosts = ", ".join(f"{host} ({service})" for host, service in down.items())
         raise S2MError(
-            f"the manifest {params['manifest']} needs downloads from EMDB/PDB, and this machine cannot reach "
-            f"{EMDB_HOST}. Offline, use a local manifest: S2M_MANIFEST=../shared/data/pairs.tsv ./run_all.sh "
-            f"(or ./run_all.sh -p manifest PATH)."
+            f"the manifest {params['manifest']} needs {len(plan)} downloads, and this machine cannot reach {hosts}. "
+            f"Offline, use a local manifest: S2M_MANIFEST=../shared/data/pairs.tsv ./run_all.sh (or ./run_all.sh -p "
+            f"manifest PATH); or point the run at a mirror or other hosts (README, Data: -p mirror, $S2M_EMDB_URL, "
+            f"$S2M_PDB_URL)."
         )
     check_outputs(params, selected)
     out_dir = Path(params["run_dir"]) / "notebooks"
@@ -216,7 +245,9 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
             stop.signum = stop.signum or (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
         except Exception as exc:
             if stop.signum is None:
+                _show_downloads(params, start)
                 return _failed(nb, out, exc, pm.PapermillExecutionError, HTMLExporter)
+        _show_downloads(params, start)
         if stop.signum is not None:
             word, status = ("terminated", 143) if stop.signum == signal.SIGTERM else ("interrupted", 130)
             print(f"\nrun_all.sh: {word} (in {nb.name})", file=sys.stderr)
@@ -224,6 +255,15 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
         _export_html(HTMLExporter, out)
         print(f"   done in {time.time() - start:.0f} s -> {out}", flush=True)
     return 0
+
+
+def _show_downloads(params: dict, since: float) -> None:
+    """Print the download summary a notebook wrote into the run folder (01: ``downloads.txt``) since ``since``."""
+    from .config import RunPaths
+
+    path = RunPaths(Path(params["run_dir"])).downloads
+    if path.is_file() and path.stat().st_mtime >= since - 1:
+        print("\n".join(f"   {line}" for line in path.read_text().splitlines()), flush=True)
 
 
 def _failed(nb: Path, out: Path, exc: Exception, execution_error: type, exporter_cls) -> int:

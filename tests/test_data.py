@@ -20,17 +20,18 @@ from helpers import pair
 from s2mlib.atoms import read_structure
 from s2mlib.data import (
     fetch_entry,
+    fetch_manifest,
     needs_download,
     planned_downloads,
     read_emdb_header,
     reported_resolution,
-    resolve_manifest,
     validate_emdb_id,
     validate_pdb_id,
 )
-from s2mlib.errors import DownloadError
+from s2mlib.errors import DownloadError, SourceError
 from s2mlib.io import read_map
 from s2mlib.manifest import load_manifest
+from s2mlib.sources import Sources
 
 FAST = {"retries": 2, "backoff": 0.001, "timeout": 10.0, "progress": False}
 # (entry in ../shared/data/pairs.tsv, resolution and primary contour written into the test header)
@@ -99,6 +100,15 @@ class Server:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self):  # folders and files are there (a mirror's layout is found so); not logged
+                target = outer.root / self.path.lstrip("/")
+                if not (target.is_dir() or target.is_file()):
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(target.stat().st_size if target.is_file() else 0))
+                self.end_headers()
+
             def do_GET(self):
                 rng = self.headers.get("Range")
                 outer.log.append((self.path, rng))
@@ -240,8 +250,8 @@ def test_404_names_the_id_and_url_and_is_not_retried(server, tmp_path):
 @pytest.mark.parametrize(
     "emdb, pdb",
     [
-        ("123", None),
-        ("123456", None),
+        ("0", None),
+        ("EMD-", None),
         ("EMD-12a4", None),
         ("", None),
         ("2566/../1", None),
@@ -250,6 +260,8 @@ def test_404_names_the_id_and_url_and_is_not_retried(server, tmp_path):
         ("2566", "12345"),
         ("2566", "1AB"),
         ("2566", "../1"),
+        ("2566", "pdb_1abc"),
+        ("2566", "pdb_1000abc/"),
     ],
 )
 def test_invalid_ids_fail_before_any_request(server, tmp_path, emdb, pdb):
@@ -262,6 +274,11 @@ def test_invalid_ids_fail_before_any_request(server, tmp_path, emdb, pdb):
 def test_id_normalisation():
     assert validate_emdb_id("EMD-0093") == validate_emdb_id("emd_0093") == validate_emdb_id(" 0093 ") == "0093"
     assert validate_emdb_id(26916) == "26916" and validate_pdb_id("6gyn") == "6GYN"
+    # any length >= 4, shorter ones zero-padded as EMDB writes them; extended PDB IDs (wwPDB: 'pdb_' + 8)
+    assert validate_emdb_id("93") == validate_emdb_id(93) == validate_emdb_id("EMD-93") == "0093"
+    assert validate_emdb_id("123456") == "123456" and validate_emdb_id("000123456") == "123456"
+    assert validate_pdb_id("pdb_00006gyn") == validate_pdb_id("PDB_00006GYN") == "6GYN"
+    assert validate_pdb_id("pdb_1000AbCd") == "pdb_1000abcd"
 
 
 @pytest.mark.parametrize("as_url", [False, True])
@@ -278,10 +295,15 @@ def test_local_folder_mirror(mirror, tmp_path, as_url):
 
 
 def test_unreachable_server_gives_up_with_a_clear_error(tmp_path):
+    """A mirror of named layout that refuses connections: each file is retried, then given up; one whose layout must
+    be found stops at once (SourceError: no file can come from it)."""
     with socket.socket() as sock:  # a port that was free a moment ago: connections are refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    mirror = Sources(mirror=f"http://127.0.0.1:{port}", layout="s2m")
     with pytest.raises(DownloadError, match=r"EMD-2566 header: .*3 attempts; offline\?"):
+        fetch_entry("2566", cache=tmp_path, mirror=mirror, **FAST)
+    with pytest.raises(SourceError, match=rf"mirror http://127\.0\.0\.1:{port}/structures: cannot be reached"):
         fetch_entry("2566", cache=tmp_path, mirror=f"http://127.0.0.1:{port}", **FAST)
     assert files_in(tmp_path) == []
 
@@ -294,6 +316,19 @@ def test_read_emdb_header_missing_fields_and_bad_xml(tmp_path):
     path.write_text("<emd><map>")
     with pytest.raises(DownloadError, match="h.xml: unreadable EMDB header"):
         read_emdb_header(path)
+
+
+def test_read_emdb_header_of_the_retired_v19_schema(tmp_path):
+    """Old emd-XXXX.xml files (schema 1.9): processing/reconstruction/resolutionByAuthor and map/contourLevel, the
+    elements the public v1.9 readers take (e.g. webemdb's, Mol*'s before 2022)."""
+    path = tmp_path / "emd-1234.xml"
+    path.write_text(
+        '<?xml version="1.0"?>\n<entry accessCode="EMD-1234" version="1.9.6"><processing><method>singleParticle'
+        "</method><reconstruction><algorithm>x</algorithm><resolutionByAuthor>7.5</resolutionByAuthor>"
+        '</reconstruction></processing><map><file format="CCP4">emd_1234.map.gz</file>'
+        '<contourLevel source="author">1.25</contourLevel></map></entry>\n'
+    )
+    assert read_emdb_header(path) == {"resolution": 7.5, "contour": 1.25}
 
 
 def test_reported_resolution_finds_the_header_beside_a_map(tmp_path):
@@ -312,7 +347,7 @@ def test_reported_resolution_finds_the_header_beside_a_map(tmp_path):
     assert reported_resolution(maps / "my_map.mrc") is None
 
 
-def test_resolve_manifest_downloads_only_what_is_missing(server, tmp_path):
+def test_fetch_manifest_downloads_only_what_is_missing(server, tmp_path):
     local = pair("6272_3J9S")
     manifest = tmp_path / "m.csv"
     manifest.write_text(
@@ -332,8 +367,10 @@ def test_resolve_manifest_downloads_only_what_is_missing(server, tmp_path):
         ("remote_map_local_model", "map"),
     ]
     assert needs_download(df, cache) and not needs_download(df.iloc[:1], cache) and server.log == []
-    out = resolve_manifest(df, cache, mirror=server.url, **FAST)
+    out, summary = fetch_manifest(df, cache, mirror=server.url, **FAST)
     assert len(server.log) == 5 and not needs_download(out, cache) and not needs_download(df, cache)
+    assert (len(summary.downloaded), len(summary.cached), summary.local, summary.failed) == (5, 0, 1, {})
+    assert out["download_error"].tolist() == ["", "", ""]
     assert out.loc[0, "map"] == str(local["map_path"]) and out.loc[0, "model"] == str(local["model_path"])
     assert out.loc[1, "map"] == str(cache / "emdb/structures/EMD-35448/map/emd_35448.map.gz")
     assert out.loc[1, "model"] == str(cache / "pdb/download/8IHL.cif.gz")
@@ -341,15 +378,16 @@ def test_resolve_manifest_downloads_only_what_is_missing(server, tmp_path):
     assert out["resolution"].tolist() == [2.6, 3.1, 3.3]  # NaN filled from the header, given values kept
     assert out["contour"].tolist()[1:] == [0.42, 0.05] and np.isnan(out.loc[0, "contour"])
     assert df.loc[1, "map"] == ""  # the input is not modified
-    pd.testing.assert_frame_equal(resolve_manifest(out, cache, mirror=server.url, **FAST), out)
-    assert len(server.log) == 5
+    again, summary = fetch_manifest(df, cache, mirror=server.url, **FAST)
+    pd.testing.assert_frame_equal(again, out)
+    assert len(server.log) == 5 and (len(summary.downloaded), len(summary.cached)) == (0, 5)
 
 
-def test_resolve_manifest_validates_every_id_first(server, tmp_path):
+def test_fetch_manifest_validates_every_id_first(server, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text("emdb_id,pdb_id\n2566,3J6B\n35448,XXXX\n")
     with pytest.raises(DownloadError, match=r"entry 35448_XXXX: invalid PDB ID 'XXXX'"):
-        resolve_manifest(load_manifest(manifest), tmp_path, mirror=server.url, **FAST)
+        fetch_manifest(load_manifest(manifest), tmp_path, mirror=server.url, **FAST)
     assert server.log == []
 
 

@@ -113,12 +113,27 @@ def test_relative_paths_resolve_from_the_manifest_folder(tmp_path):
     assert df["entry"].tolist() == ["0093_6GYN", "5170"]
 
 
+def test_ids_as_spreadsheets_and_the_wwpdb_write_them(tmp_path):
+    """A spreadsheet drops an EMDB ID's leading zeros (93 for EMD-0093); EMDB IDs past 99999 have six digits; the
+    wwPDB's extended PDB IDs are 'pdb_' and 8 characters, those of today's IDs 'pdb_0000' and the ID."""
+    df = load_manifest(
+        write(
+            tmp_path / "m.csv",
+            "emdb_id,pdb_id\n93,pdb_00006gyn\nEMD-310,PDB_1000ABCD\n123456,4v1w\n000093,3J6B\n",
+        )
+    )
+    assert df["emdb_id"].tolist() == ["0093", "0310", "123456", "0093"]
+    assert df["pdb_id"].tolist() == ["6GYN", "pdb_1000abcd", "4V1W", "3J6B"]
+    assert df["entry"].tolist() == ["0093_6GYN", "0310_pdb_1000abcd", "123456_4V1W", "0093_3J6B"]
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
         ("emdb_id,resolution\n1234,3\n", r"m\.csv: missing column\(s\) pdb_id"),
         ("pdb_id,map_file\n1ABC,x\n", r"m\.csv: missing column\(s\) emdb_id"),
-        ("emdb_id,pdb_id\n123,1ABC\n", r"m\.csv, row 2: EMDB ID '123' is not 4-5 digits"),
+        ("emdb_id,pdb_id\nEMD-12a4,1ABC\n", r"m\.csv, row 2: EMDB ID 'EMD-12a4' is not digits with an optional"),
+        ("emdb_id,pdb_id\n0,1ABC\n", r"m\.csv, row 2: EMDB ID '0' is not digits"),
         (
             "emdb_id,pdb_id,resolution\n1234,1ABC,3.1\n1235,1ABD,high\n",
             r"m\.csv, row 3: resolution 'high' is not a number",

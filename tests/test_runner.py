@@ -115,7 +115,7 @@ def test_dry_run_sizes_from_head_requests(notebook_dir, monkeypatch, capsys, tmp
     finally:
         server.shutdown()
     out = capsys.readouterr().out
-    assert "2.5 MB" in out and "downloads: 1 files, 2 MB known" in out
+    assert "2.5 MB  http://127.0.0.1" in out and "downloads: 1 files, 2.5 MB\n" in out
 
 
 @pytest.mark.parametrize(
