@@ -2,7 +2,8 @@
 0093_6GYN, 16,932 atoms) tiled to 0.2, 0.5, 1 and 2 million atoms (``s2mlib.structures.structure_of_size``).
 
 Run by hand: ``nice -n 10 python benchmarks/bench_big_model.py [--atoms 200000 2000000] [--commands simulate
-generate] [--cap-gb 8] [--timeout 7200] [--generate-options=--bf16]``. Each run is a fresh ``python -m s2mlib.cli``
+generate] [--cap-gb 8] [--timeout 7200] [--generate-options='--precision fp32']``. Each run is a fresh
+``python -m s2mlib.cli``
 under ``prlimit --as`` (the cap) and ``/usr/bin/time -v``; prints the exit status, wall time, CPU time, peak RSS and
 the command's last line (its result, or the one-line refusal with the grid size and the memory it would need), then a
 Markdown table of them all with the load average before and after (the README's 'Big inputs' table). Never run by
@@ -22,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import SHARED
+from timing import SHARED, machine_line
 
 from s2mlib.atoms import read_structure
 from s2mlib.structures import structure_of_size
@@ -77,12 +78,13 @@ def main() -> None:
         "--generate-options",
         nargs="*",
         default=[],
-        help="more options of s2m generate, e.g. --bf16 (bfloat16 autocast: half the CPU time of float32)",
+        help="more options of s2m generate, e.g. '--precision bf16' (half the CPU time of fp32 where bf16 is native)",
     )
     args = parser.parse_args()
     with open(SHARED / "pairs.tsv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh, delimiter="\t") if r["entry"] == args.entry)
     base = read_structure(SHARED / row["model_file"])
+    print(machine_line())
     print(f"{args.entry}: {base.n_atoms} atoms; cap {args.cap_gb} GiB of address space")
     load = os.getloadavg()
     rows = []

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from timing import SHARED, best_of
+from timing import SHARED, best_of, machine_line
 
 from s2mlib.atoms import read_structure
 from s2mlib.curate import curate_entry, curate_exp_map, make_sim_map
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (molmap's accumulation)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(machine_line())
     with open(SHARED / "pairs.tsv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh, delimiter="\t") if r["entry"] == args.entry)
     map_path, model_path = SHARED / row["map_file"], SHARED / row["model_file"]

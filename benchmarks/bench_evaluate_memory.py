@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from timing import SHARED
+from timing import SHARED, machine_line
 
 from s2mlib.io import DensityMap, write_map
 
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--cap-gb", type=float, default=6.0, help="address-space cap of each run (default 6)")
     parser.add_argument("--package-root", help="a folder holding another s2mlib to measure instead")
     args = parser.parse_args()
+    print(machine_line())
     print(f"s2mlib from {args.package_root or 'this checkout'}; cap {args.cap_gb} GiB of address space")
     real = SHARED / "maps_only" / "emd_44046.map.gz"
     run_case("EMD-44046 360^3 against itself", real, real, args.cap_gb, args.package_root)

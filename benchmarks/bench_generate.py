@@ -5,12 +5,16 @@ The paper (section 4.4, Figure 7) reports about 14 s for 644 residues, 20 s for 
 protein only) by translated copies on a grid (:func:`s2mlib.structures.structure_of_size`) and timed with
 :func:`s2mlib.study.time_generation` (one untimed warm-up on the smallest first). Weights: ``--weights``, else
 the shipped ones, else (or with ``--width``) a random generator of that width (the paper's is 32: same cost as
-trained weights). On the CPU fp32 and bf16 autocast are timed; on a CUDA machine the fp32, bf16, channels_last and
-bf16 + channels_last variants.
+trained weights). On the CPU the variants of ``--cpu-variants`` are timed: fp32 in eager PyTorch (``fp32-torch``),
+fp32 in OpenVINO (``fp32-openvino``, s2mlib.runtime) and bf16 autocast (``bf16``; only where the CPU computes bf16
+natively, unless ``--emulated-bf16``); on a CUDA machine the fp32, bf16, channels_last and bf16 + channels_last
+variants. The first line names the CPU, its capability (AVX2, AVX512, +BF16, +AMX) and the thread count.
 
     python benchmarks/bench_generate.py                              # shipped weights, CPU, 1 thread
     python benchmarks/bench_generate.py --width 32 --threads 2 --all-cubes --sizes 644 2501
-    python benchmarks/bench_generate.py --weights fast --threads 2 --devices cpu --cpu-variants bf16 --sizes 12868
+    python benchmarks/bench_generate.py --weights fast --threads 2 --devices cpu --cpu-variants fp32-openvino \
+        --sizes 644 2501 12868
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/bench_generate.py ...   # as an AVX2 CPU
     python benchmarks/bench_generate.py --weights fast --threads 2 --compile-ab --batch-size 32
 
 ``--compile-ab`` times the generator alone on random cubes, eager against torch.compile (inductor, freezing, one
@@ -31,11 +35,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT.parent / "shared" / "data" / "pairs" / "0093_6GYN" / "6gyn.pdb"
 PAPER_SECONDS = {644: 14.0, 2501: 20.0, 12868: 53.0}  # 32-core AMD Threadripper 2950X, CPU only
-CUDA_VARIANTS = (
-    ("fp32", False, False),
-    ("bf16", True, False),
-    ("channels_last", False, True),
-    ("bf16+channels_last", True, True),
+CPU_VARIANTS = {  # label: (precision, runtime)
+    "fp32-torch": ("fp32", "torch"),
+    "fp32-openvino": ("fp32", "openvino"),
+    "bf16": ("bf16", "torch"),
+}
+CUDA_VARIANTS = (  # label, precision, channels_last
+    ("fp32", "fp32", False),
+    ("bf16", "bf16", False),
+    ("channels_last", "fp32", True),
+    ("bf16+channels_last", "bf16", True),
 )
 
 
@@ -109,9 +118,12 @@ def main() -> None:
     parser.add_argument(
         "--cpu-variants",
         nargs="+",
-        choices=["fp32", "bf16"],
-        default=["fp32", "bf16"],
-        help="CPU precisions to time (bf16: autocast)",
+        choices=list(CPU_VARIANTS),
+        default=list(CPU_VARIANTS),
+        help="CPU variants to time (bf16: autocast, skipped where emulated)",
+    )
+    parser.add_argument(
+        "--emulated-bf16", action="store_true", help="time bf16 also where the CPU only emulates it (very slow)"
     )
     parser.add_argument("--compile-ab", action="store_true", help="time the generator eager vs compiled, then stop")
     args = parser.parse_args()
@@ -126,14 +138,18 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
+    from timing import machine_line
+
     from s2mlib.atoms import read_structure
     from s2mlib.generate import MapGenerator
     from s2mlib.model import Generator
+    from s2mlib.precision import bf16_native
     from s2mlib.structures import structure_of_size
     from s2mlib.study import time_generation
     from s2mlib.weights import DEFAULT_WEIGHTS, export_generator, load_generator, weights_path
 
     torch.set_num_threads(args.threads)
+    print(machine_line())
     source = read_structure(args.model, remove_hetero=True)
     structures = {f"{n} res": structure_of_size(source, residues=n) for n in args.sizes}
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,22 +166,29 @@ def main() -> None:
             f"{args.threads} CPU thread(s); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
             f"model {args.model.name} ({source.n_residues} residues) tiled"
         )
-        cpu = {"fp32": ("cpu", "cpu", False, False), "bf16": ("cpu bf16", "cpu", True, False)}
-        runs = [cpu[v] for v in args.cpu_variants] if "cpu" in args.devices else []
+        runs = []  # label, device, precision, runtime, channels_last
+        if "cpu" in args.devices:
+            for variant in args.cpu_variants:
+                precision, runtime = CPU_VARIANTS[variant]
+                if precision == "bf16" and not bf16_native(torch.device("cpu")) and not args.emulated_bf16:
+                    print(f"cpu {variant}: skipped, bf16 is emulated on this CPU (--emulated-bf16 to time it anyway)")
+                    continue
+                runs.append((f"cpu {variant}", "cpu", precision, runtime, False))
         if "cuda" in args.devices and torch.cuda.is_available():
-            runs += [("cuda " + name, "cuda", bf16, cl) for name, bf16, cl in CUDA_VARIANTS]
+            runs += [("cuda " + name, "cuda", precision, "torch", cl) for name, precision, cl in CUDA_VARIANTS]
             print(f"CUDA device: {torch.cuda.get_device_name()}")
         print(
             f"{'variant':22s} {'residues':>8s} {'atoms':>7s} {'grid (x,y,z)':>13s} {'cubes run':>11s} "
             f"{'seconds':>8s} {'simulate':>8s} {'network':>8s} {'paper s':>7s}"
         )
-        for label, device, bf16, channels_last in runs:
+        for label, device, precision, runtime, channels_last in runs:
             generator = MapGenerator(
                 weights,
                 device=device,
                 batch_size=args.batch_size,
                 skip_empty=args.skip_empty,
-                bf16=bf16,
+                precision=precision,
+                runtime=runtime,
                 channels_last=channels_last,
                 progress=False,
             )

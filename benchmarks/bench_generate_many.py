@@ -17,7 +17,8 @@ multi-thread runs read slow).
 
 Run by hand (never by the tests):
 
-    python benchmarks/bench_generate_many.py --threads 2 --copies 100 --mix-copies 10 [--bf16] [--device cuda]
+    python benchmarks/bench_generate_many.py --threads 2 --copies 100 --mix-copies 10 [--precision auto] \
+        [--runtime auto] [--device cuda]
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
+from timing import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "pairs"
@@ -71,13 +75,17 @@ def main() -> None:
     parser.add_argument("--mix-copies", type=int, default=10)
     parser.add_argument("--weights", default="fast")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--runtime", default="auto", choices=["auto", "torch", "openvino"])
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    common = ["--weights", args.weights, "--device", args.device, *(["--bf16"] if args.bf16 else [])]
+    common = ["--weights", args.weights, "--device", args.device, "--precision", args.precision]
+    common += ["--runtime", args.runtime]
     work = Path(tempfile.mkdtemp(prefix="s2m_bench_many_"))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{args.weights} weights, {args.device}, {'bf16' if args.bf16 else 'fp32'}, {args.threads} threads; {work}")
+    torch.set_num_threads(args.threads)
+    print(machine_line(precision=args.precision, runtime=args.runtime))
+    print(f"{args.weights} weights, {args.device}, {args.threads} threads; {work}")
     print(f"load average at the start (1, 5, 15 min): {load}")
     print(f"| case | structures | wall s | per hour (wall) | CPU s | per hour on {args.cores} free cores (CPU time) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -11,7 +11,7 @@ import argparse
 import csv
 
 import numpy as np
-from timing import SHARED, best_of
+from timing import SHARED, best_of, machine_line
 
 from s2mlib.atoms import read_structure
 from s2mlib.io import read_map
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, help="default: the pair's reported resolution")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    print(machine_line())
     with open(SHARED / "pairs.tsv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh, delimiter="\t") if r["entry"] == args.entry)
     resolution = args.resolution or float(row["resolution_A"].rstrip("?"))

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import torch
+from timing import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT.parent / "shared" / "data" / "pairs.tsv"
@@ -148,6 +149,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=400, help="patches per single-process rate")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(machine_line())
     from torch.utils.data import DataLoader
 
     from s2mlib.augment import augment_batch, draw

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import machine_line
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT.parent / "shared" / "data" / "pairs" / "0093_6GYN" / "6gyn.pdb"
 
@@ -101,6 +103,7 @@ def main() -> None:
         print(json.dumps(run_case(model, method, float(res), args.repeat, args.threads)))
         return
 
+    print(machine_line())
     print(
         f"{'method':10s} {'atoms':>7s} {'res':>4s} {'grid z,y,x':>16s} {'grid MiB':>8s} {'seconds':>8s} "
         f"{'peak MiB':>8s} {'peak/grid':>9s}"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import machine_line
 
 from s2mlib.model import place
 from s2mlib.patches import PatchDataset
@@ -60,7 +61,7 @@ def inference_rate(cfg: TrainConfig, device: torch.device, batch: int, steps: in
     """Patches per second of generator forward passes (one warm-up batch not timed)."""
     g = GAN.build(cfg, device).generator.eval()
     x = place(torch.rand(batch, 1, 32, 32, 32), device, cfg.channels_last)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
         g(x)
         _sync(device)
         t0 = time.perf_counter()
@@ -122,6 +123,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     cfg = TrainConfig(width=args.width)
+    print(machine_line(precision="fp32"))
     print(f"torch {torch.__version__}, {args.threads} CPU threads, width {args.width}, batch {args.batch}")
     if not args.gpu_only:
         print(f"CPU train (G+D step): {train_rate(cfg, cpu, args.batch, args.steps):8.2f} patches/s")
@@ -152,7 +154,7 @@ def main() -> None:
     ]
     for bf16, channels_last, benchmark in variants:
         torch.backends.cudnn.benchmark = benchmark
-        c = TrainConfig(width=args.width, bf16=bf16, channels_last=channels_last)
+        c = TrainConfig(width=args.width, precision="bf16" if bf16 else "fp32", channels_last=channels_last)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         rate = train_rate(c, gpu, 128, max(args.steps, 5))
@@ -165,7 +167,7 @@ def main() -> None:
     torch.backends.cudnn.benchmark = False
     for mode in ("default", "reduce-overhead"):
         for batch in (128, 256):
-            rate = train_rate(TrainConfig(width=args.width, bf16=True), gpu, batch, max(args.steps, 5), mode)
+            rate = train_rate(TrainConfig(width=args.width, precision="bf16"), gpu, batch, max(args.steps, 5), mode)
             print(f"GPU bf16 + torch.compile(mode={mode!r}), batch {batch}: train {rate:8.1f} patches/s", flush=True)
     if args.real:
         for backend, compiled, batch in (
@@ -176,7 +178,7 @@ def main() -> None:
         ):
             c = TrainConfig(
                 width=args.width,
-                bf16=True,
+                precision="bf16",
                 compile=compiled,
                 augment_backend=backend,
                 num_workers=args.workers,

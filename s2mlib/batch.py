@@ -72,6 +72,7 @@ SUMMARY_COLUMNS = (
     "b_factors",  # how the B-factor column was read (b, plddt, none) for the B-factor input; '' for molmap input
     "weights",
     "precision",  # the arithmetic the network ran in (fp32, bf16: MapGenerator.precision, chosen by the hardware)
+    "runtime",  # what computed the cubes (torch, openvino: MapGenerator.runtime)
     "seconds",  # structure -> map (MapGenerator.last_timing['total_s'], as Figure 7 and bench_generate time it)
     "simulate_s",
     "network_s",
@@ -420,7 +421,7 @@ def generate_many(
     mine = jobs.iloc[shard.index :: shard.count]
     extra = [c for c in jobs.columns if c not in JOB_COLUMNS and c not in SUMMARY_COLUMNS]
     earlier = {} if overwrite else _earlier(out_dir)
-    weights = str(generator.weights)
+    made_by = {"weights": str(generator.weights), "precision": generator.precision, "runtime": generator.runtime}
     rows: list[dict] = []
     saved = time.monotonic()
 
@@ -444,9 +445,9 @@ def generate_many(
             else:
                 try:
                     made = generate_one(job, generator, resolution, default_resolution, half_maps)[0]
-                    record.update(made, weights=weights, precision=generator.precision)
+                    record.update(made, **made_by)
                 except (S2MError, ValueError, OSError, torch.OutOfMemoryError) as exc:
-                    record.update(weights=weights, precision=generator.precision, status="failed", reason=one_line(exc))
+                    record.update(made_by, status="failed", reason=one_line(exc))
                     bar.write(f"{job.model}: failed: {record['reason']}")
             rows.append(record)
             bar.update()

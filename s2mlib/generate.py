@@ -41,8 +41,8 @@ from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
 from .noise import SampleMaps, checked_seed, model_weight, sample_maps, write_sample
-from .precision import autocast as precision_autocast
 from .precision import check_precision, resolve_precision
+from .runtime import CubeRunner, resolve_runtime
 from .simulate import (
     SLAB_COPIES,
     WHOLE_GRID_BYTES,
@@ -104,7 +104,6 @@ def generator_input(
     )
 
 
-@torch.inference_mode()
 def refine(
     network: torch.nn.Module,
     array: np.ndarray,
@@ -117,31 +116,30 @@ def refine(
     stride: int = STRIDE,
     progress: bool = False,
     resolution: float | None = None,
+    runner: CubeRunner | None = None,
 ) -> np.ndarray:
     """``network`` applied to a whole [z, y, x] array: 32^3 cubes at stride 20 (after 32 voxels of zero padding),
     in batches, the central 20^3 of each output written back; cubes with all-zero input are skipped (left 0)
     when ``skip_empty``. A larger even ``stride`` keeps a larger centre (fewer cubes; the paper's is 20).
     A resolution-conditioned network gets ``resolution`` (A) with every cube. ``precision``: 'fp32', 'bf16' or
-    'auto' (:func:`s2mlib.precision.resolve_precision`, without its warning)."""
+    'auto' (:func:`s2mlib.precision.resolve_precision`, without its warning). ``runner`` computes the cubes
+    (:class:`s2mlib.runtime.CubeRunner`, e.g. OpenVINO's); by default eager PyTorch on ``device``."""
     conditioned = getattr(network, "conditioned", False)
     level = float(resolution) if conditioned and resolution is not None else None
     if conditioned and level is None:
         raise ValueError("a resolution-conditioned generator needs the target resolution")
-    device = torch.device(device)
+    if runner is None:
+        device = torch.device(device)
+        arithmetic = resolve_precision(precision, device, warn=False)
+        runner = CubeRunner.build(network, device, arithmetic, runtime="torch", channels_last=channels_last)
     corners = cube_corners(array.shape, stride)
     run = [i for i, c in enumerate(corners) if not skip_empty or cut_cube(array, c).any()]
     result = np.zeros(array.shape, np.float32)  # each batch's centres written at once: no array of output cubes
-    autocast = precision_autocast(device, resolve_precision(precision, device, warn=False))
     batches = range(0, len(run), batch_size)
     for start in tqdm(batches, desc="generating", unit="batch", disable=not progress, leave=False):
         index = run[start : start + batch_size]
-        batch = torch.from_numpy(np.stack([cut_cube(array, corners[i]) for i in index]))[:, None]
-        with autocast:
-            if level is None:
-                out = network(place(batch, device, channels_last))
-            else:
-                out = network(place(batch, device, channels_last), torch.full((len(index),), level))
-        for i, cube in zip(index, out.float()[:, 0].cpu().numpy()):
+        out = runner(np.stack([cut_cube(array, corners[i]) for i in index])[:, None], level)
+        for i, cube in zip(index, out):
             put_centre(result, cube, corners[i], stride)
     return result
 
@@ -152,7 +150,9 @@ class MapGenerator:
     ``weights``: a file written by :func:`s2mlib.weights.export_generator`, or shipped weights by name (see
     :mod:`s2mlib.weights`; each has a model card ``s2mlib/weights/<name>.md``). ``device``: 'auto' (CUDA when
     present), 'cpu' or 'cuda'. ``precision``: 'auto' (bf16 autocast where the device computes bf16 natively, float32
-    elsewhere), 'fp32' or 'bf16' (:mod:`s2mlib.precision`; the choice made is ``self.precision``);
+    elsewhere), 'fp32' or 'bf16' (:mod:`s2mlib.precision`; the choice made is ``self.precision``). ``runtime``: what
+    computes the cubes, 'auto' (OpenVINO for fp32 on a CPU where installed, else PyTorch), 'torch' or 'openvino'
+    (:mod:`s2mlib.runtime`; the choice made is ``self.runtime``);
     ``channels_last`` is a speed option.
     ``resolution`` (A): the target resolution of every map, for weights that use one (resolution-conditioned, or
     trained on an input made at the target resolution); None means each call's, else :data:`DEFAULT_RESOLUTION`.
@@ -172,6 +172,7 @@ class MapGenerator:
         batch_size: int = 32,
         skip_empty: bool = True,
         precision: str = "auto",
+        runtime: str = "auto",
         channels_last: bool = False,
         stride: int = STRIDE,
         progress: bool = True,
@@ -190,6 +191,8 @@ class MapGenerator:
             raise S2MError(str(exc)) from None
         self.batch_size, self.skip_empty = batch_size, skip_empty
         self.precision = resolve_precision(check_precision(precision), self.device)
+        self.runtime = resolve_runtime(runtime, self.device, self.precision)
+        self._runner: CubeRunner | None = None  # built at the first map (OpenVINO converts the network once)
         self.channels_last, self.stride, self.progress = channels_last, stride, progress
         self.b_factors = b_factors
         self.conditioned, self.input_kind = self.network.conditioned, self.network.input_kind
@@ -201,6 +204,7 @@ class MapGenerator:
                 f"generator); use resolution-aware weights such as --weights fast"
             )
         self.last_timing: dict[str, float] = {}
+        self.last_cubes_run = 0  # cubes the network computed for the last map (the empty ones are skipped)
         self.last_resolution: float | None = None
         self.last_sample: SampleMaps | None = None
 
@@ -236,7 +240,17 @@ class MapGenerator:
 
     def refine(self, array: np.ndarray, resolution: float | None = None) -> np.ndarray:
         """Run the loaded generator over a whole [z, y, x] input array (see :func:`refine`)."""
-        return refine(
+        if self._runner is None:
+            self._runner = CubeRunner.build(
+                self.network,
+                self.device,
+                self.precision,
+                runtime=self.runtime,
+                channels_last=self.channels_last,
+                weights=self.weights,
+            )
+        before = self._runner.cubes
+        refined = refine(
             self.network,
             array,
             device=self.device,
@@ -247,7 +261,10 @@ class MapGenerator:
             stride=self.stride,
             progress=self.progress,
             resolution=resolution,
+            runner=self._runner,
         )
+        self.last_cubes_run = self._runner.cubes - before
+        return refined
 
     def __call__(
         self,

@@ -112,14 +112,18 @@ def provenance(params: Mapping[str, Any], overrides: Mapping[str, Any] | None = 
 
 def precisions(params: Mapping[str, Any]) -> dict[str, str]:
     """The arithmetic the profile's training and generation resolve to on this machine ('fp32' or 'bf16'; keys
-    ``precision`` and ``generate_precision``, :func:`s2mlib.precision.resolve_precision`)."""
+    ``precision`` and ``generate_precision``, :func:`s2mlib.precision.resolve_precision`), and what computes the
+    generator's cubes (key ``generate_runtime``, :func:`s2mlib.runtime.resolve_runtime`)."""
     from .model import resolve_device
     from .precision import resolve_precision
+    from .runtime import resolve_runtime
 
     device = resolve_device(params.get("device", "auto"))
+    generation = resolve_precision(params.get("generate_precision", "auto"), device, warn=False)
     return {
         "training": resolve_precision(params.get("precision", "fp32"), device, warn=False),
-        "generation": resolve_precision(params.get("generate_precision", "auto"), device, warn=False),
+        "generation": generation,
+        "generation_runtime": resolve_runtime(params.get("generate_runtime", "auto"), device, generation),
     }
 
 

@@ -360,37 +360,34 @@ def time_generation(
 
     Returns name, residues, atoms, grid (nx x ny x nz at 1 A), cubes, cubes_run (those the network saw: all, or
     the non-empty ones with ``skip_empty``), seconds, simulate_s (network input), network_s (cubes and
-    reassembly), device. ``warmup`` first runs the smallest structure once, untimed (first-call costs).
+    reassembly), device, precision and runtime. ``warmup`` first runs the smallest structure once, untimed
+    (first-call costs).
     """
-    seen: list[int] = []
-    hook = generator.network.register_forward_hook(lambda module, args, out: seen.append(int(args[0].shape[0])))
     rows = []
-    try:
-        if warmup and structures:
-            generator(min(structures.values(), key=lambda s: s.n_atoms))
-        for name, structure in structures.items():
-            seen.clear()
-            if generator.device.type == "cuda":
-                torch.cuda.synchronize(generator.device)
-            t0 = time.perf_counter()
-            density = generator(structure)
-            seconds = time.perf_counter() - t0
-            rows.append(
-                {
-                    "name": name,
-                    "residues": structure.n_residues,
-                    "atoms": structure.n_atoms,
-                    "grid": "x".join(map(str, density.shape_xyz)),
-                    "cubes": len(cube_corners(density.data.shape)),
-                    "cubes_run": sum(seen),
-                    "seconds": seconds,
-                    "simulate_s": generator.last_timing["simulate_s"],
-                    "network_s": generator.last_timing["network_s"],
-                    "device": str(generator.device),
-                }
-            )
-    finally:
-        hook.remove()
+    if warmup and structures:
+        generator(min(structures.values(), key=lambda s: s.n_atoms))
+    for name, structure in structures.items():
+        if generator.device.type == "cuda":
+            torch.cuda.synchronize(generator.device)
+        t0 = time.perf_counter()
+        density = generator(structure)
+        seconds = time.perf_counter() - t0
+        rows.append(
+            {
+                "name": name,
+                "residues": structure.n_residues,
+                "atoms": structure.n_atoms,
+                "grid": "x".join(map(str, density.shape_xyz)),
+                "cubes": len(cube_corners(density.data.shape)),
+                "cubes_run": generator.last_cubes_run,
+                "seconds": seconds,
+                "simulate_s": generator.last_timing["simulate_s"],
+                "network_s": generator.last_timing["network_s"],
+                "device": str(generator.device),
+                "precision": generator.precision,
+                "runtime": generator.runtime,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -30,3 +30,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_in_a_temporary_folder(tmp_path_factory):
+    """Every test's cache (downloads, OpenVINO's converted generators) in a folder of this session, never the
+    user's ~/.cache/struc2map; a test that sets S2M_CACHE itself wins (monkeypatch)."""
+    import os
+
+    saved = os.environ.get("S2M_CACHE")
+    os.environ["S2M_CACHE"] = str(tmp_path_factory.mktemp("s2m_cache"))
+    yield
+    if saved is None:
+        os.environ.pop("S2M_CACHE", None)
+    else:
+        os.environ["S2M_CACHE"] = saved

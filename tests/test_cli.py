@@ -547,7 +547,7 @@ def test_the_readme_shows_every_option_of_every_command():
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert set(shown) == set(commands), (sorted(shown), sorted(commands))
     for name, command in commands.items():
-        options = [a.option_strings for a in command._actions if a.option_strings]
+        options = [a.option_strings for a in command._actions if a.option_strings and a.help != argparse.SUPPRESS]
         options = [o for o in options if not {"-h", "--debug"} & set(o)]
         missing = [o for o in options if not any(re.search(re.escape(s) + r"(?![\w-])", shown[name]) for s in o)]
         assert not missing, f"README's s2m {name} lines lack {missing}"

@@ -109,11 +109,31 @@ def test_training_config_checks_precision():
         TrainConfig(precision="fp16")
 
 
-def test_provenance_records_the_resolved_choice(avx2_cpu):
+def test_provenance_records_the_resolved_choice(avx2_cpu, monkeypatch):
+    from s2mlib import runtime
     from s2mlib.provenance import precisions
 
+    monkeypatch.setattr(runtime, "openvino_available", lambda: True)
     assert precisions({"device": "cpu", "precision": "auto", "generate_precision": "auto"}) == {
         "training": "fp32",
         "generation": "fp32",
+        "generation_runtime": "openvino",
     }
     assert precision.cpu_capability() == "AVX2"
+
+
+def test_s2m_generate_says_its_precision_and_keeps_the_old_option(tmp_path, capsys):
+    """--precision fp32 is printed with the runtime; --bf16 (earlier releases) still means --precision bf16."""
+    from helpers import pair
+
+    from s2mlib.cli import main
+    from s2mlib.cli.generate import add_parser
+
+    model = str(pair("2566_3J6B")["model_path"])
+    assert main(["generate", model, "-o", str(tmp_path / "a.mrc"), "--resolution", "6", "--precision", "fp32"]) == 0
+    assert " in fp32 (" in capsys.readouterr().out
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    assert parser.parse_args(["generate", model, "--bf16"]).precision == "bf16"
