@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -69,6 +70,15 @@ def resolve_runtime(runtime: str, device: torch.device, precision: str) -> str:
     return runtime
 
 
+@functools.cache
+def _core():
+    """The process's one ``openvino.Core``: the models read and compiled by it stay valid as long as the process
+    (a Core per call, freed while its compiled models lived on, corrupted memory later in the process)."""
+    import openvino as ov
+
+    return ov.Core()
+
+
 def weights_digest(path: str | os.PathLike) -> str:
     """The first 16 hex digits of the SHA-256 of a weights file: the converted model's name in the cache."""
     digest = hashlib.sha256()
@@ -102,7 +112,7 @@ def _converted(network: torch.nn.Module, folder: Path):
                 raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    return ov.Core().read_model(model_file)
+    return _core().read_model(model_file)
 
 
 class CubeRunner:
@@ -155,7 +165,6 @@ class CubeRunner:
 
     @classmethod
     def _openvino(cls, network, weights, cache) -> CubeRunner:
-        import openvino as ov
         import torch
 
         from .data import default_cache
@@ -166,7 +175,7 @@ class CubeRunner:
         else:
             root = Path(cache) if cache is not None else default_cache()
             model = _converted(network, root / "openvino" / weights_digest(weights))
-        compiled = ov.Core().compile_model(
+        compiled = _core().compile_model(
             model, "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "INFERENCE_PRECISION_HINT": "f32"}
         )
         request = compiled.create_infer_request()
