@@ -303,8 +303,10 @@ def projection_angles(n: int) -> pd.DataFrame:
 
 def project(template: DensityMap, matrices: np.ndarray) -> np.ndarray:
     """Projections (n, N, N) of a cubic N^3 template seen through each matrix (see the module), as central slices of
-    its Fourier transform (torch-fourier-slice, padded twice, trilinear in Fourier space with its sinc^2
-    correction). Each is the sum along z, in the template's units times pixels."""
+    its Fourier transform (torch-fourier-slice: the volume padded to 4 N, divided by sinc^2 for the trilinear
+    interpolation of its transform). Each approximates the sum along z, in the template's units times pixels: on a
+    small real particle the rms difference from the exact real-space sum is about 5 % of the image's sd at this
+    padding (11 % at torch-fourier-slice's default of 2; tests/test_templates.py)."""
     import torch
 
     tfs = _package("torch_fourier_slice", "projections")
@@ -313,7 +315,7 @@ def project(template: DensityMap, matrices: np.ndarray) -> np.ndarray:
     volume = torch.from_numpy(np.ascontiguousarray(template.data, dtype=np.float32))
     rotations = torch.as_tensor(np.asarray(matrices, dtype=np.float32)).reshape(-1, 3, 3)
     with torch.inference_mode():
-        images = tfs.project_3d_to_2d(volume, rotations, pad_factor=2.0)
+        images = tfs.project_3d_to_2d(volume, rotations, pad_factor=4.0)
     return images.numpy().astype(np.float32)
 
 
