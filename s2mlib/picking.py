@@ -186,7 +186,9 @@ def synthetic_micrograph(
         lo = p - box // 2
         image[lo[0] : lo[0] + box, lo[1] : lo[1] + box] += projection
     signal = _ctf_dark(image.astype(np.float64), pixel_size, ctf_params)
-    return Synthetic(_noisy(signal.astype(np.float32), _support(shape, positions, r_px), snr, rng), positions, rotations, r_px)
+    return Synthetic(
+        _noisy(signal.astype(np.float32), _support(shape, positions, r_px), snr, rng), positions, rotations, r_px
+    )
 
 
 # ------------------------------------------------------------------------------------------------ matching
@@ -254,7 +256,9 @@ def match_volume(
     return Matches(np.asarray(scores, np.float32), np.asarray(index, np.int64), order)
 
 
-def flc_2d(image: np.ndarray, references: np.ndarray, mask: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def flc_2d(
+    image: np.ndarray, references: np.ndarray, mask: np.ndarray, batch: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """The fast local correlation (Roseman 2003) of each reference (n, b, b; centre b // 2) with ``image`` under
     ``mask`` (b, b), by FFTs: at pixel u, sum_m M(m) (I(u + m) - mu(u)) T'(m) / (sigma(u) |M T'|), T' the reference
     minus its mean under the mask, mu and sigma the image's mean and sd under the mask placed at u. Returns the best
@@ -285,7 +289,7 @@ def flc_2d(image: np.ndarray, references: np.ndarray, mask: np.ndarray, batch: i
         padded = torch.zeros(len(refs), h, w, dtype=torch.float64)
         padded[:, :b, :b] = centred
         padded = torch.roll(padded, shifts=(-c, -c), dims=(1, 2))
-        score = torch.fft.irfft2(fi * torch.fft.rfft2(padded).conj(), s=(h, w)) / sigma
+        score = torch.fft.irfft2(fi * torch.fft.rfft2(padded).conj(), s=(h, w)) / (sigma * math.sqrt(area))
         top, arg = score.max(dim=0)
         better = top > best
         best = torch.where(better, top, best)
@@ -457,7 +461,9 @@ def detection_study(
 
     rotations = rotation_set(settings.angular_sampling)
     ctf_params = CtfParams(settings.defocus)
-    rows_3d, rows_2d, shown = [], [], {}
+    rows_3d: list[dict] = []
+    rows_2d: list[dict] = []
+    shown: dict = {}
     for row in tqdm(list(entries.itertuples()), desc="entries", disable=not progress):
         structure, exp_map = read_structure(row.model), read_map(row.exp_map)
         made, plain, centre, radius = entry_templates(structure, exp_map, methods, settings, generator)
@@ -503,7 +509,9 @@ def summary(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     return means.sort_values(["snr", "template"], ascending=[False, True]).reset_index(drop=True)
 
 
-def verdict(table: pd.DataFrame, gan: str, simulators: list[str], metrics=("z_mean", "average_precision")) -> pd.DataFrame:
+def verdict(
+    table: pd.DataFrame, gan: str, simulators: list[str], metrics=("z_mean", "average_precision")
+) -> pd.DataFrame:
     """Per SNR and metric of a :func:`summary` table: the GAN template's score, the best simulator's, the spread
     between the simulators (a lead smaller than it is no win), the experimental ceiling's, and whether the GAN is
     ahead of every simulator."""

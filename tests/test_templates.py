@@ -12,6 +12,7 @@ import mrcfile
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import TEST_DATA
 from scipy.ndimage import map_coordinates
 
 from s2mlib.atoms import read_structure
@@ -31,8 +32,6 @@ from s2mlib.templates import (
     rotation_matrices,
     template_from_model,
 )
-
-from helpers import TEST_DATA
 
 pytest.importorskip("tme")
 pytest.importorskip("torch_fourier_slice")

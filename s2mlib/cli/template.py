@@ -45,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_geometry(p)
     p.add_argument("-o", "--output", type=Path, required=True, help="the template (.mrc, .map, .ccp4, .rec, + .gz)")
     p.add_argument("--mask", type=Path, metavar="MASK.mrc", help="also write a mask on the template's grid")
-    p.add_argument("--mask-shape", choices=["sphere", "shape"], default="sphere", help="the mask: a sphere holding "
-                   "the template (default) or the template's shape, grown by 2 pixels; soft edge of 2 pixels")  # fmt: skip
+    p.add_argument("--mask-shape", choices=["sphere", "shape"], default="sphere", help="the mask: a sphere "
+                   "holding the template (default) or its shape grown by 2 pixels; soft edge 2 pixels")  # fmt: skip
     p.set_defaults(func=run)
 
 
