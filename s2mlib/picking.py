@@ -31,7 +31,7 @@ particles; at the nearest voxel within one of the centre).
 Example:
     >>> import numpy as np
     >>> round(false_alarm_level(64000), 2)
-    4.17
+    4.16
 """
 
 from __future__ import annotations

@@ -79,6 +79,11 @@ def test_a_template_of_a_real_model_has_the_pixel_size_and_box_asked_for(tmp_pat
     assert main(["template", str(MODEL), "-o", str(default), "--pixel-size", "6", "--method", "molmap"]) == 0
     n = read_map(default).shape_xyz[0]
     assert n % 2 == 1 and n * 6 >= 2 * np.linalg.norm(read_structure(MODEL).xyz - centre, axis=1).max()
+    shaped = tmp_path / "shape.mrc"
+    assert main(["template", str(MAP), "-o", str(default), "--pixel-size", "6", "--mask", str(shaped),
+                 "--mask-shape", "shape"]) == 0  # fmt: skip
+    soft = read_map(shaped).data
+    assert soft.max() == 1.0 and soft.min() == 0.0 and 0.05 < (soft > 0.5).mean() < 0.9
 
 
 def test_the_ctf_has_its_zeros_where_the_formula_puts_them():
