@@ -194,7 +194,7 @@ def source_maps(
 ) -> dict[str, DensityMap]:
     """The maps templates of ``structure`` are made from, at ``resolution`` R A, by method: the GAN's expected map
     (``gan``; a :class:`~s2mlib.generate.MapGenerator` with resolution-aware weights, default the shipped default on
-    the CPU, made at min(R, its trained 10 A) and low-passed to R by :func:`make_template`), its sample map
+    the CPU in float32, made at min(R, its trained 10 A) and low-passed to R by :func:`make_template`), its sample map
     (``gan-sample``: that expected map plus the calibrated noise of a map at that resolution,
     :func:`s2mlib.noise.sample_maps`, with ``seed``; the expected map is made once for both), and the simulators'
     (:data:`s2mlib.simulate.METHODS`) at R, all on one 1 A grid around the model (2 R to spare)."""
@@ -209,7 +209,7 @@ def source_maps(
         from .generate import TRAINED_MAX_RESOLUTION, MapGenerator
         from .noise import model_weight, sample_maps
 
-        generator = generator if generator is not None else MapGenerator(device="cpu", progress=False)
+        generator = generator if generator is not None else MapGenerator(device="cpu", precision="fp32", progress=False)
         if not generator.uses_resolution:
             raise InputError(
                 f"{generator.weights}: templates are made at a chosen resolution, and these weights take none; use "

@@ -73,7 +73,7 @@ def make(args: argparse.Namespace):
     if args.method in ("gan", "gan-sample"):
         from ..generate import MapGenerator
 
-        generator = MapGenerator(args.weights, device="cpu", progress=False)
+        generator = MapGenerator(args.weights, device="cpu", precision="fp32", progress=False)  # small: fp32 on any CPU
     template = template_from_model(
         structure, args.method, args.pixel_size, args.box, generator=generator, seed=args.seed, **common
     )
