@@ -6,6 +6,8 @@ of a hand-made score map, counted by hand."""
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 import numpy as np
 import pytest
 from helpers import TEST_DATA
@@ -26,7 +28,10 @@ from s2mlib.picking import (
 )
 from s2mlib.templates import make_template, model_centre, spherical_mask
 
-pytest.importorskip("tme")
+pytestmark = pytest.mark.skipif(
+    any(find_spec(m) is None for m in ("tme", "torch_fourier_slice", "torch_ctf")),
+    reason="needs the [templates] extra (pytme, torch-fourier-slice, torch-ctf)",
+)
 
 PAIR = TEST_DATA / "pairs" / "5925_3J6J"
 

@@ -7,6 +7,7 @@ scipy spline rotation (not torch-fourier-slice, which the code uses)."""
 from __future__ import annotations
 
 import math
+from importlib.util import find_spec
 
 import mrcfile
 import numpy as np
@@ -33,8 +34,11 @@ from s2mlib.templates import (
     template_from_model,
 )
 
-pytest.importorskip("tme")
-pytest.importorskip("torch_fourier_slice")
+# skipped, not imported, when missing: importing them at collection put native libraries in the process early
+pytestmark = pytest.mark.skipif(
+    any(find_spec(m) is None for m in ("tme", "torch_fourier_slice", "torch_ctf", "starfile")),
+    reason="needs the [templates] extra (pytme, torch-fourier-slice, torch-ctf, starfile)",
+)
 
 PAIR = TEST_DATA / "pairs" / "5925_3J6J"
 MODEL, MAP = PAIR / "5925_native.pdb.gz", PAIR / "5925.mrc.gz"
