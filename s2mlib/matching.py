@@ -15,7 +15,7 @@ axis, tilt axis its last), noise included, as a reconstruction from the tilts wo
 correlation of Roseman 2003 under a spherical mask; the template rotated by each matrix of a set and passed through
 the same missing wedge; ``MaxScoreOverRotations``). 2D (:func:`match_images`): every reference projection
 correlated with the micrograph by the same fast local correlation, computed here with FFTs in batches (checked against
-pytme's on one reference, ``tests/test_picking.py``), the best reference per pixel kept.
+pytme's on one reference, ``tests/test_matching.py``), the best reference per pixel kept.
 
 **Scores** (:func:`detection_scores`) on the map of the best score per voxel, within the region where a particle's
 centre can lie (``margin`` from the edges): the **z-score** of each true particle, the highest score within one voxel

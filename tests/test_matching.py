@@ -1,4 +1,4 @@
-"""Synthetic tomograms, template matching and detection scores (s2mlib.picking), on a real experimental map.
+"""Synthetic tomograms, template matching and detection scores (s2mlib.matching), on a real experimental map.
 
 Oracles: a noise-free tomogram whose particles sit at known positions and rotations taken from the search's own
 rotation set (so the exact answer is reachable); pytme's own 2D fast local correlation for ours; detection scores
@@ -15,7 +15,7 @@ from helpers import TEST_DATA
 from s2mlib.atoms import read_structure
 from s2mlib.io import read_map
 from s2mlib.maps import lowpass
-from s2mlib.picking import (
+from s2mlib.matching import (
     Matches,
     Synthetic,
     detection_scores,
