@@ -82,6 +82,15 @@ RUN_KEYS = {
     "mirror_layout": "01: the mirror's layout: auto (detected), emdb, wwpdb or s2m",
     "emdb_url": "01: EMDB's base URL or folder (null: $S2M_EMDB_URL, else EBI's)",
     "pdb_url": "01: the PDB's base URL or folder (null: $S2M_PDB_URL, else RCSB's)",
+    "template_splits": "09: the curation splits whose entries make the synthetic tomograms and micrographs",
+    "template_pixel_size": "09: pixel size (A) of the tomograms, micrographs and templates (templates at 2 x it)",
+    "template_snrs": "09: the tomograms' SNRs",
+    "micrograph_snrs": "09: the micrographs' SNRs",
+    "template_angular_sampling": "09: pytme's angular sampling (degrees) of the search",
+    "template_particles": "09: particles per tomogram and per micrograph",
+    "tomogram_size": "09: edge of the synthetic tomograms (voxels)",
+    "micrograph_size": "09: edge of the synthetic micrographs (pixels)",
+    "template_defocus": "09: the CTF's defocus (um) of the data and the templates",
 }
 GENERATE_PREFIX = "generate_"  # generator arguments named like training ones: generate_precision -> precision=
 RENAMED_KEYS = {  # keys of older profiles, refused with their new names
@@ -348,6 +357,7 @@ NEEDS = {
     "06": ("curation_table", "generated_table"),
     "07": ("curation_table", "scores", "generator"),
     "08": ("curation_table", "generator"),
+    "09": ("curation_table",),
 }
 
 

@@ -64,6 +64,15 @@ FIGURE_INDEX = {
     "table_realism_q": "that figure's data: mean Q per method and target resolution (test entries)",
     "fig_half_map_fsc": "FSC of a sample map's two half maps at several R, with 0.143 and 1/R marked",
     "table_half_map_check": "where the half maps' FSC falls through 0.143, against 1/R, for R from 2.5 to 10 A",
+    "table_templates_3d": "09: template matching in synthetic tomograms of the experimental maps: z-score, precision, "
+    "recall, average precision, angular error per template and SNR (GAN expected and sample, simulators, "
+    "experimental)",
+    "table_templates_2d": "09: the same in synthetic micrographs, the templates' projections as references",
+    "table_templates_entries": "09: every entry, SNR and template of the two studies",
+    "fig_templates_detection": "09: detection scores against SNR per template, tomograms and micrographs",
+    "table_templates_verdict": "09: per SNR, the GAN template's z-score and average precision against the best "
+    "simulator's, the simulators' spread and the experimental ceiling",
+    "fig_templates": "09: central slices of one entry's templates, a synthetic tomogram and a micrograph",
 }
 
 SS_COLOURS = {"helix": "hotpink", "strand": "tab:blue", "coil": "0.55"}  # Figure 4: helices pink, sheets blue
@@ -527,5 +536,33 @@ def half_map_fsc(curves: pd.DataFrame, threshold: float = 0.143) -> plt.Figure:
     ax.set_xlabel("spatial frequency (1/Å); dotted: 1/R"), ax.set_ylabel("FSC of the half maps")
     ax.set_ylim(-0.1, 1.02)
     ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def detection_vs_snr(tables: Mapping[str, pd.DataFrame], metrics: list[str], order: list[str]) -> plt.Figure:
+    """One row per study (e.g. tomograms, micrographs), one panel per metric against the SNR (log scale): the mean
+    over entries per template (columns snr, template, metrics)."""
+    fig, axes = plt.subplots(len(tables), len(metrics), figsize=(3.3 * len(metrics), 3.0 * len(tables)), squeeze=False)
+    for r, (name, table) in enumerate(tables.items()):
+        for ax, metric in zip(axes[r], metrics):
+            sns.lineplot(
+                data=table, x="snr", y=metric, hue="template", hue_order=order, marker="o", markersize=4,
+                errorbar=None, ax=ax, legend=(r == 0 and ax is axes[0][-1]),
+            )  # fmt: skip
+            ax.set_xscale("log"), ax.set_xlabel(f"SNR ({name})"), ax.set_ylabel(metric.replace("_", " "))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def image_row(images: Mapping[str, np.ndarray], cmap: str = "gray") -> plt.Figure:
+    """2D images side by side, each with its title."""
+    fig, axes = plt.subplots(1, len(images), figsize=(2.4 * len(images), 2.6), squeeze=False)
+    for ax, (title, image) in zip(axes[0], images.items()):
+        ax.imshow(image, cmap=cmap, origin="lower")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig

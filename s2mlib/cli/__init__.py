@@ -4,7 +4,8 @@ Errors: the user's input (any :class:`s2mlib.errors.S2MError`) and the file syst
 unreadable file, a full disk) print one line, no traceback, and exit 2. Anything else is a bug: one line saying it
 is an internal error and where to report it, exit 1; ``--debug`` shows the traceback of either.
 
-One module per command (info, fetch, simulate, curate, evaluate, confidence, generate, join), each with its options
+One module per command (info, fetch, simulate, curate, evaluate, confidence, generate, join, template,
+projections), each with its options
 (``add_parser``) beside its code (``run``); :mod:`.common` holds what they share. Checked before any work: the
 output path (a map file name, not a folder, in a folder that can be written:
 :func:`s2mlib.outputs.check_output`). Maps must be at least :data:`.common.MIN_GRID` voxels along every axis for the
@@ -30,9 +31,9 @@ import warnings
 from .. import __version__
 from ..errors import S2MError, Terminated, internal_error
 from ..outputs import sigterm_raises
-from . import confidence, curate, evaluate, fetch, generate, info, join, simulate
+from . import confidence, curate, evaluate, fetch, generate, info, join, projections, simulate, template
 
-COMMANDS = (info, fetch, simulate, curate, evaluate, confidence, generate, join)
+COMMANDS = (info, fetch, simulate, curate, evaluate, confidence, generate, join, template, projections)
 __all__ = ["COMMANDS", "build_parser", "main"]
 DEBUG_HELP = "show the traceback of an error"
 
