@@ -12,8 +12,10 @@ reference map's grid.
 paper-faithful tiling (``skip_empty=False``) runs every cube.
 
 The generator's output is the *expected* map: noise-free. ``noise=True`` returns a sample instead: two half maps
-(the expected map plus noise whose FSC falls through 0.143 at the target resolution, :mod:`s2mlib.noise`), added on
-the output grid, and their average; ``last_sample`` holds all three and the seed.
+(the expected map, blurred locally by the model's B-factors and overall to the mean Q-score of EMDB's maps at the
+target resolution and ``quality``, plus noise whose FSC falls through 0.143 at that resolution; :mod:`s2mlib.quality`,
+:mod:`s2mlib.noise`), made on the output grid, and their average; ``last_sample`` holds all three, the seed, the
+envelope's B and the mean Q aimed at and reached.
 
 Example:
     >>> from s2mlib.atoms import read_structure

@@ -61,7 +61,7 @@ from .noise import (
 TABLE = Path(__file__).parent / "tables" / "emdb_q_percentiles.csv"
 QSCORE_SIGMA = 0.4  # A: EMDB's Q-scores (and so its percentiles) use a reference Gaussian of sigma 0.4 A
 DEFAULT_QUALITY = 50.0  # percentile of EMDB's maps at R: a typical map
-BLUR_SCALE = 1.0  # local blur B(x) = scale max(0, B_local - B_median): chosen on the training and validation entries
+BLUR_SCALE = 4.0  # local blur B(x) = scale max(0, B_local - B_median); chosen on train + val (README)
 MAX_Q_ATOMS = 20000  # heavy atoms whose Q measures a big model's mean Q while B is solved
 MAX_B = 2000.0  # A^2: the largest envelope B tried
 Q_TOLERANCE = 0.002  # the solved B gives a mean Q within this of the target (or the bracket is under 0.5 A^2)
