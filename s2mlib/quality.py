@@ -63,7 +63,8 @@ QSCORE_SIGMA = 0.4  # A: EMDB's Q-scores (and so its percentiles) use a referenc
 DEFAULT_QUALITY = 50.0  # percentile of EMDB's maps at R: a typical map
 BLUR_SCALE = 4.0  # local blur B(x) = scale max(0, B_local - B_median); chosen on train + val (README)
 MAX_Q_ATOMS = 20000  # heavy atoms whose Q measures a big model's mean Q while B is solved
-MAX_B = 2000.0  # A^2: the largest envelope B tried
+ENVELOPE_LIMIT = np.inf  # the envelope's B is at most this times R^2 (A^2)
+MAX_B = 2000.0  # A^2: and at most this
 Q_TOLERANCE = 0.002  # the solved B gives a mean Q within this of the target (or the bracket is under 0.5 A^2)
 MAX_TRIES = 12  # regula falsi steps after the bracket
 
@@ -138,6 +139,7 @@ def quality_sample(
     b_factors: str = "auto",
     blur: float = BLUR_SCALE,
     exponent: float = B_EXPONENT,
+    envelope_limit: float = ENVELOPE_LIMIT,
 ) -> SampleMaps:
     """A sample map of ``expected`` (a map of ``structure`` at ``resolution``) whose mean Q-score is EMDB's at
     percentile ``quality`` for that resolution, with its half maps (module docstring); ``b_factors`` as
@@ -162,31 +164,31 @@ def quality_sample(
             sample = sample_maps(envelope_of(envelope), resolution, seed, weight=weight, power=damped)
         return sample, float(np.nanmean(sampler.atom_qscores(sample.full, QSCORE_SIGMA)))
 
-    low, (sample, q_low) = 0.0, draw(0.0)
-    best = (0.0, sample, q_low)
-    if np.isfinite(q_low) and q_low > target + Q_TOLERANCE:
-        high, q_high = max(4.0 * resolution**2, 10.0), np.nan
-        while high <= MAX_B:
-            sample, q_high = draw(high)
-            best = (high, sample, q_high)
-            if q_high <= target:
-                break
-            low, q_low, high = high, q_high, 2.0 * high
+    limit = min(envelope_limit * resolution**2, MAX_B)
+    sample, q_low = draw(0.0)
+    tried, low = [(0.0, sample, q_low)], 0.0
+    high, q_high = min(max(4.0 * resolution**2, 10.0), limit), q_low
+    while np.isfinite(q_low) and q_low > target + Q_TOLERANCE and low < limit:  # bracket the target from above
+        sample, q_high = draw(high)
+        tried.append((high, sample, q_high))
+        if q_high <= target:
+            break
+        low, q_low, high = high, q_high, min(2.0 * high, limit)
+    lowest = min(q for _, _, q in tried)  # not reached: the least B whose Q is as low as any tried (Q need not fall
+    best = min(tried, key=lambda t: (t[2] > lowest + Q_TOLERANCE, t[0]))  # with B where noise dominates, as at 10 A)
+    side, tries = 0, 0  # then Illinois regula falsi on f(B) = Q(B) - target over [low, high]
+    while q_low > target >= q_high and high - low > 0.5 and abs(best[2] - target) > Q_TOLERANCE and tries < MAX_TRIES:
+        tries += 1
+        guess = low + (q_low - target) * (high - low) / (q_low - q_high)
+        sample, q = draw(guess)
+        best = (guess, sample, q)
+        if q > target:
+            low, q_low = guess, q
+            q_high = target + (q_high - target) / 2 if side == -1 else q_high
+            side = -1
         else:
-            high = low  # even MAX_B leaves the sample above the target: keep the bluntest tried
-        side, tries = 0, 0  # Illinois regula falsi on f(B) = Q(B) - target over [low, high]
-        while high - low > 0.5 and abs(best[2] - target) > Q_TOLERANCE and tries < MAX_TRIES and q_low > q_high:
-            tries += 1
-            guess = low + (q_low - target) * (high - low) / (q_low - q_high)
-            sample, q = draw(guess)
-            best = (guess, sample, q)
-            if q > target:
-                low, q_low = guess, q
-                q_high = target + (q_high - target) / 2 if side == -1 else q_high
-                side = -1
-            else:
-                high, q_high = guess, q
-                q_low = target + (q_low - target) / 2 if side == 1 else q_low
-                side = 1
+            high, q_high = guess, q
+            q_low = target + (q_low - target) / 2 if side == 1 else q_low
+            side = 1
     envelope, sample, q = best
     return dataclasses.replace(sample, envelope_b=envelope, target_q=target, sample_q=q)

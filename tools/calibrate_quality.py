@@ -6,7 +6,8 @@ default weights at the reported resolution R, 3.5 A when unknown, not finer than
 ExpMap's grid) and, for every variant (local blur scale, noise exponent) and seed, a sample at the default quality
 (:func:`s2mlib.quality.quality_sample`). Per map: the envelope B, mean Q (sigma 0.4, EMDB's, and 0.6) and the
 correlation of its per-residue Q (sigma 0.6) with the experimental map's; the experimental map's mean Q and its
-EMDB percentile at R (:func:`s2mlib.quality.emdb_percentile`).
+EMDB percentile at R (:func:`s2mlib.quality.emdb_percentile`); the expected map's mean Q, and the experimental map's B
+relative to the expected map's by their Guinier slopes over 1/10-1/R (ln |F|^2 against k^2).
 
 The variant kept is the one with the highest per-residue correlation averaged over entries and seeds. Leave one
 entry out: for each entry, the variant best on the others, and that entry's correlation with it (against the expected
@@ -30,9 +31,21 @@ from s2mlib.generate import MapGenerator
 from s2mlib.inputs import known_resolution
 from s2mlib.io import read_map
 from s2mlib.metrics.qscore import QscoreSampler, residue_ids
+from s2mlib.noise import fourier_shells
 from s2mlib.quality import QSCORE_SIGMA, emdb_percentile, quality_sample
 
 VARIANTS = ["0:0", "0:2", "1:0", "2:0", "3:0", "1:2", "2:2", "3:2"]  # blur scale : noise exponent
+
+
+def guinier_slope(density, resolution: float) -> float:
+    """Slope of ln(mean |F|^2 per shell) against k^2 over 1/10 <= k <= 1/R (s2mlib.noise.fourier_shells' shells):
+    -B/2 for a map of B-factor B; the difference of two maps' slopes times -2 is their difference in B."""
+    k, label, width = fourier_shells(density.data.shape, density.voxel_size)
+    power = np.abs(np.fft.rfftn(density.data.astype(np.float64))) ** 2
+    count, total = np.bincount(label.ravel()), np.bincount(label.ravel(), weights=power.ravel())
+    centre = (np.arange(len(count)) + 0.5) * width
+    use = (count > 0) & (centre >= 0.1) & (centre <= 1.0 / resolution)
+    return float(np.polyfit(centre[use] ** 2, np.log(total[use] / count[use]), 1)[0])
 
 
 def residue_means(sampler: QscoreSampler, ids: pd.DataFrame, density) -> np.ndarray:
@@ -97,6 +110,7 @@ def main() -> None:
             "experimental_percentile": emdb_percentile(q_x, resolution),
             "q_expected_emdb": float(np.nanmean(sampler.atom_qscores(e, QSCORE_SIGMA))),
             "expected_correlation": correlation(residue_means(sampler, ids, e), reference),
+            "guinier_b_difference": -2.0 * (guinier_slope(x, resolution) - guinier_slope(e, resolution)),
         }
         for variant in args.variants:
             blur, exponent = (float(v) for v in variant.split(":"))
@@ -119,7 +133,9 @@ def main() -> None:
         done = pd.DataFrame([r for r in rows if r["entry"] == row.entry])
         print(
             f"{row.entry} ({row.split}, R {resolution:g} A): experimental Q {q_x:.3f} (EMDB percentile "
-            f"{base['experimental_percentile']:.0f}), expected map's correlation {base['expected_correlation']:.3f}; "
+            f"{base['experimental_percentile']:.0f}), expected map's Q {base['q_expected_emdb']:.3f}, "
+            f"B(experimental) - B(expected) by Guinier {base['guinier_b_difference']:.0f} A^2, expected map's "
+            f"correlation {base['expected_correlation']:.3f}; "
             + ", ".join(
                 f"{v} {c:.3f}" for v, c in done.groupby("variant", sort=False)["residue_q_correlation"].mean().items()
             ),
