@@ -22,8 +22,15 @@ solved so that the sample's mean Q (sigma 0.4, the same seed at every try) equal
 R: the sharpness follows R and the quality asked for, whatever the model's B-factor scale makes the expected map's
 own sharpness. The envelope only blurs: where the sample is already below the target at B = 0 (a model with high
 B-factors gives a soft expected map; sharpening amplifies the network's noise beyond use), B = 0 and the sample's Q
-is what it is (``SampleMaps.sample_q`` < ``target_q``). Mean Q is measured on at most :data:`MAX_Q_ATOMS` heavy atoms
-(an even spread over the model) for big models.
+is what it is (``SampleMaps.sample_q`` < ``target_q``). The solve: B = 4 R^2, doubled until the sample's Q falls to the
+target (at most :data:`MAX_B`, or ``envelope_limit`` R^2), then Illinois regula falsi to within :data:`Q_TOLERANCE`;
+where the target is never reached (at coarse R the noise dominates and Q hardly falls with B), the least B whose Q is
+as low as any tried. Mean Q is measured on at most :data:`MAX_Q_ATOMS` heavy atoms (an even spread over the model)
+for big models.
+
+Mean Q and resolution pull apart beyond about 4 A: EMDB's maps at 5 A and coarser have a low mean Q for reasons an
+envelope does not copy (a model fitted less well), so a sample brought to their median Q there by blurring alone is
+blurred well past R (matched resolution, README "Sample maps").
 
 Example:
     >>> round(emdb_q(3.0), 3), round(emdb_q(3.0, 10), 3), round(emdb_q(3.0, 90), 3)
