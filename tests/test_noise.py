@@ -201,7 +201,7 @@ def test_s2m_generate_quality_implies_noise_and_says_what_it_reached(tmp_path, c
     printed = capsys.readouterr().out
     assert "sample map (seed 3, quality 80: B " in printed and "(EMDB 0." in printed
     want = quality_sample(
-        MapGenerator(device="cpu", progress=False, bf16=True)(small, resolution=5.0), small, 5.0, 3, quality=80
+        MapGenerator(device="cpu", progress=False, precision="fp32")(small, resolution=5.0), small, 5.0, 3, quality=80
     )
     np.testing.assert_array_equal(read_map(out).data, want.full.data)
 

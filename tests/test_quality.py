@@ -111,7 +111,7 @@ def sharp():
     """A real model (5925_3J6J, 97 residues) read with every atom equally sharp (B = 0): its expected map at 3.5 A
     is better than EMDB's 90th percentile, so every quality asked for is reached by blurring."""
     model = read_structure(pair("5925_3J6J")["model_path"])
-    made = MapGenerator(device="cpu", progress=False, bf16=True, b_factors="none")(model, resolution=3.5)
+    made = MapGenerator(device="cpu", progress=False, precision="fp32", b_factors="none")(model, resolution=3.5)
     return model, made
 
 

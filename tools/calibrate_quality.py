@@ -92,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     if "test" in args.splits:
         print("note: test entries are for reporting; the shipped variant is chosen on train and val only")
-    generator = MapGenerator(args.weights, device="cpu", bf16=True, progress=False)
+    generator = MapGenerator(args.weights, device="cpu", precision="fp32", progress=False)
     rows = []
     for row in load_curation(args.run_dir, args.splits).itertuples():
         structure, x = read_structure(row.model), read_map(row.exp_map)
