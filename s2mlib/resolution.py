@@ -117,7 +117,7 @@ def resolution_series(
             for method, density in maps.items():
                 path = write_map(density, folder / f"{safe_name(method)}.mrc")
                 scores = evaluate(density, reference, structure, mask_radius=mask_radius)
-                if qscore:
+                if sampler is not None:
                     scores["q_mean"] = mean_qscore(sampler.atom_qscores(density))
                     scores["q_mean_emdb"] = mean_qscore(sampler.atom_qscores(density, QSCORE_SIGMA))
                 records.append(
