@@ -12,8 +12,10 @@ reference map's grid.
 paper-faithful tiling (``skip_empty=False``) runs every cube.
 
 The generator's output is the *expected* map: noise-free. ``noise=True`` returns a sample instead: two half maps
-(the expected map plus noise whose FSC falls through 0.143 at the target resolution, :mod:`s2mlib.noise`), added on
-the output grid, and their average; ``last_sample`` holds all three and the seed.
+(the expected map, blurred locally by the model's B-factors and overall to the mean Q-score of EMDB's maps at the
+target resolution and ``quality``, plus noise whose FSC falls through 0.143 at that resolution; :mod:`s2mlib.quality`,
+:mod:`s2mlib.noise`), made on the output grid, and their average; ``last_sample`` holds all three, the seed, the
+envelope's B and the mean Q aimed at and reached.
 
 Example:
     >>> from s2mlib.atoms import read_structure
@@ -40,8 +42,9 @@ from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
-from .noise import SampleMaps, checked_seed, model_weight, sample_maps, write_sample
+from .noise import SampleMaps, checked_seed, write_sample
 from .precision import check_precision, resolve_precision
+from .quality import DEFAULT_QUALITY, emdb_q, quality_sample
 from .runtime import CubeRunner, resolve_runtime
 from .simulate import (
     SLAB_COPIES,
@@ -160,8 +163,10 @@ class MapGenerator:
     read the model's B-factor column for the 'bfactor' input ('auto', 'b', 'plddt', 'none';
     :func:`s2mlib.structures.effective_b_factors`). ``noise``: return a sample map, the average of two half maps
     that cross FSC 0.143 at the target resolution (:mod:`s2mlib.noise`), kept with them in ``last_sample``;
-    ``seed`` makes it repeatable (None: a new seed each call, in ``last_sample.seed``). Without ``noise`` the
-    output is the expected map, as it always was.
+    ``seed`` makes it repeatable (None: a new seed each call, in ``last_sample.seed``); ``quality``: the sample's
+    mean Q-score is EMDB's at that percentile (5-95) among maps at the target resolution
+    (:func:`s2mlib.quality.quality_sample`; 50, a typical map). Without ``noise`` the output is the expected map, as
+    it always was.
     """
 
     def __init__(
@@ -180,6 +185,7 @@ class MapGenerator:
         b_factors: str = "auto",
         noise: bool = False,
         seed: int | None = None,
+        quality: float = DEFAULT_QUALITY,
     ):
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
@@ -198,6 +204,8 @@ class MapGenerator:
         self.conditioned, self.input_kind = self.network.conditioned, self.network.input_kind
         self.resolution = self._checked(resolution)
         self.noise, self.seed = noise, None if seed is None else checked_seed(seed)
+        emdb_q(3.0, quality)  # a quality outside the table's percentiles is a one-line error now, not after the work
+        self.quality = float(quality)
         if noise and not self.uses_resolution:
             raise S2MError(
                 f"{self.weights}: noise is set by the target resolution, and these weights take none (the paper's "
@@ -288,10 +296,11 @@ class MapGenerator:
         if ref_map is not None:
             density = density.resampled_like(ref_map)
         if self.noise:
-            weight = model_weight(density, structure, self.b_factors)
             at = chosen or DEFAULT_RESOLUTION  # r: noise needs weights that take a resolution (__init__)
             draw = self.seed if seed is None else checked_seed(seed)
-            self.last_sample = sample_maps(density, at, draw, weight=weight)
+            self.last_sample = quality_sample(
+                density, structure, at, draw, quality=self.quality, b_factors=self.b_factors
+            )
             density = self.last_sample.full
         self.last_timing = {"simulate_s": t1 - t0, "network_s": t2 - t1, "total_s": time.perf_counter() - t0}
         self.last_resolution = r
@@ -343,7 +352,16 @@ def generate_entries(
     return pd.DataFrame(rows)
 
 
-SAMPLE = "struc2mapGAN (sample)"  # the method name of sample maps in the study's tables
+SAMPLE = "struc2mapGAN (sample)"  # the method name of sample maps (at the default quality) in the study's tables
+
+
+def sample_name(quality: float = DEFAULT_QUALITY) -> str:
+    """The study's method name of sample maps at ``quality``: :data:`SAMPLE` at the default.
+
+    >>> sample_name(), sample_name(10)
+    ('struc2mapGAN (sample)', 'struc2mapGAN (sample, quality 10)')
+    """
+    return SAMPLE if quality == DEFAULT_QUALITY else f"struc2mapGAN (sample, quality {quality:g})"
 
 
 def sample_entries(
@@ -354,21 +372,22 @@ def sample_entries(
     seed: int = 0,
     b_factors: str = "auto",
     method: str = SAMPLE,
+    quality: float = DEFAULT_QUALITY,
 ) -> pd.DataFrame:
     """A sample map and its half maps for every expected map of a :func:`generate_entries` table (columns entry,
-    path, resolution; rows without a resolution, the paper's weights, are left out): the expected map plus noise on
-    its own grid (:func:`s2mlib.noise.sample_maps` with ``seed``, the noise weighted by the model's B-factors from
-    ``entries``' ``model`` column, :func:`s2mlib.noise.model_weight`), exactly as ``MapGenerator(noise=True)`` makes it.
+    path, resolution; rows without a resolution, the paper's weights, are left out): the expected map made a sample
+    at ``quality`` on its own grid (:func:`s2mlib.quality.quality_sample` with ``seed`` and the model from
+    ``entries``' ``model`` column), exactly as ``MapGenerator(noise=True)`` makes it.
 
     Writes ``out_dir/<entry>_sample.mrc`` with ``<entry>_sample_half_map_1.mrc`` and ``_2`` beside it; returns a
-    table: entry, method, path, resolution, seed, half_map_1, half_map_2.
+    table: entry, method, path, resolution, seed, envelope_b, target_q, sample_q, half_map_1, half_map_2.
     """
     models = dict(zip(entries["entry"], entries["model"]))
     rows = []
     for row in generated.dropna(subset=["resolution"]).itertuples():
         expected = read_map(row.path)
-        weight = model_weight(expected, read_structure(models[row.entry]), b_factors)
-        sample = sample_maps(expected, float(row.resolution), seed, weight=weight)
+        structure = read_structure(models[row.entry])
+        sample = quality_sample(expected, structure, float(row.resolution), seed, quality=quality, b_factors=b_factors)
         half_1, half_2, path = write_sample(sample, Path(out_dir) / f"{entry_file_name(row.entry)}_sample.mrc")
         rows.append(
             {
@@ -377,8 +396,12 @@ def sample_entries(
                 "path": str(path),
                 "resolution": row.resolution,
                 "seed": sample.seed,
+                "envelope_b": sample.envelope_b,
+                "target_q": sample.target_q,
+                "sample_q": sample.sample_q,
                 "half_map_1": str(half_1),
                 "half_map_2": str(half_2),
             }
         )
-    return pd.DataFrame(rows, columns=["entry", "method", "path", "resolution", "seed", "half_map_1", "half_map_2"])
+    columns = ["entry", "method", "path", "resolution", "seed", "envelope_b", "target_q", "sample_q"]
+    return pd.DataFrame(rows, columns=[*columns, "half_map_1", "half_map_2"])

@@ -53,16 +53,23 @@ SNR_FALLOFF = 3.65  # b: median over the training and validation entries (tools/
 MAX_SEED = 2**32 - 1
 B_EXPONENT = 2.0  # g: noise variance ~ (B / B_median)^(2g) near the atoms (chosen on train + val; README)
 B_SMOOTHING = 2.0  # A: sigma of the Gaussian that averages the atoms' B-factors onto the grid
+BLUR_STEP = 20.0  # A^2: the largest spacing of the B levels that local_blur blends
+BLUR_LEVELS = 12  # the most B levels local_blur blends (fewer, wider apart, over a very wide range of B)
 
 
 @dataclass(frozen=True)
 class SampleMaps:
-    """Two half maps and their average (the map a user gets), with the seed that drew them."""
+    """Two half maps and their average (the map a user gets), with the seed that drew them; for a sample made at a
+    quality (:func:`s2mlib.quality.quality_sample`), the B-factor envelope (A^2) given to the expected map, and the
+    mean Q-score (sigma 0.4) aimed at and reached."""
 
     half_1: DensityMap
     half_2: DensityMap
     full: DensityMap
     seed: int
+    envelope_b: float = 0.0
+    target_q: float | None = None
+    sample_q: float | None = None
 
 
 def checked_seed(seed: int | None) -> int:
@@ -119,11 +126,22 @@ def mobility_weight(
     grid: DensityMap, xyz: np.ndarray, b_factors: np.ndarray, exponent: float = B_EXPONENT
 ) -> np.ndarray | None:
     """w(x) = (B(x) / B_median)^exponent on ``grid`` ([z, y, x]), mean square 1 (see the module docstring); None
-    when the B-factors carry no information (all equal, e.g. all zero) or no atom lies on the grid.
-
-    B(x) = (G * sum_atoms B_a delta_a + eps B_median) / (G * sum_atoms delta_a + eps), G a Gaussian of
-    :data:`B_SMOOTHING` A, eps = 1e-4: the local mean B near atoms, B_median far from them.
+    when the B-factors carry no information (all equal, e.g. all zero) or no atom lies on the grid. B(x) is
+    :func:`local_b_factors`: the local mean B near atoms, B_median far from them.
     """
+    found = local_b_factors(grid, xyz, b_factors)
+    if found is None:
+        return None
+    local, median = found
+    weight = np.clip(local / median, 0.0, None) ** exponent
+    return weight / np.sqrt(np.mean(weight**2))
+
+
+def local_b_factors(grid: DensityMap, xyz: np.ndarray, b_factors: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """(B(x) on ``grid`` ([z, y, x]), B_median): the atoms' B-factors averaged around each voxel,
+    B(x) = (G * sum_atoms B_a delta_a + eps B_median) / (G * sum_atoms delta_a + eps), G a Gaussian of
+    :data:`B_SMOOTHING` A, eps = 1e-4 (B_median far from the atoms); None when the B-factors carry no information
+    (all equal, e.g. all zero, or a median of 0) or no atom lies on the grid."""
     from scipy import ndimage
 
     b_factors = np.asarray(b_factors, dtype=np.float64)
@@ -140,8 +158,50 @@ def mobility_weight(
     sigma = B_SMOOTHING / np.asarray(grid.voxel_size, dtype=np.float64)[::-1]
     eps = 1e-4
     local = (ndimage.gaussian_filter(sums, sigma) + eps * median) / (ndimage.gaussian_filter(counts, sigma) + eps)
-    weight = np.clip(local / median, 0.0, None) ** exponent
-    return weight / np.sqrt(np.mean(weight**2))
+    return local, median
+
+
+class BFactorFilter:
+    """A map times exp(-B k^2 / 4) in Fourier space, k = |spatial frequency| (1/A), for any B (A^2): a B-factor
+    envelope (the Debye-Waller factor of a map's amplitudes; Rosenthal & Henderson 2003, eq. 7). The map's transform
+    is computed once; B = 0 gives the map back (to rounding), and the mean (k = 0) is always kept.
+
+    >>> m = DensityMap(np.random.default_rng(0).random((16, 16, 16)).astype(np.float32))
+    >>> bool(np.allclose(BFactorFilter(m)(0.0).data, m.data, atol=1e-6))
+    True
+    """
+
+    def __init__(self, density: DensityMap):
+        self.density = density
+        self.spectrum = np.fft.rfftn(density.data.astype(np.float64))
+        self.k2 = spatial_frequency(density.data.shape, density.voxel_size) ** 2
+
+    def data(self, b: float) -> np.ndarray:
+        """The filtered map's values (float64, [z, y, x])."""
+        return np.fft.irfftn(self.spectrum * np.exp(-float(b) * self.k2 / 4.0), s=self.density.data.shape)
+
+    def __call__(self, b: float) -> DensityMap:
+        return self.density.copy(self.data(b).astype(np.float32))
+
+
+def local_blur(density: DensityMap, b_map: np.ndarray, step: float = BLUR_STEP) -> DensityMap:
+    """The map with each voxel x blurred by its own B(x) (``b_map``, A^2, on the map's [z, y, x] grid): the map
+    filtered by :class:`BFactorFilter` at B levels evenly spaced over B(x)'s range, at most ``step`` apart (at most
+    :data:`BLUR_LEVELS` of them), blended per voxel with weights linear in B between the two levels around B(x) (a
+    local-resolution filter as a blend of globally filtered maps). A constant B(x) = B is the envelope at B."""
+    b_map = np.asarray(b_map, dtype=np.float64)
+    if b_map.shape != density.data.shape:
+        raise ValueError(f"B map of shape {b_map.shape} on a map of shape {density.data.shape}")
+    low, high = float(b_map.min()), float(b_map.max())
+    envelope = BFactorFilter(density)
+    count = int(min(BLUR_LEVELS, np.ceil((high - low) / step) + 1)) if high > low else 1
+    if count == 1:
+        return envelope(low)
+    position = (b_map - low) / (high - low) * (count - 1)  # 0 at the lowest level, count - 1 at the highest
+    out = np.zeros(density.data.shape)
+    for j, level in enumerate(np.linspace(low, high, count)):
+        out += np.clip(1.0 - np.abs(position - j), 0.0, None) * envelope.data(level)
+    return density.copy(out.astype(np.float32))
 
 
 def model_weight(grid: DensityMap, structure, b_factors: str = "auto") -> np.ndarray | None:
@@ -159,16 +219,19 @@ def sample_maps(
     *,
     falloff: float = SNR_FALLOFF,
     weight: np.ndarray | None = None,
+    power: np.ndarray | None = None,
 ) -> SampleMaps:
     """Two half maps E + n_1, E + n_2 with independent Gaussian noise of power :func:`noise_power` per Fourier
-    coefficient (white noise, times ``weight`` when given (:func:`mobility_weight`), shaped in Fourier space), and
-    their average; the same ``seed`` gives the same maps.
+    coefficient (or ``power``, one value per ``rfftn`` coefficient of E's grid, when given; white noise, times
+    ``weight`` when given (:func:`mobility_weight`), shaped in Fourier space), and their average; the same ``seed``
+    gives the same maps.
     """
     if not (np.isfinite(resolution) and resolution > 0):
         raise S2MError(f"noise needs a resolution in Angstrom, got {resolution!r}")
     seed = checked_seed(seed)
     shape = expected.data.shape
-    amplitude = np.sqrt(noise_power(expected, resolution, falloff) / np.prod(shape, dtype=np.float64))
+    power = noise_power(expected, resolution, falloff) if power is None else power
+    amplitude = np.sqrt(power / np.prod(shape, dtype=np.float64))
     rng = np.random.default_rng(seed)
     base = expected.data.astype(np.float64)
     halves = []

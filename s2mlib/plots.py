@@ -59,9 +59,13 @@ FIGURE_INDEX = {
     "table_residue_q": "per-residue Q-scores of that figure",
     "table_realism": "realism at each test entry's reported R: mean Q, its difference from the experimental map's, "
     "per-residue Q correlation with the experimental map, for the expected and sample maps and every simulator",
-    "fig_realism_q": "mean Q-score against resolution: expected and sample maps, simulators, experimental maps, "
-    "EMDB's line",
-    "table_realism_q": "that figure's data: mean Q per method and target resolution (test entries)",
+    "fig_realism_q": "mean Q-score against resolution: expected maps, sample maps at quality 10, 50 and 90, "
+    "simulators, "
+    "experimental maps; EMDB's line (sigma 0.6) and EMDB's percentiles (sigma 0.4)",
+    "table_realism_q": "that figure's data: mean Q (sigma 0.6 and 0.4) per method and target resolution (test entries)",
+    "table_realism_reported": "the test entries at their reported R: mean Q (sigma 0.6, 0.4), EMDB percentile, "
+    "per-residue Q correlation and matched resolution of the experimental, expected and sample maps (quality 10, "
+    "50, 90) and every simulator",
     "fig_half_map_fsc": "FSC of a sample map's two half maps at several R, with 0.143 and 1/R marked",
     "table_half_map_check": "where the half maps' FSC falls through 0.143, against 1/R, for R from 2.5 to 10 A",
     "table_templates_3d": "09: template matching in synthetic tomograms of the experimental maps: z-score, precision, "
@@ -489,36 +493,54 @@ def ca_trace(table: pd.DataFrame, colours: Mapping[str, str] = SS_COLOURS) -> li
 EMDB_Q_LINE = (1.119, -0.178)  # mean Q ~ 1.119 - 0.178 R over EMDB's maps (Pintilie et al. 2020, Nat. Methods 17: 328)
 
 
-def q_vs_resolution(series: pd.DataFrame, experimental: pd.DataFrame, order: list[str] | None = None) -> plt.Figure:
-    """Realism: mean Q-score against resolution. ``series`` (entry, target, method, q_mean): maps made at R, the
-    mean over entries per method and R with the entries' range as a band; ``experimental`` (resolution, q_mean):
-    each experimental map at its reported resolution, as points; EMDB's line (:data:`EMDB_Q_LINE`)
-    dashed over 1.5-6 A."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    sns.lineplot(
-        data=series,
-        x="target",
-        y="q_mean",
-        hue="method",
-        hue_order=order,
-        errorbar=("pi", 100),
-        marker="o",
-        markersize=4,
-        ax=ax,
-    )
-    ax.scatter(
-        experimental["resolution"],
-        experimental["q_mean"],
-        color="black",
-        marker="x",
-        s=30,
-        zorder=5,
-        label="experimental maps (reported R)",
-    )
+def q_vs_resolution(
+    series: pd.DataFrame,
+    experimental: pd.DataFrame,
+    emdb: pd.DataFrame,
+    order: list[str] | None = None,
+) -> plt.Figure:
+    """Realism: mean Q-score against resolution, in two panels. ``series`` (entry, target, method, q_mean,
+    q_mean_emdb): maps made at R, the mean over entries per method and R with the entries' range as a band;
+    ``experimental`` (resolution, q_mean, q_mean_emdb): experimental maps at their reported resolution, as crosses.
+    Left, mapq's default Q (reference sigma 0.6 A) with EMDB's line (:data:`EMDB_Q_LINE`, Pintilie et al. 2020) over
+    1.5-6 A; right, Q as EMDB computes it (sigma 0.4 A) over EMDB's own percentiles by resolution (``emdb``:
+    resolution, p10, p25, p50, p75, p90; :func:`s2mlib.quality.percentile_table`): median, interquartile range and
+    10th-90th percentiles of 10,188 entries."""
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.2), sharex=True)
+    for ax, column, title in (
+        (axes[0], "q_mean", "Q-score, sigma 0.6 Å (mapq's default)"),
+        (axes[1], "q_mean_emdb", "Q-score, sigma 0.4 Å (EMDB's)"),
+    ):
+        sns.lineplot(
+            data=series,
+            x="target",
+            y=column,
+            hue="method",
+            hue_order=order,
+            errorbar=("pi", 100),
+            marker="o",
+            markersize=4,
+            ax=ax,
+            legend=ax is axes[1],
+        )
+        ax.scatter(
+            experimental["resolution"],
+            experimental[column],
+            color="black",
+            marker="x",
+            s=30,
+            zorder=5,
+            label="experimental maps (reported R)",
+        )
+        ax.set_xlabel("resolution R (Å)"), ax.set_ylabel("mean Q-score"), ax.set_title(title, fontsize=9)
     r = np.linspace(1.5, 6.0, 50)  # where the line is positive: it is a straight-line fit, not a law at 10 A
-    ax.plot(r, EMDB_Q_LINE[0] + EMDB_Q_LINE[1] * r, "k--", linewidth=1, label="EMDB: 1.119 − 0.178 R (1.5-6 Å)")
-    ax.set_xlabel("resolution R (Å)"), ax.set_ylabel("mean Q-score")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    axes[0].plot(r, EMDB_Q_LINE[0] + EMDB_Q_LINE[1] * r, "k--", linewidth=1, label="EMDB: 1.119 − 0.178 R")
+    axes[0].legend(fontsize=7, loc="lower left")
+    shown = emdb[emdb["resolution"] <= series["target"].max() + 0.5]
+    axes[1].fill_between(shown["resolution"], shown["p10"], shown["p90"], color="0.85", label="EMDB 10th-90th pct.")
+    axes[1].fill_between(shown["resolution"], shown["p25"], shown["p75"], color="0.7", label="EMDB 25th-75th pct.")
+    axes[1].plot(shown["resolution"], shown["p50"], "k--", linewidth=1, label="EMDB median")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return fig
 

@@ -34,8 +34,8 @@ from .inputs import DEFAULT_RESOLUTION, known_resolution, target_at
 from .io import read_map, write_map
 from .manifest import entry_file_name
 from .metrics import evaluate, fsc_curve, fsc_resolution, matched_resolution
-from .metrics.qscore import atom_qscores, mean_qscore
-from .noise import model_weight, sample_maps
+from .metrics.qscore import QscoreSampler, mean_qscore
+from .quality import DEFAULT_QUALITY, QSCORE_SIGMA, quality_sample
 from .simulate import simulate
 from .study import entry_rows
 
@@ -80,19 +80,20 @@ def resolution_series(
     default_resolution: float = DEFAULT_RESOLUTION,
     mask_radius: float = 3.0,
     progress: bool = True,
-    samples: Mapping[str, str] | None = None,
+    samples: Mapping[str, tuple[str, float]] | None = None,
     seed: int = 0,
     qscore: bool = False,
 ) -> pd.DataFrame:
     """Every entry at every target resolution (:func:`targets_for`): the reference (ExpMap low-passed to R), each
     generator's map and each simulator's map at R (names from :data:`SIMULATORS`), written to
-    ``out_dir/<entry>/R<R>/<method>.mrc``, and their scores against the reference. ``samples`` maps a name to a
-    generator's name: that generator's map at R plus noise (:func:`s2mlib.noise.sample_maps`, ``seed``), a sample
-    map as ``MapGenerator(noise=True)`` makes it.
+    ``out_dir/<entry>/R<R>/<method>.mrc``, and their scores against the reference. ``samples`` maps a name to
+    (a generator's name, a quality): that generator's map at R made a sample at that quality
+    (:func:`s2mlib.quality.quality_sample`, ``seed``), as ``MapGenerator(noise=True, quality=...)`` makes it.
 
     Returns a long table: entry, native (r0), target (R), method, path, then every key of
     :func:`s2mlib.metrics.evaluate` (with the model: ``masked_correlation_about_mean`` is Pearson inside
-    ``mask_radius`` A of the atoms); with ``qscore``, also ``q_mean``, the map's mean Q-score against the model.
+    ``mask_radius`` A of the atoms); with ``qscore``, also ``q_mean``, the map's mean Q-score against the model, and
+    ``q_mean_emdb``, the same with EMDB's reference Gaussian (sigma 0.4 A, :data:`s2mlib.quality.QSCORE_SIGMA`).
     """
     unknown = [m for m in simulators if m not in SIMULATORS]
     if unknown:
@@ -101,6 +102,7 @@ def resolution_series(
     records = []
     for entry, row in tqdm(rows.items(), desc="resolution series", unit="entry", disable=not progress):
         structure, exp = read_structure(row["model"]), read_map(row["exp_map"])
+        sampler = QscoreSampler(structure) if qscore else None
         native = known_resolution(row["resolution"], default_resolution)
         for target in targets_for(native, resolutions):
             folder = Path(out_dir) / entry_file_name(entry) / f"R{target:.2f}"
@@ -108,15 +110,16 @@ def resolution_series(
             maps = {"experimental": reference}
             for name, generator in generators.items():
                 maps[name] = generator(structure, ref_map=exp, resolution=target if generator.uses_resolution else None)
-            for name, source in (samples or {}).items():
-                maps[name] = sample_maps(maps[source], target, seed, weight=model_weight(maps[source], structure)).full
+            for name, (source, quality) in (samples or {}).items():
+                maps[name] = quality_sample(maps[source], structure, target, seed, quality=quality).full
             for name in simulators:
                 maps[name] = simulate(structure, SIMULATORS[name], target, ref_map=exp)
             for method, density in maps.items():
                 path = write_map(density, folder / f"{safe_name(method)}.mrc")
                 scores = evaluate(density, reference, structure, mask_radius=mask_radius)
-                if qscore:
-                    scores["q_mean"] = mean_qscore(atom_qscores(density, structure))
+                if sampler is not None:
+                    scores["q_mean"] = mean_qscore(sampler.atom_qscores(density))
+                    scores["q_mean_emdb"] = mean_qscore(sampler.atom_qscores(density, QSCORE_SIGMA))
                 records.append(
                     {"entry": entry, "native": native, "target": target, "method": method, "path": str(path), **scores}
                 )
@@ -184,10 +187,12 @@ def half_map_check(
     resolutions: Sequence[float],
     *,
     seed: int = 0,
+    quality: float = DEFAULT_QUALITY,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Half maps of every entry's sample map at each R of ``resolutions`` (``generator``'s expected map on the
-    ExpMap's grid, a generator without noise, plus :func:`s2mlib.noise.sample_maps`) and where their FSC
+    ExpMap's grid, a generator without noise, made a sample at ``quality`` by
+    :func:`s2mlib.quality.quality_sample`) and where their FSC
     (:func:`s2mlib.metrics.fsc_curve`) first falls below 0.143, interpolated between shells.
 
     Returns (check, curves): check has entry, target, fsc_0143 (A), shell (the FSC's shell width, 1/A),
@@ -199,7 +204,7 @@ def half_map_check(
         structure, exp = read_structure(row["model"]), read_map(row["exp_map"])
         for target in resolutions:
             expected = generator(structure, ref_map=exp, resolution=target)
-            sample = sample_maps(expected, target, seed, weight=model_weight(expected, structure))
+            sample = quality_sample(expected, structure, target, seed, quality=quality)
             curve = fsc_curve(sample.half_1, sample.half_2)
             found = fsc_resolution(curve, 0.143, first_crossing=True, interpolate=True)
             shell = float(curve.frequency[1])  # the FSC's shell width, 1 / (nx voxel)
@@ -218,3 +223,40 @@ def half_map_check(
                 pd.DataFrame({"entry": entry, "target": target, "frequency": curve.frequency, "fsc": curve.fsc})
             )
     return pd.DataFrame(checks), pd.concat(curves, ignore_index=True)
+
+
+def realism_at_reported(
+    series: pd.DataFrame, entries: pd.DataFrame, methods: Sequence[str], *, progress: bool = True
+) -> pd.DataFrame:
+    """Every entry of a :func:`resolution_series` table (made with ``qscore``) at its own reported resolution R,
+    for the experimental map (the ExpMap itself there) and each map of ``methods``: mean Q-score with mapq's default
+    reference (``q_mean``, sigma 0.6 A) and EMDB's (``q_mean_emdb``, sigma 0.4 A), where the latter lies among EMDB's
+    maps at R (``emdb_percentile``, :func:`s2mlib.quality.emdb_percentile`; ``in_emdb_iqr``: 25th-75th), the
+    difference of each from the experimental map's (``q_difference``, ``q_difference_emdb``), the correlation of its
+    per-residue Q with the experimental map's (``residue_q_correlation``, :func:`s2mlib.study.realism_table`) and its
+    matched resolution R' with the difference from the experimental map's (``matched``, ``matched_difference``;
+    :func:`resolution_check`)."""
+    from .quality import emdb_percentile
+    from .study import realism_table
+
+    native = series[(series["target"] - series["native"]).abs() < 1e-6]
+    chosen = native[native["method"].isin([*methods, "experimental"])]
+    residue = realism_table(chosen[["entry", "method", "path"]], entries, progress=progress)
+    matched = resolution_check(series, entries, sorted(native["target"].unique()), methods, progress=progress)
+    table = chosen[["entry", "native", "method", "q_mean", "q_mean_emdb"]].merge(
+        residue[["entry", "method", "residue_q_correlation"]], on=["entry", "method"]
+    )
+    reference = table[table["method"] == "experimental"].set_index("entry")
+    table["q_difference"] = table["q_mean"] - table["entry"].map(reference["q_mean"])
+    table["q_difference_emdb"] = table["q_mean_emdb"] - table["entry"].map(reference["q_mean_emdb"])
+    table["emdb_percentile"] = [emdb_percentile(q, r) for q, r in zip(table["q_mean_emdb"], table["native"])]
+    table["in_emdb_iqr"] = table["emdb_percentile"].between(25, 75)
+    mine = matched.rename(columns={"difference": "matched_difference"})
+    table = table.merge(mine[["entry", "method", "matched", "matched_difference"]], on=["entry", "method"], how="left")
+    own = matched.drop_duplicates("entry").set_index("entry")["matched_experimental"]
+    is_exp = table["method"] == "experimental"
+    table.loc[is_exp, "matched"] = table.loc[is_exp, "entry"].map(own)
+    table.loc[is_exp, "matched_difference"] = 0.0
+    rank = {key: i for i, key in enumerate([*dict.fromkeys(native["entry"]), "experimental", *methods])}
+    table = table.sort_values(["entry", "method"], key=lambda column: column.map(rank))
+    return table.rename(columns={"native": "resolution"}).reset_index(drop=True)

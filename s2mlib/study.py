@@ -222,6 +222,18 @@ def map_quality(table: pd.DataFrame, *, progress: bool = True) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["entry", "q_mean", "fsc_0.5_resolution"])
 
 
+def map_q_means(table: pd.DataFrame, sigma: float = 0.6, *, progress: bool = True) -> pd.DataFrame:
+    """Mean Q-score, with a reference Gaussian of ``sigma`` A (EMDB's: 0.4), of each kept entry's deposited map
+    (``map`` column of a curation table, as :func:`map_quality`) against its model. Returns entry, q_mean."""
+    require_columns(table, ("entry", "kept", "map", "model"), "curation table")
+    kept = table[table["kept"].astype(bool)]
+    means = [
+        mean_qscore(atom_qscores(read_map(row.map), read_structure(row.model), sigma=sigma))
+        for row in tqdm(list(kept.itertuples()), desc="map Q", unit="entry", disable=not progress)
+    ]
+    return pd.DataFrame({"entry": kept["entry"].to_list(), "q_mean": means})
+
+
 def residue_profiles(maps: Mapping[str, DensityMap], structure: Structure) -> pd.DataFrame:
     """Per-residue Q-score of each map (one column per name of ``maps``, mapq's Q averaged over the residue's heavy
     atoms) for the amino acids with a CA, with their secondary structure

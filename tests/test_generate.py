@@ -362,13 +362,14 @@ def test_resolution_below_the_grids_nyquist_is_refused_and_beyond_training_is_sa
 
 
 def test_sample_entries_write_the_sample_and_its_half_maps(tmp_path):
-    """Each expected map of a generate_entries table gets <entry>_sample.mrc (= sample_maps of the expected map with
-    the seed) and EMDB-named half maps; a row without a resolution (the paper's weights) is left out."""
+    """Each expected map of a generate_entries table gets <entry>_sample.mrc (= quality_sample of the expected map
+    with the seed and quality) and EMDB-named half maps; a row without a resolution (the paper's weights) is left
+    out."""
     import pandas as pd
 
     from s2mlib.generate import SAMPLE, sample_entries
     from s2mlib.io import write_map
-    from s2mlib.noise import model_weight, sample_maps
+    from s2mlib.quality import quality_sample
 
     expected = read_map(pair(ENTRY)["map_path"])
     path = write_map(expected, tmp_path / "e.mrc")
@@ -379,10 +380,11 @@ def test_sample_entries_write_the_sample_and_its_half_maps(tmp_path):
         ]
     )
     entries = pd.DataFrame([{"entry": ENTRY, "model": str(pair(ENTRY)["model_path"])}])
-    samples = sample_entries(generated, entries, tmp_path, seed=6)
+    samples = sample_entries(generated, entries, tmp_path, seed=6, quality=30)
     assert samples["entry"].tolist() == [ENTRY] and samples["method"].tolist() == [SAMPLE]
     row = samples.iloc[0]
-    want = sample_maps(expected, 4.0, 6, weight=model_weight(expected, read_structure(pair(ENTRY)["model_path"])))
+    want = quality_sample(expected, read_structure(pair(ENTRY)["model_path"]), 4.0, 6, quality=30)
+    assert (row.envelope_b, row.target_q, row.sample_q) == (want.envelope_b, want.target_q, want.sample_q)
     np.testing.assert_allclose(read_map(row.path).data, want.full.data, atol=1e-6)
     np.testing.assert_allclose(read_map(row.half_map_1).data, want.half_1.data, atol=1e-6)
     assert row.path.endswith(f"{ENTRY}_sample.mrc") and row.half_map_2.endswith(f"{ENTRY}_sample_half_map_2.mrc")

@@ -24,6 +24,7 @@ from s2mlib.noise import (
     noise_power,
     sample_maps,
 )
+from s2mlib.quality import quality_sample
 
 ENTRY = "2566_3J6B"  # 2,865 atoms; the expected map on its 1 A grid is 43 x 67 x 60 voxels
 SMALL = "5925_3J6J"  # 97 residues, for the tests that only need some map
@@ -131,8 +132,9 @@ def test_a_generator_with_noise_returns_the_sample(small):
     clean = MapGenerator(device="cpu", progress=False, precision="fp32")
     got = noisy(small, resolution=5.0)
     expected = clean(small, resolution=5.0)
-    want = sample_maps(expected, 5.0, seed=9, weight=model_weight(expected, small))
+    want = quality_sample(expected, small, 5.0, 9)  # the default quality: a typical map at 5 A
     np.testing.assert_array_equal(got.data, want.full.data)
+    assert noisy.last_sample.envelope_b == want.envelope_b and noisy.last_sample.sample_q == want.sample_q
     assert noisy.last_sample.seed == 9
     drawn = MapGenerator(device="cpu", progress=False, precision="fp32", noise=True)
     drawn(small, resolution=5.0)
@@ -193,11 +195,23 @@ def test_s2m_generate_half_maps(tmp_path, capsys, small):
     np.testing.assert_array_equal(read_map(plain).data, want.data)  # no noise asked: the expected map
 
 
+def test_s2m_generate_quality_implies_noise_and_says_what_it_reached(tmp_path, capsys, small):
+    out = tmp_path / "q.mrc"
+    assert run_cli("-o", str(out), "--resolution", "5", "--quality", "80", "--seed", "3") == 0
+    printed = capsys.readouterr().out
+    assert "sample map (seed 3, quality 80: B " in printed and "(EMDB 0." in printed
+    want = quality_sample(
+        MapGenerator(device="cpu", progress=False, precision="fp32")(small, resolution=5.0), small, 5.0, 3, quality=80
+    )
+    np.testing.assert_array_equal(read_map(out).data, want.full.data)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (("--noise", "--seed", "-1"), "seed must be a whole number"),
         (("--half-maps",), "the path is a folder"),
+        (("--quality", "99"), "quality must be a percentile from 5 to 95"),
     ],
 )
 def test_s2m_generate_bad_noise_values_get_one_line(tmp_path, capsys, args, message):

@@ -27,9 +27,11 @@ def test_every_package_and_the_weights_are_in_the_build():
     config = PYPROJECT["tool"]["setuptools"]
     found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "s2mlib").rglob("__init__.py")}
     assert found == set(config["packages"]), f"pyproject packages {config['packages']} against the tree {found}"
-    weights = [p.name for p in (ROOT / "s2mlib" / "weights").iterdir()]
+    data = [
+        p.relative_to(ROOT / "s2mlib") for folder in ("weights", "tables") for p in (ROOT / "s2mlib" / folder).iterdir()
+    ]
     globs = config["package-data"]["s2mlib"]
-    assert all(any(Path("weights", name).match(g) for g in globs) for name in weights), (weights, globs)
+    assert all(any(path.match(g) for g in globs) for path in data), (data, globs)
 
 
 def pins() -> dict[str, str]:

@@ -93,10 +93,10 @@ def test_matched_resolution_check_on_maps_of_known_resolution(entries, tmp_path)
 
 
 def test_series_sample_maps_and_q_scores(entries, tmp_path):
-    """A sample is the named generator's map at R plus s2mlib.noise's noise (same seed, same map); Q-scores are
-    mapq's, and the noise lowers them."""
+    """A sample is the named generator's map at R made a sample at the named quality (s2mlib.quality, same seed,
+    same map); Q-scores are mapq's (sigma 0.6, and EMDB's 0.4), and the noise lowers them."""
     from s2mlib.metrics import atom_qscores, mean_qscore
-    from s2mlib.noise import model_weight, sample_maps
+    from s2mlib.quality import quality_sample
 
     series = resolution_series(
         entries,
@@ -105,16 +105,17 @@ def test_series_sample_maps_and_q_scores(entries, tmp_path):
         tmp_path,
         simulators=(),
         progress=False,
-        samples={"sample": "molmap at R"},
+        samples={"sample": ("molmap at R", 20)},
         seed=4,
         qscore=True,
     )
     part = series.set_index("method")
     expected = read_map(part.loc["molmap at R", "path"])
     model = read_structure(entries.iloc[0].model)
-    want = sample_maps(expected, 5.0, 4, weight=model_weight(expected, model)).full
+    want = quality_sample(expected, model, 5.0, 4, quality=20).full
     np.testing.assert_allclose(read_map(part.loc["sample", "path"]).data, want.data, atol=1e-6)
     assert part.loc["molmap at R", "q_mean"] == pytest.approx(mean_qscore(atom_qscores(expected, model)))
+    assert part.loc["sample", "q_mean_emdb"] == pytest.approx(mean_qscore(atom_qscores(want, model, sigma=0.4)))
     assert part.loc["sample", "q_mean"] < part.loc["molmap at R", "q_mean"]
 
 

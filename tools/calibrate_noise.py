@@ -8,7 +8,8 @@ noise of the average, SNR_half = (C^2 / S) / (2 (P - C^2 / S)). b is the count-w
 log(SNR_half / SNR_R) on 1 - (kR)^2 over 0 < k <= 1/R (the line through SNR_R at 1/R that s2mlib.noise uses), per
 entry; the model takes the median. Also printed: where the implied half-map FSC first falls below 0.143 beyond
 1/(2R), and the mean Q-score of X, of E and of a sample with the fitted b (seed 0, the noise weighted by the
-model's B-factors).
+model's B-factors; the noise alone, without the blur and envelope that s2mlib.quality adds for a quality:
+tools/calibrate_quality.py).
 
     python tools/calibrate_noise.py --run-dir runs/default --splits train val --out calibration.csv
 """

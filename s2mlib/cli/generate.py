@@ -111,6 +111,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, help="the noise's seed, 0 to 2^32 - 1 (default: drawn, and printed)")
     p.add_argument(
+        "--quality",
+        type=float,
+        default=LibraryDefault(GENERATOR, "quality"),
+        metavar="P",
+        help="how good a map at the target resolution the sample map is, as a percentile (5-95) of EMDB's maps at "
+        "that resolution by mean Q-score (implies --noise; default %(default)s: a typical map; README 'Sample maps')",
+    )
+    p.add_argument(
         "--half-maps",
         action="store_true",
         help="also write OUT_half_map_1 and OUT_half_map_2 beside OUT (EMDB's names; implies --noise)",
@@ -124,12 +132,26 @@ def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
     from ..generate import MapGenerator
 
     kwargs = {
-        **given(args, "device", "batch_size", "skip_empty", "precision", "runtime", "b_factors"),
+        **given(args, "device", "batch_size", "skip_empty", "precision", "runtime", "b_factors", "quality"),
         "resolution": args.resolution,
-        "noise": args.noise or args.half_maps,
+        "noise": args.noise or args.half_maps or not isinstance(args.quality, LibraryDefault),
         "seed": args.seed,
     }
     return MapGenerator(args.weights, **{**kwargs, **overrides})
+
+
+def quality_note(sample, quality: float) -> str:
+    """What the sample's sharpness came to: its envelope B and mean Q against EMDB's at the quality asked for.
+
+    >>> from types import SimpleNamespace
+    >>> quality_note(SimpleNamespace(envelope_b=42.0, sample_q=0.45, target_q=0.45), 50)
+    'quality 50: B 42 A^2, mean Q 0.450 (EMDB 0.450)'
+    """
+    short = " (not reached: the expected map is softer)" if sample.sample_q < sample.target_q - 0.01 else ""
+    return (
+        f"quality {quality:g}: B {sample.envelope_b:.0f} A^2, mean Q {sample.sample_q:.3f} "
+        f"(EMDB {sample.target_q:.3f}){short}"
+    )
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -158,7 +180,7 @@ def run(args: argparse.Namespace) -> int | None:
         if generator.last_resolution is None
         else f" at {generator.last_resolution:g} A ({made['resolution_source']})"
     )
-    kind = "" if sample is None else f" sample map (seed {sample.seed})"
+    kind = "" if sample is None else f" sample map (seed {sample.seed}, {quality_note(sample, generator.quality)})"
     print(
         f"{args.output}:{kind} grid {density.shape_xyz} voxel {density.voxel_size.round(3).tolist()} "
         f"origin {density.origin.round(2).tolist()}{at} in {generator.last_timing['total_s']:.1f} s "

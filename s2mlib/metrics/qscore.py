@@ -93,6 +93,81 @@ def _kept_points(
     return np.concatenate(atoms_out), np.concatenate(points_out)
 
 
+class QscoreSampler:
+    """The points at which mapq samples a map around each heavy atom of ``structure`` (they depend on the model
+    only; see the module docstring), so that many maps of one model are scored for the cost of an interpolation each.
+
+    ``centres``: indices of the atoms to score (default every heavy atom); all heavy atoms still exclude points, so a
+    subset's Q equals the full computation's for those atoms (a cheaper mean Q of a big model).
+
+    >>> from s2mlib.atoms import read_structure
+    >>> sampler = QscoreSampler(read_structure("model.pdb"))   # doctest: +SKIP
+    >>> q = sampler.atom_qscores(read_map("emd.map"), sigma=0.4)   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        structure: Structure,
+        *,
+        centres: np.ndarray | None = None,
+        num_points: int = 8,
+        max_radius: float = 2.0,
+        step: float = 0.1,
+        max_tries: int = 50,
+    ):
+        heavy = np.flatnonzero(~np.isin(structure.element.astype(str), HYDROGENS))
+        scored = heavy if centres is None else np.intersect1d(heavy, np.asarray(centres, dtype=np.int64))
+        self.n_atoms, self.scored = structure.n_atoms, scored
+        xyz, everyone = structure.xyz[scored], structure.xyz[heavy]
+        neighbours = cKDTree(everyone).query_ball_point(xyz, 1.9 * max_radius + 0.01)
+        position = np.searchsorted(heavy, scored)  # each scored atom's index among the heavy atoms (itself)
+        centre = np.repeat(np.arange(len(xyz)), [len(n) for n in neighbours])
+        other = np.concatenate([np.asarray(n, dtype=np.int64) for n in neighbours]) if len(xyz) else np.zeros(0, int)
+        keep = other != position[centre]
+        centre, other = centre[keep], other[keep]
+        order = np.lexsort((other, centre))
+        centre, other = centre[order], other[order]
+        distance = np.linalg.norm(everyone[other] - xyz[centre], axis=1)
+
+        atom_parts = [np.arange(len(xyz))]  # first the value at each atom, repeated num_points times (a weight)
+        point_parts, radius_parts = [xyz], [np.zeros(len(xyz))]
+        weights = [np.full(len(xyz), float(num_points))]
+        for radius in mapq_radii(max_radius, step):
+            near = (distance < 1.9 * radius + 1e-9) & (distance > 0.1 * radius - 1e-9)  # others never exclude
+            c, o = centre[near], other[near]
+            counts = np.bincount(c, minlength=len(xyz))
+            offsets = np.full((len(xyz), max(1, counts.max(initial=0)), 3), 1e9)  # padding: far, never excludes
+            rank = np.arange(len(c)) - np.repeat(np.cumsum(counts) - counts, counts)
+            offsets[c, rank] = everyone[o] - xyz[c]
+            atoms, points = _kept_points(xyz, offsets, radius, num_points, max_tries)
+            atom_parts.append(atoms)
+            point_parts.append(points.reshape(-1, 3))
+            radius_parts.append(np.full(len(atoms), radius))
+            weights.append(np.ones(len(atoms)))
+        self.atom, self.points, self.radius, self.weight = (
+            np.concatenate(p) for p in (atom_parts, point_parts, radius_parts, weights)
+        )
+        self.count = np.bincount(self.atom, weights=self.weight, minlength=len(xyz))
+
+    def atom_qscores(self, density: DensityMap, sigma: float = 0.6) -> np.ndarray:
+        """Per-atom Q-score of ``density`` (reference Gaussian ``sigma`` A); NaN for hydrogens, atoms not among
+        ``centres``, and an atom whose values do not vary."""
+        atom, weight, n, size = self.atom, self.weight, self.count, len(self.scored)
+        value = density.interpolate(self.points).astype(np.float64) if len(self.points) else np.zeros(0)
+        ref = np.exp(-0.5 * (self.radius / sigma) ** 2)
+        value = value - (np.bincount(atom, weights=weight * value, minlength=size) / n)[atom]  # two-pass centring
+        ref = ref - (np.bincount(atom, weights=weight * ref, minlength=size) / n)[atom]
+        cov, var_v, var_r = (
+            np.bincount(atom, weights=weight * a * b, minlength=size)
+            for a, b in ((value, ref), (value, value), (ref, ref))
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q_scored = cov / np.sqrt(var_v * var_r)
+        q = np.full(self.n_atoms, np.nan)
+        q[self.scored] = q_scored
+        return q
+
+
 def atom_qscores(
     density: DensityMap,
     structure: Structure,
@@ -104,48 +179,14 @@ def atom_qscores(
     max_tries: int = 50,
 ) -> np.ndarray:
     """Per-atom Q-score (mapq ``Qscore``; see the module docstring); NaN for hydrogens, and for an atom whose
-    values do not vary.
+    values do not vary. Many maps of one model: :class:`QscoreSampler`.
 
     >>> from s2mlib.atoms import read_structure
     >>> from s2mlib.io import read_map
     >>> q = atom_qscores(read_map("emd.map"), read_structure("model.pdb"))   # doctest: +SKIP
     """
-    heavy = ~np.isin(structure.element.astype(str), HYDROGENS)
-    xyz = structure.xyz[heavy]
-    tree = cKDTree(xyz)
-    pairs = tree.query_pairs(1.9 * max_radius + 0.01, output_type="ndarray")
-    pairs = np.concatenate([pairs, pairs[:, ::-1]])
-    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-    distance = np.linalg.norm(xyz[pairs[:, 0]] - xyz[pairs[:, 1]], axis=1)
-
-    atom_parts = [np.arange(len(xyz))]  # first the value at each atom, repeated num_points times (a weight)
-    value_parts = [density.interpolate(xyz).astype(np.float64)]
-    ref_parts = [np.ones(len(xyz))]
-    weights = [np.full(len(xyz), float(num_points))]
-    for radius in mapq_radii(max_radius, step):
-        near = pairs[(distance < 1.9 * radius + 1e-9) & (distance > 0.1 * radius - 1e-9)]  # others never exclude
-        counts = np.bincount(near[:, 0], minlength=len(xyz))
-        offsets = np.full((len(xyz), max(1, counts.max(initial=0)), 3), 1e9)  # padding: far, never excludes
-        rank = np.arange(len(near)) - np.repeat(np.cumsum(counts) - counts, counts)
-        offsets[near[:, 0], rank] = xyz[near[:, 1]] - xyz[near[:, 0]]
-        atoms, points = _kept_points(xyz, offsets, radius, num_points, max_tries)
-        atom_parts.append(atoms)
-        value_parts.append(density.interpolate(points).astype(np.float64) if len(points) else np.zeros(0))
-        ref_parts.append(np.full(len(atoms), math.exp(-0.5 * (radius / sigma) ** 2)))
-        weights.append(np.ones(len(atoms)))
-    atom, value, ref, weight = (np.concatenate(p) for p in (atom_parts, value_parts, ref_parts, weights))
-    n = np.bincount(atom, weights=weight, minlength=len(xyz))
-    value = value - (np.bincount(atom, weights=weight * value, minlength=len(xyz)) / n)[atom]  # two-pass centring
-    ref = ref - (np.bincount(atom, weights=weight * ref, minlength=len(xyz)) / n)[atom]
-    cov, var_v, var_r = (
-        np.bincount(atom, weights=weight * a * b, minlength=len(xyz))
-        for a, b in ((value, ref), (value, value), (ref, ref))
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q_heavy = cov / np.sqrt(var_v * var_r)
-    q = np.full(structure.n_atoms, np.nan)
-    q[heavy] = q_heavy
-    return q
+    sampler = QscoreSampler(structure, num_points=num_points, max_radius=max_radius, step=step, max_tries=max_tries)
+    return sampler.atom_qscores(density, sigma)
 
 
 def residue_ids(structure: Structure) -> pd.DataFrame:
