@@ -44,7 +44,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .data import reported_resolution
@@ -55,6 +54,7 @@ from .io import MRC_HEADER, DensityMap, mrc_declared_size, read_map, write_map
 from .manifest import entry_file_name
 from .noise import half_map_paths, write_sample
 from .outputs import MAP_SUFFIXES, atomic_write, check_output, ensure_not_input
+from .progress import tqdm
 from .structures import B_KINDS, b_factor_kind, model_notices
 
 SUMMARY = "generated.csv"

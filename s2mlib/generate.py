@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .errors import InputError, S2MError
@@ -42,6 +41,7 @@ from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
 from .noise import SampleMaps, checked_seed, model_weight, sample_maps, write_sample
 from .precision import check_precision, resolve_precision
+from .progress import tqdm
 from .runtime import CubeRunner, resolve_runtime
 from .simulate import (
     SLAB_COPIES,

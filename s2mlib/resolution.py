@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .atoms import read_structure
 from .cache import safe_name
@@ -36,6 +35,7 @@ from .manifest import entry_file_name
 from .metrics import evaluate, fsc_curve, fsc_resolution, matched_resolution
 from .metrics.qscore import atom_qscores, mean_qscore
 from .noise import model_weight, sample_maps
+from .progress import tqdm
 from .simulate import simulate
 from .study import entry_rows
 

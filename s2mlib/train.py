@@ -55,7 +55,6 @@ import torch.nn.functional as F
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from . import distributed
 from .augment import augment_batch, draw
@@ -69,6 +68,7 @@ from .outputs import atomic_write
 from .patches import PatchDataset, load_levels
 from .precision import autocast as precision_autocast
 from .precision import check_precision, describe, resolve_precision
+from .progress import tqdm
 from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
 
 CHECKPOINT = "checkpoint.pt"
