@@ -39,7 +39,15 @@ from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
-from .noise import SampleMaps, checked_seed, model_weight, sample_maps, write_sample
+from .noise import (
+    SampleMaps,
+    check_nyquist,
+    checked_seed,
+    model_weight,
+    require_sample_memory,
+    sample_maps,
+    write_sample,
+)
 from .precision import check_precision, resolve_precision
 from .progress import tqdm
 from .runtime import CubeRunner, resolve_runtime
@@ -280,6 +288,13 @@ class MapGenerator:
         if ref_map is not None:
             check_inside(structure, ref_map)  # before the work: a model outside the box would give an empty map
         r = (chosen or DEFAULT_RESOLUTION) if self.uses_resolution else None
+        if self.noise:  # before the work: the output grid can hold the half maps' FSC at R, and their noise fits
+            if ref_map is not None:
+                shape, spacing = ref_map.data.shape, ref_map.voxel_size
+            else:
+                shape, spacing = bounding_shape(structure.xyz, GRID_SPACING, CUSHION)[::-1], np.array([GRID_SPACING])
+            check_nyquist(chosen or DEFAULT_RESOLUTION, spacing, str(structure.path))
+            require_sample_memory(shape, str(structure.path))
         t0 = time.perf_counter()
         source = generator_input(structure, self.input_kind, r, b_factors=self.b_factors)
         t1 = time.perf_counter()
@@ -367,6 +382,7 @@ def sample_entries(
     rows = []
     for row in generated.dropna(subset=["resolution"]).itertuples():
         expected = read_map(row.path)
+        require_sample_memory(expected.data.shape, row.path)
         weight = model_weight(expected, read_structure(models[row.entry]), b_factors)
         sample = sample_maps(expected, float(row.resolution), seed, weight=weight)
         half_1, half_2, path = write_sample(sample, Path(out_dir) / f"{entry_file_name(row.entry)}_sample.mrc")

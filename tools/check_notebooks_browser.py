@@ -55,6 +55,7 @@ CHROMIUM_FLAGS = [
 WIDGET_CANVAS = (
     ".jp-Notebook .jp-OutputArea-output canvas"  # only widgets draw canvases in outputs (figures are images)
 )
+WIDGET_OUTPUT = '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]'
 WIDGET_ERRORS = (
     "Failed to load model class",
     "is not registered",
@@ -306,6 +307,8 @@ def reopen(driver, url: str, path: str, what: str) -> list[str]:
     """Save the notebook (as JupyterLab's autosave does), shut its kernel down, close it and open it again with a new
     kernel, as a reader reopening it later; returns the widget errors shown then (outputs of widgets whose state was
     not saved show "Error displaying widget: model not found")."""
+    from selenium.webdriver.common.by import By
+
     driver.execute_script("return window.jupyterapp.commands.execute('docmanager:save');")
     wait(driver, JS_STATE, lambda s: s and not s.get("dirty"), 60, f"{what}: saving", 1.0, path)
     driver.execute_script(
@@ -317,7 +320,12 @@ def reopen(driver, url: str, path: str, what: str) -> list[str]:
     driver.get(url)
     wait_ready(driver, path, 180, f"{what}: reopened, kernel start")
     time.sleep(5)  # widgets render (or fail to) after the outputs
-    return [f"reopened: {p}" for p in widget_problems(driver)]
+    problems = [f"reopened: {p}" for p in widget_problems(driver)]
+    widgets = driver.find_elements(By.CSS_SELECTOR, WIDGET_OUTPUT)
+    if widgets:  # the first widget output (drawn again, or its error) in view for the screenshot
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", widgets[0])
+        time.sleep(3)
+    return problems
 
 
 def check_notebook(

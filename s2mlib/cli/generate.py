@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import S2MError
 from ..noise import half_map_paths
 from ..outputs import ensure_not_input
 from ..precision import PRECISIONS
@@ -137,6 +138,8 @@ def run(args: argparse.Namespace) -> int | None:
     ``--out-dir`` or ``--list``, many maps (:func:`s2mlib.cli.batch.run`, whose exit status this returns)."""
     from ..metrics import write_confidence
 
+    if args.seed is not None and not (args.noise or args.half_maps):
+        raise S2MError("--seed is the noise's seed: give --noise or --half-maps with it (the expected map has none)")
     if batch.wanted(args):
         return batch.run(args, make_generator)
     args.model = batch.one_model(args)
