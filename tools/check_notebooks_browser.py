@@ -52,10 +52,9 @@ CHROMIUM_FLAGS = [
     "--enable-unsafe-swiftshader",
     "--window-size=1400,1000",
 ]
-WIDGET_CANVAS = (
-    ".jp-Notebook .jp-OutputArea-output canvas"  # only widgets draw canvases in outputs (figures are images)
-)
-WIDGET_OUTPUT = '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]'
+# Within the notebook's own panel (other notebooks stay open in hidden tabs, their canvases 0 pixels wide):
+WIDGET_CANVAS = ".jp-OutputArea-output canvas"  # only widgets draw canvases in outputs (figures are images)
+STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 WIDGET_ERRORS = (
     "Failed to load model class",
     "is not registered",
@@ -101,18 +100,10 @@ return w.content.widgets.filter(c => c.model.type === 'code').map(c => {
 });
 """
 )
-JS_CANVASES = """
-const out = [];
-for (const c of document.querySelectorAll(arguments[0])) {
-  const gl = c.getContext('webgl2') || c.getContext('webgl');
-  out.push({width: c.width, height: c.height, webgl: gl ? (gl.isContextLost() ? 'lost' : 'ok') : 'none'});
-}
-return out;
-"""
-# Text written to stderr (warnings, a text progress bar): reported, not counted as a failure
-JS_STDERR = """
-return Array.from(document.querySelectorAll('.jp-Notebook [data-mime-type="application/vnd.jupyter.stderr"]'))
-  .map(e => e.innerText.slice(0, 160));
+JS_NODE = "const find = () => {" + JS_PANEL + "}; const w = find(); return w ? w.node : null;"
+JS_CANVAS = """
+const c = arguments[0], gl = c.getContext('webgl2') || c.getContext('webgl');
+return {width: c.width, height: c.height, webgl: gl ? (gl.isContextLost() ? 'lost' : 'ok') : 'none'};
 """
 # Dismiss JupyterLab's "notified about official Jupyter news?" toast, which covers part of the screenshot.
 JS_NO_NEWS = """
@@ -268,12 +259,10 @@ def save_small(png: bytes, path: Path, width: int = 1100) -> None:
     os.replace(tmp, path)
 
 
-def widget_problems(driver) -> list[str]:
-    """Widget errors on the page ("Error displaying widget: model not found", a model class not registered) and in
-    the browser console."""
-    from selenium.webdriver.common.by import By
-
-    text = driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").get_attribute("innerText")
+def widget_problems(driver, path: str) -> list[str]:
+    """Widget errors in the notebook ("Error displaying widget: model not found", a model class not registered) and
+    in the browser console."""
+    text = driver.execute_script(JS_NODE, path).get_attribute("innerText")
     problems = [f"widget error on the page: '{m}'" for m in WIDGET_ERRORS if m in text]
     logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     return problems + [
@@ -303,29 +292,52 @@ def run_all(driver, path: str, timeout: float, what: str) -> tuple[list[dict], i
     return cells, idle_polls
 
 
-def reopen(driver, url: str, path: str, what: str) -> list[str]:
+def reopen(driver, url: str, notebook: Path, what: str) -> list[str]:
     """Save the notebook (as JupyterLab's autosave does), shut its kernel down, close it and open it again with a new
     kernel, as a reader reopening it later; returns the widget errors shown then (outputs of widgets whose state was
     not saved show "Error displaying widget: model not found")."""
     from selenium.webdriver.common.by import By
 
+    path = notebook.relative_to(ROOT).as_posix()
     driver.execute_script("return window.jupyterapp.commands.execute('docmanager:save');")
     wait(driver, JS_STATE, lambda s: s and not s.get("dirty"), 60, f"{what}: saving", 1.0, path)
-    driver.execute_script(
-        "const find = () => {" + JS_PANEL + "}; const w = find();"
-        "return w.sessionContext.shutdown().then(() => { w.close(); return true; });",
-        path,
-    )
-    wait(driver, JS_STATE, lambda s: s and s.get("app") and not s.get("panel"), 60, f"{what}: closing", 1.0, path)
+    close(driver, path)
     driver.get(url)
     wait_ready(driver, path, 180, f"{what}: reopened, kernel start")
     time.sleep(5)  # widgets render (or fail to) after the outputs
-    problems = [f"reopened: {p}" for p in widget_problems(driver)]
-    widgets = driver.find_elements(By.CSS_SELECTOR, WIDGET_OUTPUT)
-    if widgets:  # the first widget output (drawn again, or its error) in view for the screenshot
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", widgets[0])
+    problems = [f"reopened: {p}" for p in widget_problems(driver, path)]
+    canvases = driver.execute_script(JS_NODE, path).find_elements(By.CSS_SELECTOR, WIDGET_CANVAS)
+    if canvases:  # the first view drawn again, in view for the screenshot
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvases[0])
         time.sleep(3)
+        size = driver.execute_script(JS_CANVAS, canvases[0])
+        drawn = colours(canvases[0].screenshot_as_png) if size["width"] and size["height"] else 0
+        if drawn < 16:
+            problems.append(
+                f"reopened: the first view is not drawn again ({size['width']}x{size['height']}, {drawn} colours)"
+            )
+    elif expects_viewer(notebook):
+        problems.append("reopened: no 3D view drawn again (its widget state was not saved?)")
     return problems
+
+
+def expects_viewer(notebook: Path) -> bool:
+    """True when the notebook draws a 3D view (calls ``s2mlib.views``: 01 and 06), which must then render."""
+    import json
+
+    cells = json.loads(notebook.read_text())["cells"]
+    return any("views." in "".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def close(driver, path: str) -> None:
+    """Shut the notebook's kernel down and close it without saving (the next notebook is checked alone)."""
+    driver.execute_script(
+        "const find = () => {" + JS_PANEL + "}; const w = find(); if (!w) return true;"
+        "w.context.model.dirty = false;"
+        "return w.sessionContext.shutdown().then(() => { w.close(); return true; });",
+        path,
+    )
+    wait(driver, JS_STATE, lambda s: s and s.get("app") and not s.get("panel"), 60, f"{path}: closing", 1.0, path)
 
 
 def check_notebook(
@@ -346,28 +358,29 @@ def check_notebook(
     time.sleep(5)  # widgets render after their comm messages
     cells = driver.execute_script(JS_CELLS, path)
     problems = [f"cell error: {c['error']}" for c in cells if c["error"]]
-    problems += widget_problems(driver)
+    problems += widget_problems(driver, path)
     logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    stderr = driver.execute_script(JS_STDERR)
+    node = driver.execute_script(JS_NODE, path)
+    stderr = [e.get_attribute("innerText")[:160] for e in node.find_elements(By.CSS_SELECTOR, STDERR_OUTPUT)]
     notes = [f"stderr (not counted): {t!r}" for t in stderr[:5]]
     notes += [f"browser console error (not counted): {e['message'][:240]}" for e in logs[:5]]
     if idle_polls:
         notes.append(f"kernel shown idle at {idle_polls} polls (3 s apart) while cells were still to run")
 
-    viewers = driver.find_elements(By.CSS_SELECTOR, WIDGET_CANVAS)
-    if not viewers:
+    viewers = node.find_elements(By.CSS_SELECTOR, WIDGET_CANVAS)
+    if not viewers and expects_viewer(notebook):
         problems.append("no WebGL canvas in a widget (the 3D viewer did not render)")
-    drawn = []
+    info, drawn = [], []
     for canvas in viewers:
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
         time.sleep(3)
-        drawn.append(colours(canvas.screenshot_as_png))
-    info = driver.execute_script(JS_CANVASES, WIDGET_CANVAS)
+        info.append(driver.execute_script(JS_CANVAS, canvas))
+        drawn.append(colours(canvas.screenshot_as_png) if info[-1]["width"] and info[-1]["height"] else 0)
     for i, (c, n) in enumerate(zip(info, drawn, strict=True)):
         if c["webgl"] != "ok" or n < 16 or not c["width"] or not c["height"]:
             problems.append(f"viewer {i + 1}: WebGL {c['webgl']}, {c['width']}x{c['height']}, {n} colours")
     driver.execute_script(JS_NO_NEWS)
-    errors = driver.find_elements(By.CSS_SELECTOR, '.jp-Notebook [data-mime-type="application/vnd.jupyter.stderr"]')
+    errors = node.find_elements(By.CSS_SELECTOR, STDERR_OUTPUT)
     if viewers or errors:  # the first viewer in view, or the first error when none drew
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", (viewers or errors)[0])
         time.sleep(2)
@@ -375,8 +388,9 @@ def check_notebook(
     shot = shots / f"{stem}.png"
     save_small(driver.get_screenshot_as_png(), shot)
     if again and not any(c["error"] for c in cells):
-        problems += reopen(driver, url, path, notebook.name)
+        problems += reopen(driver, url, notebook, notebook.name)
         save_small(driver.get_screenshot_as_png(), shots / f"{stem}_reopened.png")
+    close(driver, path)
     views = ", ".join(f"WebGL {c['webgl']} {c['width']}x{c['height']} {n} colours" for c, n in zip(info, drawn))
     print(
         f"{notebook.name}: {len(cells)} code cells run in {time.time() - started:.0f} s; "
