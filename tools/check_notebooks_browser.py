@@ -259,15 +259,20 @@ def save_small(png: bytes, path: Path, width: int = 1100) -> None:
     os.replace(tmp, path)
 
 
-def widget_problems(driver, path: str) -> list[str]:
-    """Widget errors in the notebook ("Error displaying widget: model not found", a model class not registered) and
-    in the browser console."""
-    text = driver.execute_script(JS_NODE, path).get_attribute("innerText")
-    problems = [f"widget error on the page: '{m}'" for m in WIDGET_ERRORS if m in text]
+def widget_problems(driver, path: str) -> tuple[list[str], list[str]]:
+    """Widget errors shown in the notebook ("Error displaying widget: model not found", a model class not registered;
+    read from the panel's text content, which off-screen cells have too), and the browser console's widget errors
+    as notes: under load the widget manager logs "widget model not found" for a model that arrives more than 2 s
+    after a view asks for it (its get_model), although the view is drawn a moment later."""
+    text = driver.execute_script(JS_NODE, path).get_attribute("textContent")
+    problems = [f"widget error in the notebook: '{m}'" for m in WIDGET_ERRORS if m in text]
     logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    return problems + [
-        f"browser console: {e['message'][:200]}" for e in logs if any(k in e["message"] for k in WIDGET_ERRORS)
+    notes = [
+        f"browser console (not counted): {e['message'][:160]}"
+        for e in logs
+        if any(k in e["message"] for k in WIDGET_ERRORS)
     ]
+    return problems, notes
 
 
 def run_all(driver, path: str, timeout: float, what: str) -> tuple[list[dict], int]:
@@ -292,7 +297,7 @@ def run_all(driver, path: str, timeout: float, what: str) -> tuple[list[dict], i
     return cells, idle_polls
 
 
-def reopen(driver, url: str, notebook: Path, what: str) -> list[str]:
+def reopen(driver, url: str, notebook: Path, what: str) -> tuple[list[str], list[str]]:
     """Save the notebook (as JupyterLab's autosave does), shut its kernel down, close it and open it again with a new
     kernel, as a reader reopening it later; returns the widget errors shown then (outputs of widgets whose state was
     not saved show "Error displaying widget: model not found")."""
@@ -305,7 +310,8 @@ def reopen(driver, url: str, notebook: Path, what: str) -> list[str]:
     driver.get(url)
     wait_ready(driver, path, 180, f"{what}: reopened, kernel start")
     time.sleep(5)  # widgets render (or fail to) after the outputs
-    problems = [f"reopened: {p}" for p in widget_problems(driver, path)]
+    shown, notes = widget_problems(driver, path)
+    problems = [f"reopened: {p}" for p in shown]
     canvases = driver.execute_script(JS_NODE, path).find_elements(By.CSS_SELECTOR, WIDGET_CANVAS)
     if canvases:  # the first view drawn again, in view for the screenshot
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvases[0])
@@ -318,7 +324,7 @@ def reopen(driver, url: str, notebook: Path, what: str) -> list[str]:
             )
     elif expects_viewer(notebook):
         problems.append("reopened: no 3D view drawn again (its widget state was not saved?)")
-    return problems
+    return problems, [f"reopened: {n}" for n in notes]
 
 
 def expects_viewer(notebook: Path) -> bool:
@@ -351,19 +357,21 @@ def check_notebook(
     started = time.time()
     path = notebook.relative_to(ROOT).as_posix()
     page = "lab/tree" if ui == "lab" else "notebooks"
-    url = f"{base}/{page}/{path}?token={token}"
+    # ?reset: an empty layout, not the workspace's (which reopens the notebooks checked before, with their kernels)
+    url = f"{base}/{page}/{path}?{'reset&' if ui == 'lab' else ''}token={token}"
     driver.get(url)
     wait_ready(driver, path, 180, f"{notebook.name}: kernel start")
     cells, idle_polls = run_all(driver, path, timeout, f"{notebook.name}: Run All Cells")
     time.sleep(5)  # widgets render after their comm messages
     cells = driver.execute_script(JS_CELLS, path)
     problems = [f"cell error: {c['error']}" for c in cells if c["error"]]
-    problems += widget_problems(driver, path)
+    shown, console = widget_problems(driver, path)
+    problems += shown
     logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     node = driver.execute_script(JS_NODE, path)
     stderr = [e.get_attribute("innerText")[:160] for e in node.find_elements(By.CSS_SELECTOR, STDERR_OUTPUT)]
     notes = [f"stderr (not counted): {t!r}" for t in stderr[:5]]
-    notes += [f"browser console error (not counted): {e['message'][:240]}" for e in logs[:5]]
+    notes += console + [f"browser console error (not counted): {e['message'][:240]}" for e in logs[:5]]
     if idle_polls:
         notes.append(f"kernel shown idle at {idle_polls} polls (3 s apart) while cells were still to run")
 
@@ -388,7 +396,8 @@ def check_notebook(
     shot = shots / f"{stem}.png"
     save_small(driver.get_screenshot_as_png(), shot)
     if again and not any(c["error"] for c in cells):
-        problems += reopen(driver, url, notebook, notebook.name)
+        shown, seen = reopen(driver, url, notebook, notebook.name)
+        problems, notes = problems + shown, notes + seen
         save_small(driver.get_screenshot_as_png(), shots / f"{stem}_reopened.png")
     close(driver, path)
     views = ", ".join(f"WebGL {c['webgl']} {c['width']}x{c['height']} {n} colours" for c, n in zip(info, drawn))
