@@ -213,12 +213,17 @@ def test_setup_makes_jupyter_save_widget_state_and_refresh_git(scripts):
 
 
 def test_the_committed_notebooks_are_what_the_filter_makes_of_them():
-    """Every notebook is stored as nbstripout leaves it (no outputs, no language_info, the cells' own ids), so the
-    filter changes nothing in a fresh clone and a saved notebook compares equal to the commit."""
+    """Every notebook is stored as nbstripout leaves it (no outputs, no language_info, the cells' own ids) and with
+    the kernel's display name that JupyterLab writes when it saves ('Python 3 (ipykernel)'), so the filter changes
+    nothing in a fresh clone and a saved notebook compares equal to the commit."""
     paths = sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
     verify = [sys.executable, "-m", "nbstripout", "--verify", "--keep-id", "--extra-keys", "metadata.language_info"]
     run = subprocess.run([*verify, *paths], capture_output=True, text=True, timeout=120)
     assert len(paths) == 8 and run.returncode == 0, run.stdout + run.stderr  # --verify: 1 when one would change
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    shown = KernelSpecManager().get_kernel_spec("python3").display_name  # JupyterLab writes it on saving
+    assert {nbformat.read(p, as_version=4).metadata.kernelspec.display_name for p in paths} == {shown}
 
 
 # ------------------------------------------------------------------------------------ progress bars
