@@ -203,13 +203,25 @@ def test_setup_makes_jupyter_save_widget_state_and_refresh_git(scripts):
     assert run.returncode == 0 and run.stdout.strip().endswith(".venv/bin/python"), run.stderr
     settings = json.loads((scripts / ".venv/share/jupyter/lab/settings/overrides.json").read_text())
     assert settings == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
-    hook = json.loads((scripts / ".venv/etc/jupyter/jupyter_server_config.d/struc2map.json").read_text())
-    assert hook["ContentsManager"]["post_save_hook"] == "s2mlib.jupyter_git.refresh_after_save"
-    from jupyter_server.services.contents.filemanager import FileContentsManager
-    from traitlets.config import Config
-
-    manager = FileContentsManager(config=Config(hook))  # the server imports and accepts the hook
-    assert manager.post_save_hook is refresh_after_save
+    server = scripts / ".venv/etc/jupyter/jupyter_server_config.json"
+    assert json.loads(server.read_text()) == {
+        "ContentsManager": {"post_save_hook": "s2mlib.jupyter_git.refresh_after_save"}
+    }
+    assert bash(scripts / "tools" / "setup_env.sh").returncode == 0 and json.loads(server.read_text())  # idempotent
+    code = (  # a Jupyter server started with that configuration folder has the hook (a .d/ file was not read)
+        "from jupyter_server.serverapp import ServerApp; app = ServerApp(); "
+        "app.initialize(argv=['--port=0', '--no-browser', '--allow-root', '--ServerApp.root_dir=.'], "
+        "find_extensions=False, new_httpserver=False); print(app.contents_manager.post_save_hook.__qualname__)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=scripts,
+        env={**os.environ, "JUPYTER_CONFIG_PATH": str(server.parent)},
+        timeout=120,
+    )
+    assert run.stdout.strip().splitlines()[-1] == "refresh_after_save", run.stderr
 
 
 def test_the_committed_notebooks_are_what_the_filter_makes_of_them():
