@@ -237,7 +237,16 @@ def read_structure(
         st.remove_empty_chains()
     if st[0].count_atom_sites() == 0:
         raise StructureError(f"{path}: no atoms left after removing waters/hydrogens/hetero groups")
-    return structure_from_gemmi(st, path)
+    structure = structure_from_gemmi(st, path)
+    bad = ~np.all(np.isfinite(structure.xyz), axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise StructureError(
+            f"{path}: {int(bad.sum())} atoms have NaN or infinite coordinates (the first: "
+            f"{structure.chain[first]}/{structure.residue_name[first]}{structure.residue_number[first]}/"
+            f"{structure.atom_name[first]})"
+        )
+    return structure
 
 
 STRUCTURE_FORMATS = {".pdb": "pdb", ".ent": "pdb", ".cif": "mmcif", ".mmcif": "mmcif"}

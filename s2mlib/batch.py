@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import gzip
 import math
 import os
@@ -44,7 +45,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .data import reported_resolution
@@ -55,6 +55,7 @@ from .io import MRC_HEADER, DensityMap, mrc_declared_size, read_map, write_map
 from .manifest import entry_file_name
 from .noise import half_map_paths, write_sample
 from .outputs import MAP_SUFFIXES, atomic_write, check_output, ensure_not_input
+from .progress import tqdm
 from .structures import B_KINDS, b_factor_kind, model_notices
 
 SUMMARY = "generated.csv"
@@ -80,6 +81,7 @@ SUMMARY_COLUMNS = (
     "seed",  # the noise's seed of a sample map (MapGenerator(noise=True)); empty for the expected map
     "status",  # done, skipped (the output existed whole), failed
     "reason",  # why it failed, one line
+    "list_rows",  # rows in the whole list, so that s2m join can tell a part whose shard did not finish
 )
 MODEL_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
 MIN_GRID = 2  # voxels per axis of a ref_map (trilinear resampling)
@@ -125,8 +127,8 @@ def current_shard(shard: str | None = None, env: Mapping[str, str] = os.environ)
         return parse_shard(shard)
     index, count, sources = 0, 1, []
     if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
-        task = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
-        tasks = int(env["SLURM_ARRAY_TASK_COUNT"])
+        task = _whole(env, "SLURM_ARRAY_TASK_ID") - _whole(env, "SLURM_ARRAY_TASK_MIN", "0")
+        tasks = _whole(env, "SLURM_ARRAY_TASK_COUNT")
         if not 0 <= task < tasks:
             raise S2MError(
                 f"Slurm array task {env['SLURM_ARRAY_TASK_ID']} is not among {tasks} tasks from "
@@ -134,12 +136,28 @@ def current_shard(shard: str | None = None, env: Mapping[str, str] = os.environ)
             )
         index, count = task, tasks
         sources.append(f"Slurm array task {task} of {tasks}")
-    world = int(env.get("WORLD_SIZE", "1"))
+    world = _whole(env, "WORLD_SIZE", "1")
+    if world < 1:
+        raise S2MError(f"WORLD_SIZE={env['WORLD_SIZE']}: the number of torchrun processes must be at least 1")
     if world > 1:
-        rank = int(env.get("RANK", "0"))
+        rank = _whole(env, "RANK", "0")
+        if not 0 <= rank < world:
+            raise S2MError(
+                f"RANK={env.get('RANK')} is not one of the WORLD_SIZE={world} torchrun processes (0 to {world - 1}): "
+                f"variables left from an earlier run? unset WORLD_SIZE and RANK"
+            )
         index, count = index * world + rank, count * world
         sources.append(f"torchrun rank {rank} of {world}")
     return Shard(index, count, ", ".join(sources) or "one process")
+
+
+def _whole(env: Mapping[str, str], name: str, default: str | None = None) -> int:
+    """The environment variable ``name`` (torchrun's, Slurm's) as a whole number; one-line :class:`S2MError`."""
+    text = env.get(name, default)
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise S2MError(f"{name}={text!r}: not a whole number (a variable left from an earlier job? unset it)") from None
 
 
 def output_name(model: str | os.PathLike) -> str:
@@ -167,8 +185,18 @@ def read_list(path: str | os.PathLike) -> pd.DataFrame:
     try:
         with open(path, newline="") as fh:
             first = fh.readline()
-        table = pd.read_csv(path, sep="\t" if "\t" in first else ",", dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            sep = "\t" if "\t" in first else ","
+            fh.seek(0)
+            rows = csv.reader(fh, delimiter=sep)
+            header = next(rows, [])
+            for line, fields in enumerate(rows, start=2):  # pandas would take extra fields as an index, shifted
+                if fields and len(fields) != len(header):
+                    raise S2MError(
+                        f"{path}: line {line} has {len(fields)} fields, the header {len(header)} "
+                        f"({', '.join(header)}): quote values that hold {'a tab' if sep == chr(9) else 'a comma'}"
+                    )
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise S2MError(f"{path}: not a readable CSV/TSV list ({str(exc).splitlines()[0]})") from None
     table.columns = [ALIASES.get(c.strip(), c.strip()) for c in table.columns]
     if "model" not in table.columns:
@@ -203,20 +231,30 @@ def plan(
     *,
     weights: str | os.PathLike | None = None,
     half_maps: bool = False,
+    confine: bool = False,
 ) -> pd.DataFrame:
-    """``jobs`` with every ``output`` an absolute map path (named after the model when empty; relative ones under
-    ``out_dir``), after the checks made before any work, for one model (``s2m generate MODEL -o OUT``) as for many:
-    every output (and, with ``half_maps``, its half maps beside it) is a map file name in a folder that can be written
-    (created if need be), no two rows write one file (names compared ignoring case), and no output is an input of any
-    row (a model or ref_map, the same file by path, symlink or hard link: :func:`s2mlib.outputs.ensure_not_input`) or
-    the ``weights``. Raises :class:`~s2mlib.errors.OutputError` naming the file (and both rows for a collision)."""
+    """``jobs`` with every ``output`` an absolute, normalised map path (named after the model when empty; relative
+    ones under ``out_dir``), after the checks made before any work, for one model (``s2m generate MODEL -o OUT``) as
+    for many: with ``confine`` (``--out-dir``), every output lies inside ``out_dir`` (no absolute path, no ``..``
+    above it); every output (and, with ``half_maps``, its half maps beside it) is a map file name in a folder that
+    can be written (created if need be), no two rows write one file (paths compared normalised, symlinks resolved,
+    ignoring case), and no output is an input of any row (a model or ref_map, the same file by path, symlink or hard
+    link: :func:`s2mlib.outputs.ensure_not_input`) or the ``weights``. Raises :class:`~s2mlib.errors.OutputError`
+    naming the file (and both rows for a collision)."""
     out_dir = Path(out_dir).resolve()
     jobs = jobs.copy()
-    outputs = [out_dir / (o or output_name(m)) for m, o in zip(jobs["model"], jobs["output"])]
+    outputs = [Path(os.path.normpath(out_dir / (o or output_name(m)))) for m, o in zip(jobs["model"], jobs["output"])]
+    if confine:
+        for i, output in enumerate(outputs):
+            if out_dir not in output.parents:
+                raise OutputError(
+                    f"{jobs['output'][i]}: row {i} ({jobs['model'][i]}) would write outside --out-dir {out_dir}: "
+                    f"give an output inside it (a relative name, no '..' above it)"
+                )
     written = [(i, path) for i, o in enumerate(outputs) for path in ([o, *half_map_paths(o)] if half_maps else [o])]
     seen: dict[str, int] = {}
     for i, output in written:
-        key = str(output).lower()
+        key = str(output.resolve()).lower()
         if key in seen:
             j = seen[key]
             raise OutputError(
@@ -291,6 +329,8 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line (an OSError with its file name)."""
     if isinstance(exc, OSError) and not isinstance(exc, S2MError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    if isinstance(exc, MemoryError) and not isinstance(exc, S2MError):  # numpy's: 'Unable to allocate ...'
+        return f"out of memory ({str(exc).strip() or 'MemoryError'})"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -436,17 +476,24 @@ def generate_many(
         for row, rec in zip(mine.index, mine.to_dict("records")):
             job = SimpleNamespace(**{c: rec[c] for c in JOB_COLUMNS})
             record = {**{c: rec[c] for c in extra}, "row": row, "input": job.model, "output": job.output}
-            if not overwrite and is_whole(job.output):
+            record["list_rows"] = len(jobs)
+            if not overwrite and all(
+                is_whole(p) for p in (job.output, *(half_map_paths(job.output) if half_maps else ()))
+            ):
                 before = earlier.get(job.output, {"weights": ""})  # what made it, when an earlier summary says
                 record.update(
-                    {k: before.get(k, np.nan) for k in SUMMARY_COLUMNS if k not in ("row", "input", "output")}
+                    {
+                        k: before.get(k, np.nan)
+                        for k in SUMMARY_COLUMNS
+                        if k not in ("row", "input", "output", "list_rows")
+                    }
                 )
                 record.update(status="skipped", reason="the output exists (overwrite to make it again)")
             else:
                 try:
                     made = generate_one(job, generator, resolution, default_resolution, half_maps)[0]
                     record.update(made, **made_by)
-                except (S2MError, ValueError, OSError, torch.OutOfMemoryError) as exc:
+                except (S2MError, ValueError, OSError, MemoryError, torch.OutOfMemoryError) as exc:
                     record.update(made_by, status="failed", reason=one_line(exc))
                     bar.write(f"{job.model}: failed: {record['reason']}")
             rows.append(record)
@@ -470,10 +517,23 @@ def require_done(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def _read_part(path: Path) -> pd.DataFrame:
+    """A summary part, or :class:`S2MError` naming it when it is not one (empty, binary, no ``row`` column)."""
+    try:
+        table = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise S2MError(f"{path}: not a summary part ({one_line(exc)}): remove it and rerun its shard") from None
+    if not {"row", "status"} <= set(table.columns) or not pd.api.types.is_integer_dtype(table["row"]):
+        raise S2MError(f"{path}: not a summary part (no whole-number 'row' and 'status' columns): remove it and rerun")
+    return table
+
+
 def join_summaries(out_dir: str | os.PathLike, total: int | None = None) -> pd.DataFrame:
     """Join the summary parts of a sharded batch (``generated.part-I-of-N.csv``) into ``out_dir/generated.csv``,
-    rows in list order; returns it. Raises :class:`S2MError` when parts are missing or of different N, or (given
-    the list's ``total`` rows) when a part does not have all its shard's rows yet."""
+    rows in list order; returns it. Raises :class:`S2MError`, one line, when parts are missing, of different N or
+    not summaries, when a part holds rows of another shard or a row twice (a part copied or made twice), or when rows
+    are missing (a shard killed before it finished): the list's ``total`` rows, else the ``list_rows`` the parts
+    recorded, must each be there once."""
     out_dir = Path(out_dir)
     parts: dict[int, dict[int, Path]] = {}
     for path in out_dir.glob("generated.part-*-of-*.csv"):
@@ -494,14 +554,41 @@ def join_summaries(out_dir: str | os.PathLike, total: int | None = None) -> pd.D
             f"{out_dir}: summary parts of shards {', '.join(map(str, missing))} of {count} are missing: run them "
             f"(the others' maps are kept)"
         )
-    tables = [pd.read_csv(found[i]) for i in range(count)]
-    unfinished = [str(i) for i in range(count) if total is not None and len(tables[i]) != len(range(i, total, count))]
+    tables = [_read_part(found[i]) for i in range(count)]
+    for i, table in enumerate(tables):
+        foreign = sorted(int(r) for r in table["row"] if r % count != i)
+        doubled = sorted(int(r) for r in table["row"][table["row"].duplicated()])
+        if foreign or doubled:
+            what = f"rows of another shard ({_rows(foreign)})" if foreign else f"rows twice ({_rows(doubled)})"
+            raise S2MError(
+                f"{found[i]}: holds {what}: a part copied or written twice; remove it and rerun shard {i}/{count}"
+            )
+    recorded = {int(n) for t in tables if "list_rows" in t.columns for n in t["list_rows"].dropna()}
+    if total is None and len(recorded) > 1:
+        raise S2MError(f"{out_dir}: the parts come from lists of {' and '.join(map(str, sorted(recorded)))} rows")
+    expected = total if total is not None else next(iter(recorded), None)
+    unfinished = []
+    for i, table in enumerate(tables):
+        rows = set(table["row"])
+        mine = range(i, expected, count) if expected is not None else range(i, max(rows, default=i - count) + 1, count)
+        lost = [r for r in mine if r not in rows]
+        if lost:
+            unfinished.append(f"shard {i} ({len(lost)} of {len(mine)} rows missing: {_rows(lost)})")
     if unfinished:
-        raise S2MError(f"{out_dir}: shards {', '.join(unfinished)} of {count} are not finished")
+        raise S2MError(
+            f"{out_dir}: not every row is there: {'; '.join(unfinished)}: run those shards again (--shard I/{count}; "
+            f"the maps already made are skipped)"
+        )
     table = pd.concat(tables, ignore_index=True)
     table = table.sort_values("row", kind="stable").reset_index(drop=True)
     atomic_write(lambda tmp: table.to_csv(tmp, index=False), out_dir / SUMMARY)
     return table
+
+
+def _rows(rows: list[int], shown: int = 5) -> str:
+    """Row numbers for a message: the first ``shown``, then how many more."""
+    text = ", ".join(map(str, rows[:shown]))
+    return text + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
 
 
 def entry_jobs(
@@ -528,4 +615,4 @@ def entry_jobs(
             "output": names,
         }
     )
-    return plan(jobs_from(table=jobs), out_dir)
+    return plan(jobs_from(table=jobs), out_dir, confine=True)

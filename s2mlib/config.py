@@ -278,6 +278,10 @@ class RunPaths:
         return self.root / "downloads.txt"
 
     @property
+    def map_quality(self) -> Path:  # 01 -> 07: the deposited maps' own mean Q-score and map-model FSC
+        return self.root / "map_quality.csv"
+
+    @property
     def curated(self) -> Path:  # 01: ExpMaps, SimMaps and their cache records
         return self.root / "curated"
 
@@ -329,6 +333,10 @@ class RunPaths:
     def notebooks(self) -> Path:  # the runner: executed notebooks and their HTML
         return self.root / "notebooks"
 
+    @property
+    def interactive_figures(self) -> Path:  # figures and tables of a notebook run by hand (start)
+        return self.root / "figures"
+
 
 @dataclass(frozen=True)
 class Run:
@@ -345,6 +353,7 @@ class Run:
 # is needed by 05 and 07 only with 'weights: run'.
 MADE_BY = {
     "curation_table": "01_curate",
+    "map_quality": "01_curate",
     "generator": "04_train",
     "generated_table": "05_generate",
     "scores": "06_benchmark",
@@ -355,7 +364,7 @@ NEEDS = {
     "04": ("curation_table",),
     "05": ("curation_table", "generator"),
     "06": ("curation_table", "generated_table"),
-    "07": ("curation_table", "scores", "generator"),
+    "07": ("curation_table", "map_quality", "scores", "generator"),
     "08": ("curation_table", "generator"),
     "09": ("curation_table",),
 }
@@ -402,6 +411,11 @@ def check_inputs(notebooks: list[str], params: Mapping[str, Any]) -> None:
         made.update(maker for maker in MADE_BY.values() if maker.startswith(notebook[:2]))
 
 
+FIGURES_NOTE = (
+    "figures/ is updated by ./run_all.sh, or by a session started with S2M_FIGURES_DIR=figures (or -p figures_dir)"
+)
+
+
 def start(
     profile: str = "default",
     overrides: Mapping[str, Any] | None = None,
@@ -414,27 +428,37 @@ def start(
     file), create the run and figure folders, resolve ``weights: run`` to this run's generator
     (:attr:`RunPaths.generator`), and print what runs where.
 
+    Figures and tables go to the profile's ``figures_dir`` (the tracked ``figures/``) only when asked: by
+    ``./run_all.sh`` (which sets ``$S2M_FIGURES_DIR``), ``-p figures_dir`` or ``$S2M_FIGURES_DIR``; a notebook run by
+    hand in JupyterLab writes them to the run folder's ``figures/`` (:attr:`RunPaths.interactive_figures`), so
+    exploring leaves the committed figures alone.
+
     >>> run = start("default", {"epochs": 1}, notebook="04_train", quiet=True)  # doctest: +SKIP
     """
     params = load_profile(profile, overrides)
     if notebook:
         check_inputs([notebook], params)
     paths = RunPaths(Path(params["run_dir"]))
+    if (overrides or {}).get("figures_dir") is None and not os.environ.get(ENV_KEYS["figures_dir"]):
+        params["figures_dir"] = str(paths.interactive_figures)  # not ./run_all.sh, no folder asked for
     figures = Path(params["figures_dir"])
     paths.root.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
+    from . import plots
+
+    plots.check_figure_folder(figures)  # a folder whose own README.md the figure index would replace
     if str(params.get("weights")) == "run":
         params["weights"] = str(paths.generator)
     label = f"{params['profile']} ({Path(params['manifest']).name})"
     pd.set_option("display.width", 200)  # notebooks show wide tables
-    from . import plots
     from .provenance import describe, provenance
 
     record = provenance(params, overrides)
     plots.set_provenance(record)
     if not quiet:
+        also = f" (an interactive session: {FIGURES_NOTE})" if figures == paths.interactive_figures else ""
         print(
             f"profile {params['profile']} ({params.get('description', '')}); manifest {params['manifest']}; "
-            f"run folder {paths.root}\n{describe(record)}"
+            f"run folder {paths.root}; figures and tables -> {figures}{also}\n{describe(record)}"
         )
     return Run(params, paths, figures, label)

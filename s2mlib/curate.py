@@ -329,7 +329,7 @@ def curate_manifest(
     out_dir = Path(out_dir)
     rows = manifest_df.to_dict("records")
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import tqdm
 
         rows = tqdm(rows, desc="curate", unit="entry")
     records = []

@@ -63,12 +63,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .errors import DownloadError, MapError, SourceError
 from .io import MRC_HEADER, mrc_declared_size, read_map
 from .manifest import emdb_digits, pdb_code
 from .outputs import atomic_write
+from .progress import tqdm
 from .sources import Sources, is_url, relative_path
 
 CHUNK = 1 << 20

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -214,3 +215,90 @@ def _cause(lines: Sequence[str]) -> str:
         if ": " in text and head.replace(".", "").isidentifier() and head.endswith(("Error", "Exception")):
             return line.strip()
     return lines[-1] if lines else "no output"
+
+
+RENDEZVOUS_TIMEOUT = 120.0  # s: how long torchrun's processes of one s2m generate run wait for each other at the start
+RENDEZVOUS_ENV = "S2M_RENDEZVOUS_TIMEOUT"  # seconds, to change it (a slow cluster, a test)
+
+
+class Meeting:
+    """The processes of one batch run under torchrun (``RANK`` of ``WORLD_SIZE``) meeting at torchrun's store
+    (``MASTER_ADDR``:``MASTER_PORT``; the agent's own store under torchrun, else rank 0 hosts it), with counters
+    polled from Python: every wait has a timeout and Ctrl-C and SIGTERM stop it at once (a gloo rendezvous or
+    barrier blocks in C++, deaf to both, for up to its timeout: torch's default and ours were days).
+
+    Variables left in a shell from an earlier torchrun (``WORLD_SIZE=2 RANK=0 MASTER_ADDR=...`` with no other
+    process) are caught at :meth:`meet` ``("start")``: one line after :data:`RENDEZVOUS_TIMEOUT` seconds
+    (``$S2M_RENDEZVOUS_TIMEOUT``), not a silent wait."""
+
+    def __init__(self, rank: int, world: int, env=os.environ, timeout: float | None = None) -> None:
+        from datetime import timedelta
+
+        self.rank, self.world = rank, world
+        self.timeout = float(env.get(RENDEZVOUS_ENV, RENDEZVOUS_TIMEOUT)) if timeout is None else timeout
+        host, port = env.get("MASTER_ADDR"), env.get("MASTER_PORT", "")
+        if not host or not port.isdigit():
+            raise S2MError(
+                f"WORLD_SIZE={world} (torchrun rank {rank}) without MASTER_ADDR and MASTER_PORT: start the processes "
+                f"with torchrun, or unset WORLD_SIZE and RANK left from an earlier run"
+            )
+        self.where = f"{host}:{port}"
+        hosting = self._hosting = rank == 0 and env.get("TORCHELASTIC_USE_AGENT_STORE") != "True"
+        deadline = time.monotonic() + self.timeout
+        while not hosting:  # a plain connection first: torch logs a C++ traceback for each failed attempt
+            try:
+                socket.create_connection((host, int(port)), timeout=1.0).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise S2MError(self._absent("the store of rank 0 did not answer")) from None
+                time.sleep(0.5)
+        try:
+            self.store = dist.TCPStore(
+                host, int(port), world, is_master=hosting, timeout=timedelta(seconds=30), wait_for_workers=False
+            )
+        except (RuntimeError, ValueError) as exc:  # torch's DistNetworkError / DistStoreError are RuntimeErrors
+            raise S2MError(f"torchrun rank {rank} cannot open the store at {self.where}: {exc}") from None
+
+    def _absent(self, what: str) -> str:
+        return (
+            f"torchrun rank {self.rank} of WORLD_SIZE={self.world}: {what} at {self.where} within {self.timeout:g} s: "
+            f"variables left from an earlier torchrun (unset WORLD_SIZE RANK MASTER_ADDR MASTER_PORT), or start "
+            f"every process (torchrun --nproc-per-node {self.world} ...; ${RENDEZVOUS_ENV} to wait longer)"
+        )
+
+    def _count(self, key: str, add: int) -> int:
+        try:
+            return int(self.store.add(key, add))
+        except RuntimeError as exc:  # the store went away: a process died
+            raise S2MError(
+                f"torchrun rank {self.rank}: lost the other processes' store at {self.where} ({exc})"
+            ) from None
+
+    def meet(self, name: str, timeout: float | None = None, say=None) -> None:
+        """Wait until every process has reached ``name`` (each arrives once); :class:`S2MError` after ``timeout``
+        seconds (default the rendezvous timeout). ``say`` is called once with a line when the wait passes 5 s."""
+        key = f"s2m/{name}"
+        arrived = self._count(key, 1)
+        limit = self.timeout if timeout is None else timeout
+        start, said = time.monotonic(), False
+        while arrived < self.world:
+            waited = time.monotonic() - start
+            if waited > limit:
+                raise S2MError(self._absent(f"{self.world - arrived} of the other processes did not reach '{name}'"))
+            if say is not None and waited > 5 and not said:
+                say(f"torchrun rank {self.rank}: waiting for {self.world - arrived} other process(es) at {self.where}")
+                said = True
+            time.sleep(0.2)
+            arrived = self._count(key, 0)
+
+    def leave(self, timeout: float = 60.0) -> None:
+        """The last call: a process that hosts the store waits (up to ``timeout`` s) until every other one has made
+        its last call to it, so that none of them finds it gone."""
+        key = "s2m/left"
+        if not self._hosting:
+            self._count(key, 1)
+            return
+        end = time.monotonic() + timeout
+        while self._count(key, 0) < self.world - 1 and time.monotonic() < end:
+            time.sleep(0.2)

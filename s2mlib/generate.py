@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .errors import InputError, S2MError
@@ -42,9 +41,10 @@ from .io import DensityMap, read_map, write_map
 from .manifest import entry_file_name
 from .memory import grid_bytes, require_memory
 from .model import place, resolve_device
-from .noise import SampleMaps, checked_seed, write_sample
+from .noise import SampleMaps, check_nyquist, checked_seed, require_sample_memory, write_sample
 from .precision import check_precision, resolve_precision
-from .quality import DEFAULT_QUALITY, emdb_q, quality_sample
+from .progress import tqdm
+from .quality import DEFAULT_QUALITY, QUALITY_BYTES_PER_VOXEL, emdb_q, quality_sample
 from .runtime import CubeRunner, resolve_runtime
 from .simulate import (
     SLAB_COPIES,
@@ -288,6 +288,13 @@ class MapGenerator:
         if ref_map is not None:
             check_inside(structure, ref_map)  # before the work: a model outside the box would give an empty map
         r = (chosen or DEFAULT_RESOLUTION) if self.uses_resolution else None
+        if self.noise:  # before the work: the output grid can hold the half maps' FSC at R, and their noise fits
+            if ref_map is not None:
+                shape, spacing = ref_map.data.shape, ref_map.voxel_size
+            else:
+                shape, spacing = bounding_shape(structure.xyz, GRID_SPACING, CUSHION)[::-1], np.array([GRID_SPACING])
+            check_nyquist(chosen or DEFAULT_RESOLUTION, spacing, str(structure.path))
+            require_sample_memory(shape, str(structure.path), QUALITY_BYTES_PER_VOXEL)
         t0 = time.perf_counter()
         source = generator_input(structure, self.input_kind, r, b_factors=self.b_factors)
         t1 = time.perf_counter()

@@ -194,6 +194,7 @@ def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this
                     raise MapError(f"{path}: not a 3D map (data shape {None if raw is None else raw.shape})")
                 order = (int(header.mapc), int(header.mapr), int(header.maps))
                 cell = np.array([float(header.cella.x), float(header.cella.y), float(header.cella.z)])
+                angles = np.array([float(header.cellb.alpha), float(header.cellb.beta), float(header.cellb.gamma)])
                 sampling = np.array([int(header.mx), int(header.my), int(header.mz)], dtype=np.float64)
                 origin_field = np.array([float(header.origin.x), float(header.origin.y), float(header.origin.z)])
                 nstart_crs = (int(header.nxstart), int(header.nystart), int(header.nzstart))
@@ -219,6 +220,12 @@ def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this
     sampling = np.where(sampling > 0, sampling, nx_ny_nz)
     if np.any(cell <= 0):
         raise MapError(f"{path}: cell dimensions must be positive, header has {cell.tolist()}")
+    if not np.all((np.abs(angles - 90.0) < 1e-3) | (angles == 0.0)):  # 0: not set, read as 90 (mrcfile, ChimeraX)
+        raise MapError(
+            f"{path}: cell angles {'/'.join(f'{a:g}' for a in angles)}: a non-orthogonal cell, and struc2map reads "
+            f"orthogonal maps only (90/90/90): resample it onto an orthogonal grid first (e.g. ChimeraX volume "
+            f"resample)"
+        )
     voxel_size = cell / sampling
     if np.any(origin_field != 0):
         origin = origin_field
@@ -236,13 +243,30 @@ def read_map(path: str | os.PathLike, *, min_size: int = 1, purpose: str = "this
     return density
 
 
+def _label(header) -> None:
+    """One label naming the writer, with no date: mrcfile's default label holds the time of writing, so two writes
+    of the same map gave different files."""
+    from . import __version__
+
+    header.label[0] = f"Created by struc2map {__version__}".ljust(80).encode()
+    header.nlabl = 1
+
+
+def _gzip(raw, out) -> None:
+    """Compress the open binary file ``raw`` (from its start) into the open binary file ``out``, with no file name or
+    time in the gzip header, so the same map gives the same bytes."""
+    raw.seek(0)
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as fh:
+        shutil.copyfileobj(raw, fh, 1 << 24)
+
+
 def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
     """Write a standard MRC (mode 2, axis order 1,2,3, ORIGIN and NSTART set) atomically; gzip if ``.gz``.
 
-    NXSTART/NYSTART/NZSTART are 0 and ORIGIN holds the origin, so readers of either convention agree.
+    NXSTART/NYSTART/NZSTART are 0 and ORIGIN holds the origin, so readers of either convention agree. The same map
+    gives the same bytes (no date in the header's label or the gzip header).
     """
     path = Path(path)
-    compression = "gzip" if path.suffix == ".gz" else None
     data = np.asarray(density.data)
     if data.ndim != 3 or not np.isrealobj(data):
         raise MapError(f"{path}: cannot write data of shape {data.shape} and type {data.dtype} as a 3D map")
@@ -250,12 +274,19 @@ def write_map(density: DensityMap, path: str | os.PathLike) -> Path:
         raise MapError(f"{path}: refusing to write a map holding NaN or infinite values")
 
     def write(tmp: Path) -> None:
-        with mrcfile.new(tmp, overwrite=True, compression=compression) as mrc:
+        with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(np.ascontiguousarray(data, dtype=np.float32))
             mrc.voxel_size = tuple(float(v) for v in density.voxel_size)
             mrc.header.origin = tuple(float(v) for v in density.origin)
             mrc.header.nxstart = mrc.header.nystart = mrc.header.nzstart = 0
             mrc.update_header_stats()
+            _label(mrc.header)
+        if path.suffix == ".gz":
+            with open(tmp, "rb") as raw, tempfile.TemporaryFile(dir=tmp.parent) as packed:
+                _gzip(raw, packed)
+                packed.seek(0)
+                with open(tmp, "wb") as out:
+                    shutil.copyfileobj(packed, out, 1 << 24)
 
     atomic_write(write, path)
     return path
@@ -276,6 +307,7 @@ def write_map_slabs(grid: DensityMap, parts: Iterable[np.ndarray], path: str | o
     mrc.voxel_size = tuple(float(v) for v in grid.voxel_size)
     header.origin = tuple(float(v) for v in grid.origin)
     header.nxstart = header.nystart = header.nzstart = 0
+    _label(header)
 
     def write_data(fh) -> None:
         total, square, low, high, done = 0.0, 0.0, np.inf, -np.inf, 0
@@ -302,10 +334,9 @@ def write_map_slabs(grid: DensityMap, parts: Iterable[np.ndarray], path: str | o
             with open(tmp, "wb") as fh:
                 write_data(fh)
             return
-        with tempfile.TemporaryFile(dir=tmp.parent) as raw, gzip.open(tmp, "wb") as fh:
+        with tempfile.TemporaryFile(dir=tmp.parent) as raw, open(tmp, "wb") as out:
             write_data(raw)
-            raw.seek(0)
-            shutil.copyfileobj(raw, fh, 1 << 24)
+            _gzip(raw, out)
 
     atomic_write(write, path)
     return path

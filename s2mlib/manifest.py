@@ -231,3 +231,18 @@ def select(
         wanted = {_split(s, "select(splits=...)") for s in ([splits] if isinstance(splits, str) else splits)}
         keep &= manifest["split"].isin(wanted)
     return manifest[keep].copy()
+
+
+def resolution_range(res_min: float | None = None, res_max: float | None = None) -> str:
+    """The bounds of :func:`select` in words, for a notebook's message.
+
+    >>> resolution_range(), resolution_range(3, 5), resolution_range(res_min=3), resolution_range(res_max=4.5)
+    ('at every reported resolution', 'between 3 and 5 Å', 'at 3 Å and coarser', 'at 4.5 Å and finer')
+    """
+    if res_min is None and res_max is None:
+        return "at every reported resolution"
+    if res_max is None:
+        return f"at {res_min:g} Å and coarser"
+    if res_min is None:
+        return f"at {res_max:g} Å and finer"
+    return f"between {res_min:g} and {res_max:g} Å"

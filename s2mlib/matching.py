@@ -453,10 +453,9 @@ def detection_study(
     entry's name, templates, tomogram and micrograph at the first SNRs."""
     import time
 
-    from tqdm.auto import tqdm
-
     from .atoms import read_structure
     from .io import read_map
+    from .progress import tqdm
     from .templates import spherical_mask
 
     rotations = rotation_set(settings.angular_sampling)

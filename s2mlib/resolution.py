@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .atoms import read_structure
 from .cache import safe_name
@@ -35,6 +34,7 @@ from .io import read_map, write_map
 from .manifest import entry_file_name
 from .metrics import evaluate, fsc_curve, fsc_resolution, matched_resolution
 from .metrics.qscore import QscoreSampler, mean_qscore
+from .progress import tqdm
 from .quality import DEFAULT_QUALITY, QSCORE_SIGMA, quality_sample
 from .simulate import simulate
 from .study import entry_rows

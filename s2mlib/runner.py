@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import logging
 import os
 import signal
 import socket
@@ -34,8 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .config import ROOT, add_override_option, check_inputs, check_overrides, parse_value
-from .errors import S2MError, Terminated
+from .config import ENV_KEYS, ROOT, add_override_option, check_inputs, check_overrides, parse_value
+from .errors import S2MError, Terminated, optional_import
 from .outputs import check_folder, ensure_holds_no_input, sigterm_raises
 from .views import STATIC_VIEWS
 
@@ -88,19 +89,32 @@ def check_data(params: dict) -> list[dict]:
     return planned_downloads(load_manifest(params["manifest"]), params.get("cache"), Sources.from_params(params))
 
 
-def check_outputs(params: dict, selected: list[Path]) -> None:
-    """The run and figure folders: writable (created here) and holding none of the run's inputs (the manifest, its
-    local maps and models, the notebooks), whatever symlinks lie between; one line each (:class:`OutputError`)."""
+def check_outputs(params: dict, selected: list[Path], create: bool = True) -> None:
+    """The run and figure folders: writable (created here; with ``create`` False, as ``--dry-run`` checks, the
+    nearest folder that exists is checked instead), holding none of the run's inputs (the manifest, its local maps
+    and models, the notebooks), whatever symlinks lie between, and a figure folder whose ``README.md`` and
+    ``index.json`` are the notebooks' own (:func:`s2mlib.plots.check_figure_folder`); one line each
+    (:class:`OutputError`)."""
     from .manifest import load_manifest
+    from .plots import check_figure_folder
 
     table = load_manifest(params["manifest"])
     inputs = [params["manifest"], NOTEBOOK_DIR, *selected, *(p for p in (*table["map"], *table["model"]) if p)]
     for key in ("run_dir", "figures_dir"):
         if params.get(key):
             ensure_holds_no_input(params[key], inputs, f"{key} folder")
+    if params.get("figures_dir"):
+        check_figure_folder(params["figures_dir"])
     for folder in (Path(params["run_dir"]) / "notebooks", params.get("figures_dir")):
-        if folder:
-            check_folder(folder)  # creates it; refuses a folder that cannot be written, before any notebook
+        if folder:  # refuses a folder that cannot be written, before any notebook
+            check_folder(folder) if create else check_folder(_nearest_existing(Path(folder)))
+
+
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or the nearest of its parents that exists (what creating ``folder`` would write into)."""
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
 
 
 def _size(size: float) -> str:
@@ -204,6 +218,7 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
     params = check_overrides(profile, overrides)
     selected = notebooks(only)
     if dry:
+        check_outputs(params, selected, create=False)  # the folders the real run would refuse, refused here too
         dry_run(params, selected)
         return 0
     check_inputs([nb.stem for nb in selected], params)  # e.g. --only 06 without 05's maps: one line, before any work
@@ -217,17 +232,48 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
             f"manifest PATH); or point the run at a mirror or other hosts (README, Data: -p mirror, $S2M_EMDB_URL, "
             f"$S2M_PDB_URL)."
         )
+    notebooks_extra = "pip install 's2mlib[notebooks]' (Jupyter and papermill)"
+    pm = optional_import("papermill", "./run_all.sh (running the notebooks)", notebooks_extra)
+    exporter = optional_import("nbconvert", "./run_all.sh (the notebooks' HTML)", notebooks_extra).HTMLExporter
     check_outputs(params, selected)
     out_dir = Path(params["run_dir"]) / "notebooks"
-    import papermill as pm
-    from nbconvert import HTMLExporter
+    logging.getLogger("papermill").addFilter(_known_parameters)
 
     pm_params = {"profile": profile, **overrides}
     os.environ[STATIC_VIEWS] = "1"  # the kernels draw s2mlib.views as static figures (no browser to draw widgets)
+    # the kernels save figures in the profile's figure folder (a notebook run by hand: in the run folder)
+    with environment({ENV_KEYS["figures_dir"]: params.get("figures_dir")}):
+        return _execute(selected, out_dir, params, pm_params, pm, exporter)
+
+
+def _known_parameters(record: logging.LogRecord) -> bool:
+    """Papermill's "Passed unknown parameter: KEY" for a key that the notebook's parameters cell does not name is
+    left out: every ``-p KEY`` was checked against the profile's keys before the run (:func:`check_overrides`), and
+    a notebook reads the keys it needs from its profile."""
+    return not str(record.msg).startswith("Passed unknown parameter")
+
+
+@contextmanager
+def environment(values: dict[str, str | None]):
+    """``os.environ`` with ``values`` set (None: left as it is) within the block, as it was after it."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update({key: value for key, value in values.items() if value})
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _execute(selected: list[Path], out_dir: Path, params: dict, pm_params: dict, pm, exporter_cls) -> int:
+    """Execute the ``selected`` notebooks in order with papermill; the exit status (see :func:`run`)."""
     for nb in selected:
         out = out_dir / nb.name
         start = time.time()
-        print(f"== {nb.name} (profile {profile})", flush=True)
+        print(f"== {nb.name} (profile {params['profile']})", flush=True)
         stop = KernelStop()
         try:
             with stop.installed():
@@ -246,13 +292,13 @@ def run(profile: str, only: list[str] | None, overrides: dict, dry: bool = False
         except Exception as exc:
             if stop.signum is None:
                 _show_downloads(params, start)
-                return _failed(nb, out, exc, pm.PapermillExecutionError, HTMLExporter)
+                return _failed(nb, out, exc, pm.PapermillExecutionError, exporter_cls)
         _show_downloads(params, start)
         if stop.signum is not None:
             word, status = ("terminated", 143) if stop.signum == signal.SIGTERM else ("interrupted", 130)
             print(f"\nrun_all.sh: {word} (in {nb.name})", file=sys.stderr)
             return status
-        _export_html(HTMLExporter, out)
+        _export_html(exporter_cls, out)
         print(f"   done in {time.time() - start:.0f} s -> {out}", flush=True)
     return 0
 

@@ -339,6 +339,11 @@ def _e2pdb2mrc_grid(
         box = max(int(1.9 * extent / apix + 2 * resolution / apix), needed)
     elif int(box) != box or box < 1:
         raise InputError(f"box must be a positive whole number of voxels, got {box!r}")
+    require_memory(  # one z-section at least (a map made slab by slab), before the grid is even described
+        SLAB_COPIES * grid_bytes((int(box), int(box))),
+        f"{structure.path}: e2pdb2mrc's {int(box)}^3 box at {apix:g} A (EMAN2 centres its cubic box on the "
+        f"coordinate origin, and the model reaches {reach:.0f} A from it; --ref-map gives a grid around the model)",
+    )
     grid = grid_spec(-(int(box) // 2) * apix, (int(box),) * 3, apix)
     check_inside(structure, grid)
     return grid
@@ -407,6 +412,11 @@ def gemmi_density(
     """
     resolution = _check_map_resolution(resolution)
     _check_structure(structure)
+    if not np.any(structure.occupancy > 0):
+        raise StructureError(
+            f"{structure.path}: every atom has occupancy 0, so gemmi's density (each atom weighted by its "
+            f"occupancy) would be empty"
+        )
     blur = 4 * resolution**2 if blur is None else float(blur)
     if not math.isfinite(blur) or blur < 0:
         raise InputError(f"blur must be a non-negative B value (A^2), got {blur!r}")

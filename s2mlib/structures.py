@@ -85,6 +85,9 @@ def plddt_to_b(plddt: np.ndarray) -> np.ndarray:
     return 8.0 * math.pi**2 * rmsd**2 / 3.0
 
 
+MAX_B_FACTOR = 999.99  # A^2: the largest B-factor the PDB format holds (a B column beyond it is an error)
+
+
 def _as_b(kind: str):
     """B (A^2) from a B-factor column holding ``kind`` (elementwise on an array)."""
     return {"plddt": plddt_to_b, "none": np.zeros_like, "b": lambda b: np.maximum(b, 0.0)}[kind]
@@ -97,7 +100,15 @@ def effective_b_factors(structure: Structure, kind: str = "auto") -> tuple[np.nd
     if kind not in B_KINDS:
         raise InputError(f"B-factor kind must be one of {', '.join(B_KINDS)}, got {kind!r}")
     kind = b_factor_kind(structure) if kind == "auto" else kind
-    return _as_b(kind)(np.asarray(structure.b_factor, dtype=np.float64)), kind
+    raw = np.asarray(structure.b_factor, dtype=np.float64)
+    if kind == "b" and raw.size and not (np.all(np.isfinite(raw)) and raw.max() <= MAX_B_FACTOR):
+        worst = int(np.argmax(np.where(np.isfinite(raw), raw, np.inf)))
+        raise StructureError(
+            f"{structure.path}: atom {worst + 1} has B-factor {raw[worst]:g} A^2, beyond the {MAX_B_FACTOR:g} A^2 a "
+            f"model can hold (the PDB format's limit): correct the model, or read its B column as none "
+            f"(--b-factors none)"
+        )
+    return _as_b(kind)(raw), kind
 
 
 def with_effective_b_factors(structure: Structure, kind: str = "auto") -> tuple[Structure, str]:

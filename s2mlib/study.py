@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .atoms import Structure, read_structure
 from .cache import file_stamp, matches, read_record, safe_name, write_record
@@ -47,6 +46,7 @@ from .metrics import (
     on_grid_of,
     residue_qscores,
 )
+from .progress import tqdm
 from .simulate import simulate
 from .structures import secondary_structure
 from .tiling import cube_corners

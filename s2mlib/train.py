@@ -55,11 +55,10 @@ import torch.nn.functional as F
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from . import distributed
 from .augment import augment_batch, draw
-from .config import RunPaths, add_override_option, check_overrides, kwargs_for, parse_value
+from .config import RunPaths, add_override_option, check_keys, check_overrides, kwargs_for, parse_value
 from .curate import load_curation, require_kept
 from .errors import InputError, S2MError
 from .generate import refine
@@ -69,6 +68,7 @@ from .outputs import atomic_write
 from .patches import PatchDataset, load_levels
 from .precision import autocast as precision_autocast
 from .precision import check_precision, describe, resolve_precision
+from .progress import tqdm
 from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
 
 CHECKPOINT = "checkpoint.pt"
@@ -755,6 +755,30 @@ class WeightSnapshots:
         return out
 
 
+def read_params(path: Path) -> dict[str, Any]:
+    """The parameters of ``--params FILE`` (:func:`train_profile`'s hand-over): a YAML mapping of profile keys
+    (:func:`s2mlib.config.check_keys`) with a ``run_dir``, whose training settings ``TrainConfig`` accepts; one-line
+    :class:`S2MError` naming the file otherwise (not YAML, a tag, not a mapping, empty, an unknown key)."""
+    try:
+        params = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise S2MError(f"{path}: not a YAML file of parameters ({reason})") from None
+    if not isinstance(params, dict) or not params:
+        raise S2MError(
+            f"{path}: holds {'nothing' if not params else type(params).__name__}, not a mapping of profile keys "
+            f"(KEY: VALUE lines, as train_profile writes)"
+        )
+    check_keys([str(k) for k in params if k != "profile"], str(path))
+    if not params.get("run_dir"):
+        raise S2MError(f"{path}: no run_dir: the run folder whose curation table to train on")
+    try:
+        TrainConfig(**kwargs_for(TrainConfig, params))
+    except (TypeError, ValueError) as exc:
+        raise S2MError(f"{path}: the training settings are invalid: {exc}") from None
+    return params
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m s2mlib.train``: a profile's training run (:func:`run_training`), alone or as one of torchrun's
     processes. Bad input is one line on stderr and exit status 2."""
@@ -767,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.params is not None:
-            params = yaml.safe_load(args.params.read_text())
+            params = read_params(args.params)
         else:
             overrides = {key: parse_value(value) for key, value in args.parameter}
             params = check_overrides(args.profile, overrides)

@@ -116,6 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     for folder in (args.base, args.other):
         if not folder.is_dir():
             parser.error(f"{folder}: not a folder")
+    if args.out:
+        for folder in (args.base, args.other):
+            if args.out.resolve().parent == folder.resolve():
+                print(
+                    f"compare_figures: error: --out {args.out}: in the compared folder {folder}, where it could "
+                    f"replace a compared table or its Markdown: write the report elsewhere",
+                    file=sys.stderr,
+                )
+                return 2
     rows = []
     for path in sorted(args.base.glob("*.csv")):
         twin = args.other / path.name

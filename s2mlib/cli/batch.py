@@ -21,7 +21,9 @@ from pathlib import Path
 from ..errors import S2MError
 from .common import resolved
 
-JOIN_TIMEOUT = datetime.timedelta(days=7)  # torchrun's processes wait this long for the slowest at the end
+JOIN_TIMEOUT = datetime.timedelta(
+    days=7
+)  # torchrun's processes wait this long for the slowest at the end (Ctrl-C works)
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -72,11 +74,15 @@ def _device(device: str) -> str:
     return device
 
 
-def run(args: argparse.Namespace, make_generator: Callable) -> int:
-    """Plan (every check before the work), generate this shard, join when every shard is done; exit status."""
-    import torch.distributed as dist
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
+
+def run(args: argparse.Namespace, make_generator: Callable) -> int:
+    """Plan (every check before the work), meet torchrun's other processes, generate this shard, join when every
+    shard is done; exit status."""
     from ..batch import current_shard, generate_many, jobs_from, join_summaries, plan, read_list
+    from ..distributed import Meeting
 
     if args.out_dir is None:
         raise S2MError("--list needs --out-dir DIR, the folder of the maps and of generated.csv")
@@ -89,11 +95,12 @@ def run(args: argparse.Namespace, make_generator: Callable) -> int:
     jobs = jobs_from(models=args.model, table=read_list(args.list) if args.list else None)
     if args.ref_map:
         jobs.loc[jobs["ref_map"] == "", "ref_map"] = str(args.ref_map)
-    jobs = plan(jobs, args.out_dir, weights=args.weights, half_maps=getattr(args, "half_maps", False))
+    jobs = plan(jobs, args.out_dir, weights=args.weights, half_maps=getattr(args, "half_maps", False), confine=True)
+    meeting = None
+    if "torchrun" in shard.source:  # every process there, or one line (variables left from an earlier torchrun)
+        meeting = Meeting(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
+        meeting.meet("start", say=_say)
     generator = make_generator(args, device=_device(resolved(args.device)), progress=False)
-    torchrun = "torchrun" in shard.source and "MASTER_ADDR" in os.environ
-    if torchrun and not dist.is_initialized():
-        dist.init_process_group("gloo", timeout=JOIN_TIMEOUT)  # only to wait for every process at the end
     mine = len(range(shard.index, len(jobs), shard.count))
     print(
         f"{mine} of {len(jobs)} structures (shard {shard.index} of {shard.count}: {shard.source}) with "
@@ -112,17 +119,17 @@ def run(args: argparse.Namespace, make_generator: Callable) -> int:
     counts = summary["status"].value_counts()
     failed = int(counts.get("failed", 0))
     if shard.count > 1:
-        if torchrun:
-            dist.barrier()
-        if not torchrun or dist.get_rank() == 0:
+        if meeting is not None:
+            meeting.meet("done", timeout=JOIN_TIMEOUT.total_seconds())
+        if meeting is None or meeting.rank == 0:
             try:
                 joined = join_summaries(args.out_dir, total=len(jobs))
                 print(f"{args.out_dir / 'generated.csv'}: every shard done, {len(joined)} rows joined", file=sys.stderr)
             except S2MError as exc:
                 print(f"not joined yet ({exc}); run s2m join {args.out_dir} when every shard is done", file=sys.stderr)
-        if torchrun:
-            dist.barrier()  # every process exits after the join (torchrun stops the others when one exits 1)
-            dist.destroy_process_group()
+        if meeting is not None:
+            meeting.meet("joined")  # every process exits after the join (torchrun stops the others when one exits 1)
+            meeting.leave()
     print(
         f"{shard.summary(args.out_dir)}: {int(counts.get('done', 0))} made, {int(counts.get('skipped', 0))} "
         f"skipped (already there), {failed} failed, of {mine}"

@@ -51,13 +51,16 @@ def run(args: argparse.Namespace) -> None:
     """Curate the map, write it and print its grid."""
     from ..curate import CurationConfig, curate_exp_map
     from ..io import write_map
+    from ..simulate import check_inside
 
     config = CurationConfig(**given(args, "mask_radius", "spacing", "clip_negative"))
     ensure_not_input(check_output(args.output), args.map, args.model)
     density = read_map(args.map, min_size=MIN_GRID, purpose="curation (trilinear resampling)")
+    model = read_structure(args.model)
+    check_inside(model, density)  # a model partly outside the map: one warning line, the ExpMap is cut there
     exp_map = curate_exp_map(
         density,
-        read_structure(args.model),
+        model,
         mask_radius=config.mask_radius,
         spacing=config.spacing,
         cushion=config.cushion,

@@ -12,6 +12,7 @@ the exit status is 1 when an entry failed (a rerun fetches only those).
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 MIRROR_HELP = (
@@ -21,6 +22,9 @@ MIRROR_HELP = (
     "https://files.wwpdb.org/pub), a PDB .../divided/mmCIF folder, or this project's cache (emdb/, pdb/download/). "
     "The rest comes from $S2M_EMDB_URL / $S2M_PDB_URL, else EBI and RCSB"
 )
+
+MAX_TIMEOUT = 3600.0  # s without an answer: beyond an hour a mirror is down, not slow
+MAX_RETRIES = 10  # retries 1, 2, 4 ... 512 s apart: 17 minutes of waiting in all
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -74,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.list is None) == (args.emdb_id is None):
         raise InputError("give an EMDB ID (and optionally a PDB ID), or --list MANIFEST, not both")
     sources = Sources(mirror=args.mirror, layout=args.mirror_layout)
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise InputError(f"--timeout {args.timeout:g}: give a number of seconds above 0, at most {MAX_TIMEOUT:g}")
+    if not 0 <= args.retries <= MAX_RETRIES:
+        raise InputError(f"--retries {args.retries}: give a whole number from 0 to {MAX_RETRIES}")
     options = {"timeout": args.timeout, "retries": args.retries}
     if args.list is None:
         result = fetch_entry(args.emdb_id, args.pdb_id, cache=args.cache, mirror=sources, **options)

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import S2MError
 from ..noise import half_map_paths
 from ..outputs import ensure_not_input
 from ..precision import PRECISIONS
@@ -127,6 +128,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def wants_noise(args: argparse.Namespace) -> bool:
+    """A sample map: ``--noise``, or ``--half-maps`` or ``--quality``, which imply it."""
+    return bool(args.noise or args.half_maps or not isinstance(args.quality, LibraryDefault))
+
+
 def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
     """The :class:`s2mlib.generate.MapGenerator` that ``args`` ask for (``overrides`` replace its arguments)."""
     from ..generate import MapGenerator
@@ -134,7 +140,7 @@ def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
     kwargs = {
         **given(args, "device", "batch_size", "skip_empty", "precision", "runtime", "b_factors", "quality"),
         "resolution": args.resolution,
-        "noise": args.noise or args.half_maps or not isinstance(args.quality, LibraryDefault),
+        "noise": wants_noise(args),
         "seed": args.seed,
     }
     return MapGenerator(args.weights, **{**kwargs, **overrides})
@@ -159,6 +165,10 @@ def run(args: argparse.Namespace) -> int | None:
     ``--out-dir`` or ``--list``, many maps (:func:`s2mlib.cli.batch.run`, whose exit status this returns)."""
     from ..metrics import write_confidence
 
+    if args.seed is not None and not wants_noise(args):
+        raise S2MError(
+            "--seed is the noise's seed: give --noise, --half-maps or --quality with it (the expected map has none)"
+        )
     if batch.wanted(args):
         return batch.run(args, make_generator)
     args.model = batch.one_model(args)

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from ..atoms import read_structure
+from ..errors import InputError
 from ..outputs import check_output, ensure_not_input
 from .common import ref_map
 
@@ -35,6 +36,12 @@ def run(args: argparse.Namespace) -> None:
     from ..memory import grid_bytes, require_disk
     from ..simulate import BLOCKWISE, blockwise, grid_text, simulate, simulate_slabs
 
+    if args.spacing is not None and args.spacing > args.resolution / 2:  # NaN and <= 0: the simulators' own line
+        raise InputError(
+            f"--spacing {args.spacing:g} A is coarser than half the resolution {args.resolution:g} A: such a grid "
+            f"cannot hold the map (its Nyquist limit, twice the spacing, is above the resolution); give at most "
+            f"{args.resolution / 2:g}"
+        )
     ensure_not_input(check_output(args.output), args.model, args.ref_map)
     model = read_structure(args.model)
     ref = ref_map(args.ref_map)
