@@ -5,10 +5,12 @@
 - ``'torch'``: the network itself, eagerly, on its device, in the resolved precision (:mod:`s2mlib.precision`);
   the reference, and the path of every GPU and of bf16;
 - ``'openvino'``: the same network converted once to OpenVINO (``openvino.convert_model``, traced with a dynamic
-  batch) and compiled for the CPU in float32. On a 2-core AMD EPYC with oneDNN held to AVX2 the fast weights' cube
-  cost 0.067 CPU s against 0.18-0.26 in eager PyTorch; its kernels sum in another order, so outputs differ from
-  PyTorch's by up to about 1.3e-4 of their range (tests/test_runtime.py, on real cubes; PyTorch's own AVX2 and AVX-512
-  kernels differ by 1e-6), which moves no map score by 0.001 (README, Benchmarks);
+  batch) and compiled for the CPU in float32, once per batch length with that length fixed (a static shape: about
+  7 % faster than the dynamic one here; a compilation takes 0.1 s). On a 2-core AMD EPYC with oneDNN held to AVX2
+  the fast weights' cube cost 0.030 s on 2 threads against 0.13 s in eager PyTorch (benchmarks/bench_generate.py);
+  its kernels sum in another order, so outputs differ from PyTorch's by up to about 1.3e-4 of their range
+  (tests/test_runtime.py, on real cubes; PyTorch's own AVX2 and AVX-512 kernels differ by 1e-6), which moves no map
+  score by 0.001 (README, Benchmarks);
 - ``'auto'``: OpenVINO for fp32 on a CPU when the package is installed (it is in environment.yml), else PyTorch.
 
 The conversion takes some seconds, so the converted model is kept in the cache folder (``$S2M_CACHE``, else
@@ -34,7 +36,7 @@ import warnings
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -175,11 +177,18 @@ class CubeRunner:
         else:
             root = Path(cache) if cache is not None else default_cache()
             model = _converted(network, root / "openvino" / weights_digest(weights))
-        compiled = _core().compile_model(
-            model, "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "INFERENCE_PRECISION_HINT": "f32"}
-        )
-        request = compiled.create_infer_request()
-        conditioned = len(compiled.inputs) > 1
+        config = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "INFERENCE_PRECISION_HINT": "f32"}
+        conditioned = len(model.inputs) > 1
+        requests: dict[int, Any] = {}  # batch length -> a request compiled for that static shape
+
+        def request_for(n: int):
+            if n not in requests:
+                sized = model.clone()
+                sized.reshape(
+                    {port: [n, 1, CUBE, CUBE, CUBE] if i == 0 else [n] for i, port in enumerate(sized.inputs)}
+                )
+                requests[n] = _core().compile_model(sized, "CPU", config).create_infer_request()
+            return requests[n]
 
         def compute(batch: np.ndarray, level: float | None) -> np.ndarray:
             inputs = [np.ascontiguousarray(batch, np.float32)]
@@ -187,6 +196,6 @@ class CubeRunner:
                 if level is None:
                     raise ValueError("a resolution-conditioned generator needs the target resolution")
                 inputs.append(np.full(len(batch), level, np.float32))
-            return np.array(request.infer(inputs)[0][:, 0], np.float32)
+            return np.array(request_for(len(batch)).infer(inputs)[0][:, 0], np.float32)
 
         return cls("openvino", compute)
