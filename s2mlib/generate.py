@@ -199,6 +199,7 @@ class MapGenerator:
         self.precision = resolve_precision(check_precision(precision), self.device)
         self.runtime = resolve_runtime(runtime, self.device, self.precision)
         self._runner: CubeRunner | None = None  # built at the first map (OpenVINO converts the network once)
+        self._loaded, self._runner_for = self.network, None  # the network of the weights file; the runner's
         self.channels_last, self.stride, self.progress = channels_last, stride, progress
         self.b_factors = b_factors
         self.conditioned, self.input_kind = self.network.conditioned, self.network.input_kind
@@ -248,15 +249,16 @@ class MapGenerator:
 
     def refine(self, array: np.ndarray, resolution: float | None = None) -> np.ndarray:
         """Run the loaded generator over a whole [z, y, x] input array (see :func:`refine`)."""
-        if self._runner is None:
-            self._runner = CubeRunner.build(
+        if self._runner is None or self._runner_for is not self.network:  # a network set by hand gets its own
+            self._runner = CubeRunner.build(  # runner, converted afresh, not the weights file's cached model
                 self.network,
                 self.device,
                 self.precision,
                 runtime=self.runtime,
                 channels_last=self.channels_last,
-                weights=self.weights,
+                weights=self.weights if self.network is self._loaded else None,
             )
+            self._runner_for = self.network
         before = self._runner.cubes
         refined = refine(
             self.network,
