@@ -232,3 +232,17 @@ def test_mobility_weight_follows_the_b_factors():
     assert sharp / far == pytest.approx((10 / 40) ** 2, rel=0.1) and mobile / far == pytest.approx(1.0, rel=0.1)
     assert mobility_weight(grid, xyz, np.full(3, 20.0)) is None  # no information: uniform noise
     assert mobility_weight(grid, xyz, np.zeros(3)) is None
+
+
+def test_one_atom_of_huge_b_raises_the_noise_at_most_sixteen_fold():
+    """Before: no cap, so one atom at B = 999.99 among atoms at 20 made local noise of +-10 on a map of maximum 1.2.
+    Oracle by hand: B(x) / B_median is at most 4 at the outlier, so w there is at most 4^2 = 16 times w far away."""
+    grid = DensityMap(np.zeros((20, 20, 40), np.float32))
+    xyz = np.array([[8.0 + i, 10.0, 10.0] for i in range(8)] + [[30.0, 10.0, 10.0]])
+    b = np.array([20.0] * 8 + [999.99])
+    weight = mobility_weight(grid, xyz, b, exponent=2.0)
+    far, outlier = weight[0, 0, 19], weight[10, 10, 30]
+    assert outlier / far == pytest.approx(16.0, rel=1e-6)  # capped: (999.99 / 20)^2 = 2500 without the cap
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(grid.data.shape) * weight
+    assert np.abs(noise).max() < 16 * 5 * far  # what the cap allows, 5 sd
