@@ -10,4 +10,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 py=$(tools/setup_env.sh | tail -n 1)
-exec "$py" -m s2mlib.runner "$@"
+exec "$py" -m s2mlib.run.runner "$@"

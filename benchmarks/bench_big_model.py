@@ -1,5 +1,5 @@
 """Time and peak memory of ``s2m simulate`` and ``s2m generate`` on big models: copies of a shared model (default
-0093_6GYN, 16,932 atoms) tiled to 0.2, 0.5, 1 and 2 million atoms (``s2mlib.structures.structure_of_size``).
+0093_6GYN, 16,932 atoms) tiled to 0.2, 0.5, 1 and 2 million atoms (``s2mlib.sim.structures.structure_of_size``).
 
 Run by hand: ``nice -n 10 python benchmarks/bench_big_model.py [--atoms 200000 2000000] [--commands simulate
 generate] [--cap-gb 8] [--timeout 7200] [--generate-options='--precision fp32']``. Each run is a fresh
@@ -25,8 +25,8 @@ from pathlib import Path
 
 from timing import SHARED, machine_line
 
-from s2mlib.atoms import read_structure
-from s2mlib.structures import structure_of_size
+from s2mlib.io.atoms import read_structure
+from s2mlib.sim.structures import structure_of_size
 
 COMMANDS = {
     "simulate": ["simulate", "{model}", "-o", "{out}/sim.mrc", "--method", "molmap"],

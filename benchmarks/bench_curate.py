@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 from timing import SHARED, best_of, machine_line
 
-from s2mlib.atoms import read_structure
-from s2mlib.curate import curate_entry, curate_exp_map, make_sim_map
-from s2mlib.filters import map_model_issues, structure_issues
-from s2mlib.io import read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
 from s2mlib.metrics import chimerax_correlation
+from s2mlib.study.curate import curate_entry, curate_exp_map, make_sim_map
+from s2mlib.study.filters import map_model_issues, structure_issues
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from timing import SHARED, machine_line
 
-from s2mlib.io import DensityMap, write_map
+from s2mlib.io.density import DensityMap, write_map
 
 
 def smooth_random(size: int, seed: int) -> np.ndarray:

@@ -2,11 +2,11 @@
 
 The paper (section 4.4, Figure 7) reports about 14 s for 644 residues, 20 s for 2,501 and 53 s for 12,868 on a
 32-core CPU. Structures of exactly those residue counts are made from a real model (../shared/data 0093_6GYN,
-protein only) by translated copies on a grid (:func:`s2mlib.structures.structure_of_size`) and timed with
-:func:`s2mlib.study.time_generation` (one untimed warm-up on the smallest first). Weights: ``--weights``, else
+protein only) by translated copies on a grid (:func:`s2mlib.sim.structures.structure_of_size`) and timed with
+:func:`s2mlib.study.benchmark.time_generation` (one untimed warm-up on the smallest first). Weights: ``--weights``, else
 the shipped ones, else (or with ``--width``) a random generator of that width (the paper's is 32: same cost as
 trained weights). On the CPU the variants of ``--cpu-variants`` are timed: fp32 in eager PyTorch (``fp32-torch``),
-fp32 in OpenVINO (``fp32-openvino``, s2mlib.runtime) and bf16 autocast (``bf16``; only where the CPU computes bf16
+fp32 in OpenVINO (``fp32-openvino``, s2mlib.gan.runtime) and bf16 autocast (``bf16``; only where the CPU computes bf16
 natively, unless ``--emulated-bf16``); on a CUDA machine the fp32, bf16, channels_last and bf16 + channels_last
 variants. The first line names the CPU, its capability (AVX2, AVX512, +BF16, +AMX) and the thread count.
 
@@ -54,7 +54,7 @@ def compile_ab(weights, batch: int, rounds: int = 3) -> None:
 
     import torch
 
-    from s2mlib.weights import load_generator
+    from s2mlib.gan.weights import load_generator
 
     g = load_generator(weights)
     x = torch.rand(batch, 1, 32, 32, 32)
@@ -131,7 +131,7 @@ def main() -> None:
     import torch
 
     if args.compile_ab:
-        from s2mlib.weights import weights_path
+        from s2mlib.gan.weights import weights_path
 
         torch.set_num_threads(args.threads)
         compile_ab(weights_path(args.weights or "shipped"), args.batch_size)
@@ -140,13 +140,13 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from timing import machine_line
 
-    from s2mlib.atoms import read_structure
-    from s2mlib.generate import MapGenerator
-    from s2mlib.model import Generator
-    from s2mlib.precision import bf16_native
-    from s2mlib.structures import structure_of_size
-    from s2mlib.study import time_generation
-    from s2mlib.weights import DEFAULT_WEIGHTS, export_generator, load_generator, weights_path
+    from s2mlib.gan.generate import MapGenerator
+    from s2mlib.gan.model import Generator
+    from s2mlib.gan.precision import bf16_native
+    from s2mlib.gan.weights import DEFAULT_WEIGHTS, export_generator, load_generator, weights_path
+    from s2mlib.io.atoms import read_structure
+    from s2mlib.sim.structures import structure_of_size
+    from s2mlib.study.benchmark import time_generation
 
     torch.set_num_threads(args.threads)
     print(machine_line())

@@ -1,4 +1,4 @@
-"""Structures per hour with ``s2m generate --out-dir`` (s2mlib.batch), and one call for 8 models against 8 calls.
+"""Structures per hour with ``s2m generate --out-dir`` (s2mlib.gan.batch), and one call for 8 models against 8 calls.
 
 Each case runs the real command in a fresh process (imports and weights load included, as a user pays them), on
 ``--threads`` torch threads, into a fresh folder:

@@ -13,8 +13,8 @@ import csv
 import numpy as np
 from timing import SHARED, best_of, machine_line
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
 from s2mlib.metrics import (
     atom_qscores,
     field_scores,
@@ -27,7 +27,7 @@ from s2mlib.metrics import (
     phenix_mask,
     residue_smoc,
 )
-from s2mlib.simulate import blurrer, molmap
+from s2mlib.sim.simulate import blurrer, molmap
 
 
 def main() -> None:

@@ -6,14 +6,14 @@
 The shared pairs (../shared/data) are curated as the default profile does (reused when done), each curated pair is
 tiled periodically to --shape (the paper's ~2,000 cubes per map) and written once, and --maps pairs of hard links
 to those files make a paper-size training split (403,710 patches in the paper): a dataset of that many distinct
-map files, memory-mapped (:func:`s2mlib.patches.load_pairs` with ``mmap=True``, as training does). Printed:
+map files, memory-mapped (:func:`s2mlib.gan.patches.load_pairs` with ``mmap=True``, as training does). Printed:
 
 - the dataset: build time, patches, peak resident anonymous memory (RssAnon: what the process owns; the mapped
   files' pages are the OS's page cache, shared and reclaimable) against the maps held in memory;
 - the loader: patches/s of one process cutting patches (what a worker does for the device augmentation), the
   TorchIO augmentation's cost per patch (the reference path's workers), and a DataLoader with --workers workers
   (peak RssAnon of the main process and its workers together);
-- the device augmentation on this CPU (s2mlib.augment: the host's draws and matrices, and the batch arithmetic);
+- the device augmentation on this CPU (s2mlib.gan.augment: the host's draws and matrices, and the batch arithmetic);
 - the workers each GPU needs to be fed at the measured H100 rates, and the paper profile's epoch and total time on
   1, 8 and 64 GPUs from those rates (estimates: linear DDP scaling assumed, not measured).
 
@@ -81,9 +81,9 @@ class PeakAnon:
 
 def curated(work: Path) -> pd.DataFrame:
     """The shared pairs curated as the default profile does (kept entries), reused when already there."""
-    from s2mlib.config import load_profile
-    from s2mlib.curate import CURATION_TABLE, CurationConfig, curate_manifest, load_curation, save_curation
-    from s2mlib.manifest import load_manifest
+    from s2mlib.io.manifest import load_manifest
+    from s2mlib.run.config import load_profile
+    from s2mlib.study.curate import CURATION_TABLE, CurationConfig, curate_manifest, load_curation, save_curation
 
     if not (work / CURATION_TABLE).exists():
         params = load_profile("default", {"manifest": str(MANIFEST)})
@@ -99,7 +99,7 @@ def curated(work: Path) -> pd.DataFrame:
 
 def tiles(table: pd.DataFrame, shape: tuple[int, int, int], work: Path) -> list[tuple[Path, Path]]:
     """Each curated pair tiled periodically (np.pad, mode 'wrap') to ``shape``, written once."""
-    from s2mlib.io import DensityMap, read_map, write_map
+    from s2mlib.io.density import DensityMap, read_map, write_map
 
     out = []
     for row in table.itertuples():
@@ -152,8 +152,8 @@ def main() -> None:
     print(machine_line())
     from torch.utils.data import DataLoader
 
-    from s2mlib.augment import augment_batch, draw
-    from s2mlib.patches import PatchDataset, augmentation
+    from s2mlib.gan.augment import augment_batch, draw
+    from s2mlib.gan.patches import PatchDataset, augmentation
 
     print(
         f"torch {torch.__version__}, {args.threads} thread(s); {os.cpu_count()} cores, load average "

@@ -1,7 +1,7 @@
 """Speed and peak memory of the map simulators against atom count (run by hand, never by the test suite).
 
 A real model (../shared/data 0093_6GYN, 16,016 protein atoms) is tiled by translated copies on a grid, cut to
-~1k, 10k and 100k atoms (s2mlib.structures.structure_of_size); every method is evaluated on the same 1 A bounding
+~1k, 10k and 100k atoms (s2mlib.sim.structures.structure_of_size); every method is evaluated on the same 1 A bounding
 grid (padding 3 x resolution).
 Each case runs in a fresh subprocess; peak memory is the rise of the process's peak RSS (VmHWM, reset through
 /proc/self/clear_refs) during the call, shown against the size of the float32 output grid.
@@ -28,10 +28,10 @@ MODEL = ROOT.parent / "shared" / "data" / "pairs" / "0093_6GYN" / "6gyn.pdb"
 
 def tiled_model(n_atoms: int, out: Path) -> Path:
     """MODEL's protein (ligands and waters removed) tiled by translated copies and cut to at most ``n_atoms``
-    atoms in whole residues (:func:`s2mlib.structures.structure_of_size`), written as mmCIF."""
+    atoms in whole residues (:func:`s2mlib.sim.structures.structure_of_size`), written as mmCIF."""
     sys.path.insert(0, str(ROOT))
-    from s2mlib.atoms import read_structure
-    from s2mlib.structures import structure_of_size
+    from s2mlib.io.atoms import read_structure
+    from s2mlib.sim.structures import structure_of_size
 
     st = structure_of_size(read_structure(MODEL, remove_hetero=True), atoms=n_atoms)
     path = out / f"tiled_{n_atoms}.cif"
@@ -61,8 +61,8 @@ def run_case(model: str, method: str, resolution: float, repeat: int, threads: i
 
     torch.set_num_threads(threads)
     sys.path.insert(0, str(ROOT))
-    from s2mlib.atoms import read_structure
-    from s2mlib.simulate import bounding_grid, simulate
+    from s2mlib.io.atoms import read_structure
+    from s2mlib.sim.simulate import bounding_grid, simulate
 
     st = read_structure(model)
     grid = bounding_grid(st.xyz, 1.0, 3 * resolution)

@@ -4,11 +4,11 @@
     python benchmarks/bench_train.py --steps 5 --threads 1
     python benchmarks/bench_train.py --gpu-only --real --workers 12   # on a GPU machine: bare steps and real training
 
-Prints: G+D training step throughput (s2mlib.train.GAN.step), generator inference throughput (no grad), the
+Prints: G+D training step throughput (s2mlib.gan.train.GAN.step), generator inference throughput (no grad), the
 input pipeline's throughput (PatchDataset with the paper's augmentation, one process), and, when CUDA exists,
 the same on the GPU plus peak GPU memory of a training step at batch 128 (fp32, bf16, channels-last-3D, and both;
 bf16 with torch.compile, and with CUDA graphs through torch.compile's 'reduce-overhead'). With ``--real``: real
-training (s2mlib.train.train: loader workers, augmentation, transfers, the step; validation excluded) on a real map
+training (s2mlib.gan.train.train: loader workers, augmentation, transfers, the step; validation excluded) on a real map
 tiled to 240 x 260 x 260 voxels, the second epoch's patches/s, for the TorchIO and the device augmentation, and
 (on a GPU) bf16, compile and batch 128 / 256.
 """
@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from timing import machine_line
 
-from s2mlib.model import place
-from s2mlib.patches import PatchDataset
-from s2mlib.train import GAN, TrainConfig, train
+from s2mlib.gan.model import place
+from s2mlib.gan.patches import PatchDataset
+from s2mlib.gan.train import GAN, TrainConfig, train
 
 SHARED_MAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "pairs" / "2513_4CI0_b" / "emd_2513.mrc.gz"
 
@@ -75,7 +75,7 @@ def shared_map() -> np.ndarray | None:
     """The real map of SHARED_MAP on a 1 A grid, min-max [0, 1] (None if absent)."""
     if not SHARED_MAP.exists():
         return None
-    from s2mlib.io import read_map
+    from s2mlib.io.density import read_map
 
     m = read_map(SHARED_MAP)
     a = m.resampled_on(m.origin, tuple(int(s * v) for s, v in zip(m.data.shape, m.voxel_size[::-1])), 1.0).data
@@ -83,7 +83,7 @@ def shared_map() -> np.ndarray | None:
 
 
 def real_rate(cfg: TrainConfig, batch: int, steps: int) -> float | None:
-    """Patches per second of real training (:func:`s2mlib.train.train`, the second of two epochs of ``steps`` steps,
+    """Patches per second of real training (:func:`s2mlib.gan.train.train`, the second of two epochs of ``steps`` steps,
     validation excluded) on the real map tiled to 240 x 260 x 260 voxels (2,028 patches)."""
     a = shared_map()
     if a is None:

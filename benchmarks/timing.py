@@ -22,14 +22,14 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def machine_line(precision: str | None = None, runtime: str | None = None) -> str:
     """What a benchmark runs on, printed first by every script: the CPU model and capability (AVX2, AVX512, +BF16,
-    +AMX: :func:`s2mlib.precision.cpu_capability`), cores, torch threads, the GPU if any, and the precision and
+    +AMX: :func:`s2mlib.gan.precision.cpu_capability`), cores, torch threads, the GPU if any, and the precision and
     runtime timed ('auto' is resolved for the CPU)."""
     import os
 
     import torch
 
-    from s2mlib.precision import bf16_native, cpu_capability, resolve_precision
-    from s2mlib.provenance import cpu_model
+    from s2mlib.gan.precision import bf16_native, cpu_capability, resolve_precision
+    from s2mlib.run.provenance import cpu_model
 
     cpu = torch.device("cpu")
     words = [

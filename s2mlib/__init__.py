@@ -1,8 +1,8 @@
 """struc2map: experimental-like cryo-EM density maps from atomic structures (after struc2mapGAN).
 
 The entry points, each importable from ``s2mlib`` (the names in ``__all__``; all but the maps, models and errors are
-imported on first use, so ``import s2mlib`` does not load torch). The modules hold the rest: :mod:`s2mlib.simulate`
-(``simulate(model, method, resolution)``), :mod:`s2mlib.metrics`, :mod:`s2mlib.train`, :mod:`s2mlib.batch` ...
+imported on first use, so ``import s2mlib`` does not load torch). The modules hold the rest: :mod:`s2mlib.sim.simulate`
+(``simulate(model, method, resolution)``), :mod:`s2mlib.metrics`, :mod:`s2mlib.gan.train`, :mod:`s2mlib.gan.batch` ...
 
 Maps and models: read, inspect, write (MRC/CCP4, PDB/mmCIF, gzip or not)
 
@@ -60,7 +60,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .atoms import Structure, read_structure, write_structure
 from .errors import (
     DownloadError,
     InputError,
@@ -72,24 +71,24 @@ from .errors import (
     StructureError,
     WeightsError,
 )
-from .io import DensityMap, read_map, write_map
-
-__version__ = "0.1.0"
+from .io.atoms import Structure, read_structure, write_structure
+from .io.density import DensityMap, read_map, write_map
+from .version import __version__
 
 # name -> module, imported on first use
 _LAZY = {
-    "molmap": "simulate",
-    "e2pdb2mrc": "simulate",
-    "blurrer": "simulate",
-    "gemmi_density": "simulate",
-    "MapGenerator": "generate",
-    "CurationConfig": "curate",
-    "curate_exp_map": "curate",
-    "make_sim_map": "curate",
-    "curate_manifest": "curate",
-    "load_manifest": "manifest",
-    "TrainConfig": "train",
-    "train_from_table": "train",
+    "molmap": "sim.simulate",
+    "e2pdb2mrc": "sim.simulate",
+    "blurrer": "sim.simulate",
+    "gemmi_density": "sim.simulate",
+    "MapGenerator": "gan.generate",
+    "CurationConfig": "study.curate",
+    "curate_exp_map": "study.curate",
+    "make_sim_map": "study.curate",
+    "curate_manifest": "study.curate",
+    "load_manifest": "io.manifest",
+    "TrainConfig": "gan.train",
+    "train_from_table": "gan.train",
     "evaluate": "metrics",
     "field_scores": "metrics",
     "model_fit_scores": "metrics",
@@ -134,12 +133,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .curate import CurationConfig, curate_exp_map, curate_manifest, make_sim_map
-    from .generate import MapGenerator
-    from .manifest import load_manifest
+    from .gan.generate import MapGenerator
+    from .gan.train import TrainConfig, train_from_table
+    from .io.manifest import load_manifest
     from .metrics import evaluate, field_scores, model_fit_scores, per_residue_scores, write_confidence
-    from .simulate import blurrer, e2pdb2mrc, gemmi_density, molmap
-    from .train import TrainConfig, train_from_table
+    from .sim.simulate import blurrer, e2pdb2mrc, gemmi_density, molmap
+    from .study.curate import CurationConfig, curate_exp_map, curate_manifest, make_sim_map
 
 
 def __getattr__(name: str) -> Any:

@@ -54,7 +54,7 @@ class DownloadError(S2MError, OSError):
 
 class SourceError(DownloadError):
     """Where downloads come from is wrong for every file: a mirror or base folder that does not exist, a mirror that
-    cannot be reached or holds no known layout (:mod:`s2mlib.sources`)."""
+    cannot be reached or holds no known layout (:mod:`s2mlib.io.sources`)."""
 
 
 class OutputError(S2MError, OSError):
@@ -71,7 +71,7 @@ class MissingInput(S2MError, FileNotFoundError):
 
 
 class Terminated(BaseException):
-    """The process received SIGTERM (raised by the handler of :func:`s2mlib.outputs.sigterm_raises`), so that
+    """The process received SIGTERM (raised by the handler of :func:`s2mlib.io.outputs.sigterm_raises`), so that
     temporary files are removed on the way out as for Ctrl-C."""
 
 

@@ -69,10 +69,10 @@ def brute_force_mask(xyz, grid, radius: float) -> np.ndarray:
 
 def cpu_bf16_is_native() -> bool:
     """True when this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere a bf16 test would run emulated,
-    about 50x slower than float32 (s2mlib.precision)."""
+    about 50x slower than float32 (s2mlib.gan.precision)."""
     import torch
 
-    from s2mlib.precision import bf16_native
+    from s2mlib.gan.precision import bf16_native
 
     return bf16_native(torch.device("cpu"))
 

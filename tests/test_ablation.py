@@ -1,4 +1,4 @@
-"""Tests of s2mlib.ablation: the variants of notebook 08, their per-seed budget, and trainings shared between the
+"""Tests of s2mlib.study.ablation: the variants of notebook 08, their per-seed budget, and trainings shared between the
 paper's ablation and input x conditioning (each trained once per seed)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from s2mlib import ablation
-from s2mlib.train import TrainConfig
+from s2mlib.gan.train import TrainConfig
+from s2mlib.study import ablation
 
 
 def test_budget_and_variants():

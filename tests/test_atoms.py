@@ -1,4 +1,4 @@
-"""Tests of s2mlib.atoms: models read into flat arrays (PDB, mmCIF, gzip, filters), one conformer per atom by
+"""Tests of s2mlib.io.atoms: models read into flat arrays (PDB, mmCIF, gzip, filters), one conformer per atom by
 ChimeraX's rule (written out again on a hand-made model), bad models, and models written back as PDB or mmCIF."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
 from s2mlib.errors import StructureError
+from s2mlib.io.atoms import read_structure
 
 
 def test_missing_model(tmp_path):
@@ -131,8 +131,8 @@ def test_write_structure_round_trip_every_atom_and_b_factor(tmp_path, name):
     by gemmi; a name that is not .pdb/.ent/.cif/.mmcif(.gz) or a model PDB cannot hold is one line, no file."""
     import gemmi
 
-    from s2mlib.atoms import write_structure
     from s2mlib.errors import OutputError
+    from s2mlib.io.atoms import write_structure
 
     model = read_structure(pair("5925_3J6J")["model_path"])
     st = model.gemmi_structure.clone()

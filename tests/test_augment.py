@@ -1,5 +1,5 @@
-"""Tests of s2mlib.augment, the paper's augmentation on a batch on the device, against TorchIO (the reference,
-s2mlib.patches.augmentation) on the CPU: the same parameters give TorchIO's output, and the distributions of the
+"""Tests of s2mlib.gan.augment, the paper's augmentation on a batch on the device, against TorchIO (the reference,
+s2mlib.gan.patches.augmentation) on the CPU: the same parameters give TorchIO's output, and the distributions of the
 draws and of the augmented patches agree."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import torchio as tio
 from helpers import pair
 from scipy import stats
 
-from s2mlib.augment import Draw, anisotropy_matrix, augment_batch, blur_matrix, draw
-from s2mlib.io import read_map
-from s2mlib.patches import augmentation
+from s2mlib.gan.augment import Draw, anisotropy_matrix, augment_batch, blur_matrix, draw
+from s2mlib.gan.patches import augmentation
+from s2mlib.io.density import read_map
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,4 +1,4 @@
-"""Many structures in one call (s2mlib.batch, s2m generate --out-dir / --list, s2m join).
+"""Many structures in one call (s2mlib.gan.batch, s2m generate --out-dir / --list, s2m join).
 
 Oracle: the same structures through single ``s2m generate MODEL -o OUT`` calls (the path tested in
 test_generate.py); the list, the shards and the torchrun run must make the very same maps. Every run here uses one
@@ -21,11 +21,11 @@ import pytest
 import torch
 from helpers import pair
 
-from s2mlib import batch
-from s2mlib.batch import Shard, current_shard, join_summaries, output_name, parse_shard
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
-from s2mlib.io import read_map
+from s2mlib.gan import batch
+from s2mlib.gan.batch import Shard, current_shard, join_summaries, output_name, parse_shard
+from s2mlib.io.density import read_map
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICTED = ROOT / "tests" / "data" / "predicted" / "AF-Q7Z434-F1-model_v4.pdb.gz"
@@ -157,7 +157,7 @@ def no_work(monkeypatch):
         raise AssertionError("the work started before the outputs were checked")
 
     monkeypatch.setattr(batch, "generate_one", fail)
-    monkeypatch.setattr("s2mlib.generate.MapGenerator.__init__", fail)
+    monkeypatch.setattr("s2mlib.gan.generate.MapGenerator.__init__", fail)
 
 
 def test_outputs_that_collide_are_refused_before_the_work(tmp_path, no_work, capsys):

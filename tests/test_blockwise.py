@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
 from s2mlib.cli import main
-from s2mlib.generate import MapGenerator, generator_input
-from s2mlib.io import read_map, write_map, write_map_slabs
-from s2mlib.simulate import simulate, simulate_slabs
+from s2mlib.gan.generate import MapGenerator, generator_input
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map, write_map, write_map_slabs
+from s2mlib.sim.simulate import simulate, simulate_slabs
 
 ENTRY = "2566_3J6B"  # 2,865 atoms, with its map; cut here into slabs of 5-9 z-sections
 SMALL = "5925_3J6J"  # 793 atoms: a 43 x 40 x 39 generator grid (8 cubes); e2pdb2mrc's box around (0, 0, 0) is small
@@ -87,9 +87,9 @@ def test_a_map_written_slab_by_slab_is_write_maps(tmp_path, structure, name):
 
 def grid_budget(monkeypatch, grids: float, shape) -> None:
     """No grid is made whole, and the memory available is ``grids`` float32 grids of ``shape``."""
-    monkeypatch.setattr("s2mlib.simulate.WHOLE_GRID_BYTES", 0)
-    monkeypatch.setattr("s2mlib.generate.WHOLE_GRID_BYTES", 0)
-    monkeypatch.setattr("s2mlib.memory.available_bytes", lambda: int(grids * 4 * np.prod(shape)))
+    monkeypatch.setattr("s2mlib.sim.simulate.WHOLE_GRID_BYTES", 0)
+    monkeypatch.setattr("s2mlib.gan.generate.WHOLE_GRID_BYTES", 0)
+    monkeypatch.setattr("s2mlib.io.memory.available_bytes", lambda: int(grids * 4 * np.prod(shape)))
 
 
 def test_s2m_simulate_writes_a_grid_too_big_for_memory_slab_by_slab(tmp_path, monkeypatch, capsys):
@@ -97,7 +97,7 @@ def test_s2m_simulate_writes_a_grid_too_big_for_memory_slab_by_slab(tmp_path, mo
     model = pair(SMALL)["model_path"]
     whole = simulate(read_structure(model), "molmap", 2.0)
     grid_budget(monkeypatch, 1.5, whole.data.shape)
-    monkeypatch.setattr("s2mlib.simulate.SLAB_BYTES", 4 * whole.data[0].size * 8)  # slabs of 8 sections
+    monkeypatch.setattr("s2mlib.sim.simulate.SLAB_BYTES", 4 * whole.data[0].size * 8)  # slabs of 8 sections
     assert main(["simulate", str(model), "-o", str(tmp_path / "sim.mrc")]) == 0
     assert f"grid {whole.shape_xyz}" in capsys.readouterr().out
     monkeypatch.undo()
@@ -106,7 +106,7 @@ def test_s2m_simulate_writes_a_grid_too_big_for_memory_slab_by_slab(tmp_path, mo
 
 def test_s2m_simulate_refuses_what_does_not_fit_on_disk_slab_by_slab(tmp_path, monkeypatch, capsys):
     model = pair(SMALL)["model_path"]
-    monkeypatch.setattr("s2mlib.simulate.WHOLE_GRID_BYTES", 0)
+    monkeypatch.setattr("s2mlib.sim.simulate.WHOLE_GRID_BYTES", 0)
     monkeypatch.setattr("shutil.disk_usage", lambda folder: type("Usage", (), {"free": 10**6})())
     assert main(["simulate", str(model), "-o", str(tmp_path / "sim.mrc")]) == 2
     line = capsys.readouterr().err.strip()
@@ -125,7 +125,7 @@ def test_s2m_generate_makes_a_grid_too_big_for_memory_from_slabs(tmp_path, monke
     assert main(["generate", model, "-o", str(tmp_path / "whole.mrc"), "--resolution", "5"]) == 0
     whole = read_map(tmp_path / "whole.mrc")
     grid_budget(monkeypatch, 5, whole.data.shape)
-    monkeypatch.setattr("s2mlib.simulate.SLAB_BYTES", 4 * whole.data[0].size * 7)
+    monkeypatch.setattr("s2mlib.sim.simulate.SLAB_BYTES", 4 * whole.data[0].size * 7)
     assert main(["generate", model, "-o", str(tmp_path / "slabs.mrc"), "--resolution", "5"]) == 0
     monkeypatch.undo()
     np.testing.assert_allclose(read_map(tmp_path / "slabs.mrc").data, whole.data, rtol=0, atol=1e-6)

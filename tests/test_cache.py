@@ -1,10 +1,10 @@
-"""Tests of s2mlib.cache: records match only the same stamp; file stamps notice a changed file; names are safe."""
+"""Tests of s2mlib.io.cache: records match only the same stamp; file stamps notice a changed file; names are safe."""
 
 from __future__ import annotations
 
 import os
 
-from s2mlib.cache import file_stamp, matches, read_record, safe_name, write_record
+from s2mlib.io.cache import file_stamp, matches, read_record, safe_name, write_record
 
 
 def test_a_record_matches_only_its_stamp(tmp_path):

@@ -106,9 +106,9 @@ def test_score_choices_are_the_library_scores():
 def test_curate_defaults_make_notebook_01s_expmap(tmp_path, capsys):
     """s2m curate without options and notebook 01 (curate_entry with the default profile's CurationConfig) write
     the same ExpMap of a real pair, clip_negative included (both follow CurationConfig: README, Decisions)."""
-    from s2mlib.config import load_profile
-    from s2mlib.curate import CurationConfig, curate_entry
-    from s2mlib.io import read_map
+    from s2mlib.io.density import read_map
+    from s2mlib.run.config import load_profile
+    from s2mlib.study.curate import CurationConfig, curate_entry
 
     row = pair("2566_3J6B")
     config = CurationConfig.from_params(load_profile("default"))
@@ -137,7 +137,7 @@ def test_curate_defaults_make_notebook_01s_expmap(tmp_path, capsys):
 
 
 def test_simulate_on_reference_grid(tmp_path, capsys):
-    from s2mlib.io import read_map
+    from s2mlib.io.density import read_map
 
     ref = pair(MODEL)["map_path"]
     out = tmp_path / "sim.mrc"
@@ -203,9 +203,9 @@ def one_line_error(err: str, command: str) -> str:
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, one_torch_thread):
     """s2m evaluate --model --json --per-residue (matched resolutions) of a 4 A molmap against 5925's map."""
-    from s2mlib.atoms import read_structure
-    from s2mlib.io import read_map, write_map
-    from s2mlib.simulate import molmap
+    from s2mlib.io.atoms import read_structure
+    from s2mlib.io.density import read_map, write_map
+    from s2mlib.sim.simulate import molmap
 
     folder = tmp_path_factory.mktemp("evaluate")
     row = pair(MODEL)
@@ -323,7 +323,7 @@ def test_confidence_writes_the_csv_scores_as_per_residue_b_factors(evaluated, tm
 def test_scores_in_b_factors_sets_unscored_residues_to_zero():
     import pandas as pd
 
-    from s2mlib.atoms import read_structure
+    from s2mlib.io.atoms import read_structure
     from s2mlib.metrics import scores_in_b_factors
 
     model = read_structure(pair(MODEL)["model_path"])
@@ -416,11 +416,11 @@ def test_generate_confidence_scores_the_generated_map(tmp_path, capsys, one_torc
     the map written beside it."""
     import torch
 
-    from s2mlib.atoms import read_structure
-    from s2mlib.io import read_map
+    from s2mlib.gan.model import Generator
+    from s2mlib.gan.weights import export_generator
+    from s2mlib.io.atoms import read_structure
+    from s2mlib.io.density import read_map
     from s2mlib.metrics import atom_qscores, residue_qscores
-    from s2mlib.model import Generator
-    from s2mlib.weights import export_generator
 
     torch.manual_seed(3)
     weights = export_generator(Generator(width=2), tmp_path / "tiny.pt")
@@ -505,7 +505,7 @@ def test_simulate_refuses_absurd_parameters_before_any_work(tmp_path, capsys, op
 
 
 def test_a_constant_map_is_not_said_to_have_a_matched_resolution(tmp_path, capsys):
-    from s2mlib.io import read_map, write_map
+    from s2mlib.io.density import read_map, write_map
 
     p = pair(MODEL)
     ref = read_map(p["map_path"])

@@ -2,8 +2,8 @@
 
 import pytest
 
-from s2mlib.config import ROOT, RunPaths, kwargs_for, load_profile, missing_inputs, start
 from s2mlib.errors import MissingInput, S2MError
+from s2mlib.run.config import ROOT, RunPaths, kwargs_for, load_profile, missing_inputs, start
 
 
 def test_default_profile_paths_are_absolute_and_overrides_apply(monkeypatch):
@@ -62,9 +62,9 @@ def test_profiles_define_the_same_keys():
 def test_every_key_of_every_profile_feeds_a_setting():
     """Profile keys are the names of what they feed: a CurationConfig or TrainConfig field, a MapGenerator argument
     (plain or generate_-prefixed) or one of the run's own keys; loading refuses any other."""
-    from s2mlib.config import RUN_KEYS, known_keys
-    from s2mlib.curate import CurationConfig
-    from s2mlib.train import TrainConfig
+    from s2mlib.gan.train import TrainConfig
+    from s2mlib.run.config import RUN_KEYS, known_keys
+    from s2mlib.study.curate import CurationConfig
 
     profiles = sorted((ROOT / "params").glob("*.yaml"))
     assert [p.stem for p in profiles] == ["default", "paper"]
@@ -76,7 +76,7 @@ def test_every_key_of_every_profile_feeds_a_setting():
 
 
 def test_a_profile_file_with_an_unknown_key_is_refused_as_an_override_is(monkeypatch, tmp_path):
-    import s2mlib.config as config
+    import s2mlib.run.config as config
 
     (tmp_path / "typo.yaml").write_text((ROOT / "params" / "default.yaml").read_text() + "epoch: 10\n")
     with pytest.raises(S2MError, match=r"-p epoch: profile default: no parameter 'epoch'; did you mean epochs\?"):
@@ -87,7 +87,7 @@ def test_a_profile_file_with_an_unknown_key_is_refused_as_an_override_is(monkeyp
 
 
 def test_a_known_key_missing_from_the_profile_can_be_set():
-    from s2mlib.config import check_overrides
+    from s2mlib.run.config import check_overrides
 
     assert "lr_patience" not in load_profile("default")
     assert load_profile("default", {"lr_patience": 3})["lr_patience"] == 3
@@ -95,7 +95,7 @@ def test_a_known_key_missing_from_the_profile_can_be_set():
 
 
 def test_the_project_root_is_s2m_root_else_the_checkout(monkeypatch, tmp_path):
-    import s2mlib.config as config
+    import s2mlib.run.config as config
 
     monkeypatch.delenv("S2M_ROOT", raising=False)
     assert config.project_root() == ROOT == config.ROOT

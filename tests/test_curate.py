@@ -14,8 +14,13 @@ from helpers import SHARED_DATA, TEST_DATA, pair, pair_ids
 from scipy.interpolate import RegularGridInterpolator
 from scipy.spatial import cKDTree
 
-from s2mlib.atoms import read_structure
-from s2mlib.curate import (
+from s2mlib.errors import ManifestError
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
+from s2mlib.io.manifest import load_manifest
+from s2mlib.sim.maps import atom_mask
+from s2mlib.sim.simulate import molmap
+from s2mlib.study.curate import (
     CurationConfig,
     assign_splits,
     curate_exp_map,
@@ -24,11 +29,6 @@ from s2mlib.curate import (
     make_sim_map,
     require_kept,
 )
-from s2mlib.errors import ManifestError
-from s2mlib.io import read_map
-from s2mlib.manifest import load_manifest
-from s2mlib.maps import atom_mask
-from s2mlib.simulate import molmap
 
 
 def reported_resolution(row: dict) -> float:

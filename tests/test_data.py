@@ -17,8 +17,10 @@ import pandas as pd
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.data import (
+from s2mlib.errors import DownloadError, SourceError
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
+from s2mlib.io.download import (
     fetch_entry,
     fetch_manifest,
     needs_download,
@@ -28,10 +30,8 @@ from s2mlib.data import (
     validate_emdb_id,
     validate_pdb_id,
 )
-from s2mlib.errors import DownloadError, SourceError
-from s2mlib.io import read_map
-from s2mlib.manifest import load_manifest
-from s2mlib.sources import Sources
+from s2mlib.io.manifest import load_manifest
+from s2mlib.io.sources import Sources
 
 FAST = {"retries": 2, "backoff": 0.001, "timeout": 10.0, "progress": False}
 # (entry in ../shared/data/pairs.tsv, resolution and primary contour written into the test header)
@@ -461,7 +461,7 @@ def load_manifest_of(folder: Path, emdb: str):
 
 def test_good_cached_map_is_checked_cheaply(server, tmp_path, monkeypatch):
     """A cache hit reads the header and the gzip trailer, not the whole map: no full decompression, no request."""
-    import s2mlib.data as data
+    import s2mlib.io.download as data
 
     fetch_entry("2566", cache=tmp_path, mirror=server.url, **FAST)
     n = len(server.log)
@@ -494,7 +494,7 @@ def test_stalled_mirror_fails_within_the_timeout(server, tmp_path, fault, capsys
 
 
 def test_fetch_timeout_and_retries_defaults_are_stated(capsys):
-    import s2mlib.data as data
+    import s2mlib.io.download as data
     from s2mlib.cli import main
 
     assert (data.DEFAULT_TIMEOUT, data.DEFAULT_RETRIES) == (20.0, 3)

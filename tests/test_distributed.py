@@ -1,4 +1,4 @@
-"""Data-parallel training (s2mlib.distributed, s2mlib.train under torch.distributed) on CPU processes with gloo:
+"""Data-parallel training (s2mlib.gan.distributed, s2mlib.gan.train under torch.distributed) on CPU processes with gloo:
 two processes give the weights of one process with the same global batch, a run killed after a checkpoint resumes
 under DDP to the uninterrupted run's weights (and under one process: a change of world size), notebook 04 launches
 torchrun with two processes through the runner.
@@ -29,10 +29,10 @@ import torch.multiprocessing as mp
 from helpers import TEST_DATA, pair
 from scipy.ndimage import gaussian_filter
 
-from s2mlib.distributed import Ranks, _cause, resolve_nproc, shards
-from s2mlib.io import DensityMap, read_map, write_map
-from s2mlib.model import Generator
-from s2mlib.train import CHECKPOINT, HISTORY, TrainConfig, load_checkpoint, train
+from s2mlib.gan.distributed import Ranks, _cause, resolve_nproc, shards
+from s2mlib.gan.model import Generator
+from s2mlib.gan.train import CHECKPOINT, HISTORY, TrainConfig, load_checkpoint, train
+from s2mlib.io.density import DensityMap, read_map, write_map
 
 # 5 patches per epoch at a global batch of 2: batches of 2, 2 and 1 (split 1 + 1, 1 + 1, and 1 + a stand-in of
 # weight 0); 3 validation patches (2 + 1); the device augmentation. 6 steps in 2 epochs.
@@ -186,14 +186,14 @@ def test_nproc_and_child_errors():
         resolve_nproc("many", "cpu")
     lines = ["[rank1]: Traceback (most recent call last):", "[rank1]: ValueError: need training patches", "done"]
     assert _cause(lines) == "[rank1]: ValueError: need training patches"
-    assert _cause(["x", "s2mlib.train: error: bad table", "torchrun: ChildFailedError"]) == "bad table"
+    assert _cause(["x", "s2mlib.run.train: error: bad table", "torchrun: ChildFailedError"]) == "bad table"
 
 
 def test_notebook_04_trains_with_two_cpu_processes(tmp_path, data, monkeypatch):
     """The runner executes notebook 04 with nproc 2 on the CPU: torchrun, two gloo processes, the history, the
     snapshots and Figure 3 in the notebook."""
-    from s2mlib import runner
-    from s2mlib.curate import save_curation
+    from s2mlib.run import runner
+    from s2mlib.study.curate import save_curation
 
     (x, y), (vx, vy) = data[1][0], data[2][0]
     rows = []
@@ -230,7 +230,7 @@ def test_notebook_04_trains_with_two_cpu_processes(tmp_path, data, monkeypatch):
     argv = ["--only", "04"] + [a for k, v in overrides.items() for a in ("-p", k, str(v))]
     assert runner.main(argv) == 0
     record = pd.read_json(tmp_path / "run" / "train" / "config.json", typ="series")
-    assert record["world_size"] == 2 and record["command"].startswith("torchrun --nproc-per-node 2 -m s2mlib.train")
+    assert record["world_size"] == 2 and record["command"].startswith("torchrun --nproc-per-node 2 -m s2mlib.run.train")
     assert pd.read_csv(tmp_path / "run" / "train" / HISTORY)["epoch"].tolist() == [1, 2]
     assert sorted(p.name for p in (tmp_path / "run" / "train" / "snapshots").iterdir()) == [
         "epoch_001.pt",

@@ -29,13 +29,15 @@ import numpy as np
 import pytest
 from helpers import ROOT, TEST_DATA, pair
 
-from s2mlib import batch, cli, runner
-from s2mlib.atoms import read_structure
+from s2mlib import cli
 from s2mlib.errors import ManifestError, OutputError
-from s2mlib.io import DensityMap, read_map, write_map
-from s2mlib.manifest import load_manifest
-from s2mlib.outputs import atomic_write
-from s2mlib.simulate import blurrer, e2pdb2mrc, gemmi_density, molmap
+from s2mlib.gan import batch
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map, write_map
+from s2mlib.io.manifest import load_manifest
+from s2mlib.io.outputs import atomic_write
+from s2mlib.run import runner
+from s2mlib.sim.simulate import blurrer, e2pdb2mrc, gemmi_density, molmap
 
 BACKBONE = {"N", "CA", "C", "O"}
 ENTRY = "5925_3J6J"  # 793 atoms, a 71 x 68 x 68 map: quick to simulate and curate
@@ -292,7 +294,9 @@ def test_read_only_folder_is_refused_before_the_work(readonly_dir, monkeypatch, 
     def no_work(*args, **kwargs):
         raise AssertionError("the work started before the output location was checked")
 
-    module = getattr(cli, command)  # the command's own module (s2mlib/cli/<command>.py); generate's work: s2mlib.batch
+    module = getattr(
+        cli, command
+    )  # the command's own module (s2mlib/cli/<command>.py); generate's work: s2mlib.gan.batch
     monkeypatch.setattr(batch if command == "generate" else module, "read_structure", no_work)
     if hasattr(module, "read_map"):
         monkeypatch.setattr(module, "read_map", no_work)
@@ -465,7 +469,7 @@ def test_runner_output_error_while_running_gives_the_failure_line(run_setup, tmp
 RUNNER = """
 import sys
 from pathlib import Path
-from s2mlib import runner
+from s2mlib.run import runner
 runner.NOTEBOOK_DIR = Path(sys.argv[1])
 sys.exit(runner.main(sys.argv[2:]))
 """

@@ -2,7 +2,7 @@
 or lost file; now one line naming the file and the problem (exit status 2), or the right output.
 
 Real models and maps from tests/data (5925_3J6J: 793 atoms, a 71 x 68 x 68 map; quick to generate), odd ones made
-from them in a temporary folder; the memory available is lowered by monkeypatching :func:`s2mlib.memory.
+from them in a temporary folder; the memory available is lowered by monkeypatching :func:`s2mlib.io.memory.
 available_bytes` (what ``ulimit -v`` does to the real check), and stale torchrun variables are set in a subprocess's
 environment.
 """
@@ -26,13 +26,14 @@ import pandas as pd
 import pytest
 from helpers import ROOT, pair
 
-from s2mlib import batch, memory
-from s2mlib.atoms import read_structure
-from s2mlib.batch import current_shard, join_summaries
 from s2mlib.cli import main
 from s2mlib.errors import MapError, S2MError, StructureError
-from s2mlib.io import DensityMap, read_map, write_map
-from s2mlib.noise import half_map_paths, sample_maps
+from s2mlib.gan import batch
+from s2mlib.gan.batch import current_shard, join_summaries
+from s2mlib.io import memory
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map, write_map
+from s2mlib.sim.noise import half_map_paths, sample_maps
 
 ENTRY = "5925_3J6J"
 # In-process generations run eagerly in PyTorch (what is tested here is no runtime's): the default runtime compiles an
@@ -102,7 +103,7 @@ def test_noise_on_a_big_grid_is_refused_before_the_work(tmp_path, monkeypatch, c
     80 bytes a voxel for the noise (26 MB); 20 MB available."""
     monkeypatch.setattr(memory, "available_bytes", lambda: 20 << 20)
     started = []
-    monkeypatch.setattr("s2mlib.generate.generator_input", lambda *a, **k: started.append(1))
+    monkeypatch.setattr("s2mlib.gan.generate.generator_input", lambda *a, **k: started.append(1))
     for extra in (["--noise"], ["--half-maps"]):
         out = tmp_path / "noisy.mrc"
         assert main(["generate", *EAGER, str(model()), "-o", str(out), "--ref-map", str(exp_map()), *extra]) == 2
@@ -307,7 +308,7 @@ def coarse_map(tmp_path: Path, voxel: float = 2.38) -> Path:
 def test_half_maps_finer_than_the_grids_nyquist_are_refused(tmp_path, monkeypatch, capsys):
     """Before: half maps on a 2.38 A grid at --resolution 3 never crossed 0.143 (0.59 at Nyquist), and nothing said
     so."""
-    monkeypatch.setattr("s2mlib.generate.generator_input", lambda *a, **k: pytest.fail("the work started"))
+    monkeypatch.setattr("s2mlib.gan.generate.generator_input", lambda *a, **k: pytest.fail("the work started"))
     ref = coarse_map(tmp_path)
     args = ["generate", *EAGER, str(model()), "-o", str(tmp_path / "h.mrc"), "--ref-map", str(ref), "--resolution", "3"]
     assert main([*args, "--half-maps"]) == 2
@@ -429,10 +430,10 @@ def test_train_params_file_problems_are_one_line(tmp_path, text, says):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     run = subprocess.run(
-        [sys.executable, "-m", "s2mlib.train", "--params", str(path)], capture_output=True, text=True, env=env()
+        [sys.executable, "-m", "s2mlib.gan.train", "--params", str(path)], capture_output=True, text=True, env=env()
     )
     assert run.returncode == 2
-    assert says in one_line(run.stderr, f"s2mlib.train: error: {path}: ")
+    assert says in one_line(run.stderr, f"s2mlib.run.train: error: {path}: ")
 
 
 def test_noise_gives_no_numpy_deprecation_warning():

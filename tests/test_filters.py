@@ -1,5 +1,5 @@
-"""Tests of s2mlib.filters: the exclusion reasons on built models (gemmi), on real models that contain what they are
-flagged for, misaligned and unmodelled density on real maps, and sequence identity on hand cases."""
+"""Tests of s2mlib.study.filters: the exclusion reasons on built models (gemmi), on real models that contain what they
+are flagged for, misaligned and unmodelled density on real maps, and sequence identity on hand cases."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import gemmi
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.filters import chain_sequences, map_model_issues, redundant_entries, sequence_identity, structure_issues
-from s2mlib.io import read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
+from s2mlib.study.filters import (
+    chain_sequences,
+    map_model_issues,
+    redundant_entries,
+    sequence_identity,
+    structure_issues,
+)
 
 
 def write_model(path, residues) -> object:

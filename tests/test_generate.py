@@ -1,4 +1,4 @@
-"""Tests of s2mlib.generate: cube tiling and reassembly through the whole pipeline, empty-cube skipping, the output
+"""Tests of s2mlib.gan.generate: cube tiling and reassembly through the whole pipeline, empty-cube skipping, the output
 grid, the network input, the memory guard, weights loading and the ``s2m generate`` command (real models)."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import pytest
 import torch
 from helpers import pair
 
-from s2mlib.atoms import read_structure
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
-from s2mlib.generate import MapGenerator, generate_entries, generator_input, refine
-from s2mlib.io import DensityMap, read_map
-from s2mlib.model import Generator
-from s2mlib.simulate import molmap
-from s2mlib.weights import DEFAULT_WEIGHTS, FAST_WEIGHTS, SHIPPED_WEIGHTS, export_generator
+from s2mlib.gan.generate import MapGenerator, generate_entries, generator_input, refine
+from s2mlib.gan.model import Generator
+from s2mlib.gan.weights import DEFAULT_WEIGHTS, FAST_WEIGHTS, SHIPPED_WEIGHTS, export_generator
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
+from s2mlib.sim.simulate import molmap
 
 ENTRY = "2566_3J6B"  # 2,865 atoms: a 43 x 67 x 60 input grid, 36 cubes of which 6 are all zero
 
@@ -128,7 +128,7 @@ def test_batch_size_does_not_change_the_map(structure, tiny_weights):
 
 
 def test_memory_guard_names_the_file(structure, monkeypatch):
-    monkeypatch.setattr("s2mlib.memory.available_bytes", lambda: 1000)
+    monkeypatch.setattr("s2mlib.io.memory.available_bytes", lambda: 1000)
     with pytest.raises(S2MError, match=str(structure.path).replace(".", r"\.")) as err:
         generator_input(structure)
     assert re.search(
@@ -300,13 +300,13 @@ def test_s2m_generate_takes_the_resolution_the_ref_maps_emdb_header_reports(tmp_
 def test_generate_entries_uses_each_entrys_reported_resolution(tmp_path, conditioned_weights):
     import pandas as pd
 
-    from s2mlib.curate import curate_exp_map
+    from s2mlib.study.curate import curate_exp_map
 
     rows = []
     for entry, resolution in (("2566_3J6B", 3.2), ("5925_3J6J", float("nan"))):
         p = pair(entry)
         exp = curate_exp_map(read_map(p["map_path"]), read_structure(p["model_path"]))
-        from s2mlib.io import write_map
+        from s2mlib.io.density import write_map
 
         rows.append(
             {
@@ -367,9 +367,9 @@ def test_sample_entries_write_the_sample_and_its_half_maps(tmp_path):
     out."""
     import pandas as pd
 
-    from s2mlib.generate import SAMPLE, sample_entries
-    from s2mlib.io import write_map
-    from s2mlib.quality import quality_sample
+    from s2mlib.gan.generate import SAMPLE, sample_entries
+    from s2mlib.io.density import write_map
+    from s2mlib.sim.quality import quality_sample
 
     expected = read_map(pair(ENTRY)["map_path"])
     path = write_map(expected, tmp_path / "e.mrc")

@@ -1,4 +1,4 @@
-"""Tests of s2mlib.inputs: the resolution ladder, targets at a resolution (the ExpMap itself at r0, low-passed
+"""Tests of s2mlib.sim.inputs: the resolution ladder, targets at a resolution (the ExpMap itself at r0, low-passed
 beyond), and the two network inputs on a real model (the molmap one is the curated SimMap; the B-factor one blurs
 mobile atoms more and changes with the resolution)."""
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.curate import curate_exp_map, make_sim_map
-from s2mlib.inputs import known_resolution, network_input, resolution_ladder, target_at
-from s2mlib.io import DensityMap, read_map
-from s2mlib.maps import lowpass
-from s2mlib.structures import with_b_factors
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
+from s2mlib.sim.inputs import known_resolution, network_input, resolution_ladder, target_at
+from s2mlib.sim.maps import lowpass
+from s2mlib.sim.structures import with_b_factors
+from s2mlib.study.curate import curate_exp_map, make_sim_map
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +77,9 @@ def test_bfactor_input_follows_the_b_factors_and_the_resolution(entry):
 def test_bfactor_input_is_gemmi_at_r_made_by_adding_b(entry, resolution):
     """gemmi at 2 A convolved with a Gaussian of B = 4 (R^2 - 4) is gemmi's own density at R (blur 4 R^2), up to the
     grid sampling of the convolution: compared here with gemmi called at R."""
-    from s2mlib.maps import minmax
-    from s2mlib.simulate import gemmi_density
-    from s2mlib.structures import with_effective_b_factors
+    from s2mlib.sim.maps import minmax
+    from s2mlib.sim.simulate import gemmi_density
+    from s2mlib.sim.structures import with_effective_b_factors
 
     model, exp = entry
     made = network_input(model, exp, "bfactor", resolution).data

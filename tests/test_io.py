@@ -1,5 +1,5 @@
-"""Tests of s2mlib.io: every real map read (axis orders, origins, voxel sizes against a raw-MRC oracle), written and
-read back, and bad maps (missing, not MRC, truncated, NaN, too thin)."""
+"""Tests of s2mlib.io.density: every real map read (axis orders, origins, voxel sizes against a raw-MRC oracle), written
+and read back, and bad maps (missing, not MRC, truncated, NaN, too thin)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import pair, pair_ids, shared_pairs
 
-from s2mlib.atoms import read_structure
 from s2mlib.errors import MapError
-from s2mlib.io import DensityMap, mrc_declared_size, read_map, write_map
-from s2mlib.memory import MemoryLimitError
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, mrc_declared_size, read_map, write_map
+from s2mlib.io.memory import MemoryLimitError
 
 
 def raw_mrc(path):
@@ -217,7 +217,7 @@ def test_gzip_map_holding_more_than_its_header_declares_is_refused_without_infla
         fh.read = read
         return fh
 
-    monkeypatch.setattr("s2mlib.io.gzip.open", counting_open)
+    monkeypatch.setattr("s2mlib.io.density.gzip.open", counting_open)
     with pytest.raises(MapError, match=rf"long\.mrc\.gz: corrupt map: its header declares {declared} bytes, the gzip "):
         read_map(path)
     assert max(inflated) <= declared + 1

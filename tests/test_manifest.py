@@ -11,7 +11,7 @@ import pytest
 from helpers import ROOT, SHARED_DATA, pair_ids, shared_pairs
 
 from s2mlib.errors import ManifestError
-from s2mlib.manifest import COLUMNS, entry_file_name, load_manifest, select
+from s2mlib.io.manifest import COLUMNS, entry_file_name, load_manifest, select
 
 PAPER = SHARED_DATA.parent / "paper"
 MANIFESTS = ROOT / "params" / "manifests"

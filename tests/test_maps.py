@@ -1,4 +1,4 @@
-"""Tests of s2mlib.maps: min-max, the atom mask against a brute-force KD-tree distance (random atoms, anisotropic
+"""Tests of s2mlib.sim.maps: min-max, the atom mask against a brute-force KD-tree distance (random atoms, anisotropic
 voxels, a real model), and bringing a map onto another grid."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from helpers import brute_force_mask, pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import DensityMap, read_map
-from s2mlib.maps import atom_mask, lowpass, minmax, on_grid_of
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
+from s2mlib.sim.maps import atom_mask, lowpass, minmax, on_grid_of
 
 
 def test_minmax_hand_cases():

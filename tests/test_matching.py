@@ -1,4 +1,4 @@
-"""Synthetic tomograms, template matching and detection scores (s2mlib.matching), on a real experimental map.
+"""Synthetic tomograms, template matching and detection scores (s2mlib.study.matching), on a real experimental map.
 
 Oracles: a noise-free tomogram whose particles sit at known positions and rotations taken from the search's own
 rotation set (so the exact answer is reachable); pytme's own 2D fast local correlation for ours; detection scores
@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from helpers import TEST_DATA
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import read_map
-from s2mlib.maps import lowpass
-from s2mlib.matching import (
+from s2mlib.gan.templates import make_template, model_centre, spherical_mask
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
+from s2mlib.sim.maps import lowpass
+from s2mlib.study.matching import (
     Matches,
     Synthetic,
     detection_scores,
@@ -26,7 +27,6 @@ from s2mlib.matching import (
     rotation_set,
     synthetic_tomogram,
 )
-from s2mlib.templates import make_template, model_centre, spherical_mask
 
 pytestmark = pytest.mark.skipif(
     any(find_spec(m) is None for m in ("tme", "torch_fourier_slice", "torch_ctf")),

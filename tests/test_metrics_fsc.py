@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import DensityMap, read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
 from s2mlib.metrics.fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
-from s2mlib.simulate import molmap
+from s2mlib.sim.simulate import molmap
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # molmap's accumulation on one thread
 

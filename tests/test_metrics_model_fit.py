@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
 from s2mlib.metrics.fsc import fsc_resolution, map_model_fsc
 from s2mlib.metrics.model_fit import field_scores, per_residue_scores
 from s2mlib.metrics.phenix import map_model_cc
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore
 from s2mlib.metrics.smoc import residue_smoc
-from s2mlib.simulate import molmap
+from s2mlib.sim.simulate import molmap
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # molmap's accumulation on one thread
 

@@ -9,8 +9,8 @@ from helpers import brute_force_mask, pair
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import DensityMap, read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
 from s2mlib.metrics import chimerax_correlation, contour_level, evaluate, pearson, preprocess, ssim
 
 

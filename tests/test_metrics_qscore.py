@@ -14,10 +14,10 @@ import pytest
 from helpers import pair
 from scipy.spatial import cKDTree
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import DensityMap, read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore, residue_qscores
-from s2mlib.simulate import gaussian_sum
+from s2mlib.sim.simulate import gaussian_sum
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the Gaussian sums on one thread
 

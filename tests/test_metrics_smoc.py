@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import DensityMap, read_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
 from s2mlib.metrics.smoc import residue_smoc
-from s2mlib.simulate import blurrer
+from s2mlib.sim.simulate import blurrer
 
 
 def _tempy(density: DensityMap, path, resolution: float, model_map: DensityMap | None = None) -> dict:

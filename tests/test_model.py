@@ -1,4 +1,4 @@
-"""Tests of s2mlib.model: parameter counts of the paper, block algebra, init, memory formats, bf16, devices."""
+"""Tests of s2mlib.gan.model: parameter counts of the paper, block algebra, init, memory formats, bf16, devices."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import torch
 import torch.nn.functional as F
 from helpers import needs_native_bf16
 
-from s2mlib.model import Discriminator, Generator, ResidualBlock, count_parameters, init_weights, place, resolve_device
+from s2mlib.gan.model import (
+    Discriminator,
+    Generator,
+    ResidualBlock,
+    count_parameters,
+    init_weights,
+    place,
+    resolve_device,
+)
 
 
 def conv_params(cin: int, cout: int, k: int = 27) -> int:
@@ -169,6 +177,6 @@ def test_resolution_is_required_exactly_where_it_is_used():
 
 
 def test_resolution_feature_maps_3_to_10_onto_minus_one_to_one():
-    from s2mlib.model import resolution_feature
+    from s2mlib.gan.model import resolution_feature
 
     assert resolution_feature(torch.tensor([3.0, 6.5, 10.0])).flatten().tolist() == [-1.0, 0.0, 1.0]

@@ -1,4 +1,4 @@
-"""Tests of s2mlib.noise and the sample mode of s2mlib.generate / ``s2m generate --noise``: half maps of a real
+"""Tests of s2mlib.sim.noise and the sample mode of s2mlib.gan.generate / ``s2m generate --noise``: half maps of a real
 model (the default weights) whose FSC (s2mlib.metrics.fsc, TEMPy's) crosses 0.143 within a shell of 1/R; the
 FSC of the realised half maps against SNR / (1 + SNR) worked out by hand from their own noise; seeds; EMDB's
 half-map names; the default path unchanged; bad values."""
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
-from s2mlib.generate import MapGenerator, generator_input
-from s2mlib.io import DensityMap, read_map
+from s2mlib.gan.generate import MapGenerator, generator_input
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
 from s2mlib.metrics.fsc import fsc_curve, fsc_resolution
-from s2mlib.noise import (
+from s2mlib.sim.noise import (
     SNR_FALLOFF,
     checked_seed,
     half_map_paths,
@@ -24,7 +24,7 @@ from s2mlib.noise import (
     noise_power,
     sample_maps,
 )
-from s2mlib.quality import quality_sample
+from s2mlib.sim.quality import quality_sample
 
 ENTRY = "2566_3J6B"  # 2,865 atoms; the expected map on its 1 A grid is 43 x 67 x 60 voxels
 SMALL = "5925_3J6J"  # 97 residues, for the tests that only need some map
@@ -160,8 +160,8 @@ def test_bad_seeds(seed):
 def test_noise_needs_weights_that_take_a_resolution(tmp_path):
     import torch
 
-    from s2mlib.model import Generator
-    from s2mlib.weights import export_generator
+    from s2mlib.gan.model import Generator
+    from s2mlib.gan.weights import export_generator
 
     torch.manual_seed(0)
     papers = export_generator(Generator(width=2), tmp_path / "paper.pt")

@@ -21,9 +21,10 @@ import nbformat
 import pytest
 from helpers import ROOT, TEST_DATA
 
-from s2mlib import config, plots, runner
 from s2mlib.errors import MissingInput, OutputError
-from s2mlib.jupyter_git import refresh_after_save
+from s2mlib.run import config, runner
+from s2mlib.run.jupyter_git import refresh_after_save
+from s2mlib.study import plots
 
 TOOLS = ROOT / "tools"
 
@@ -205,7 +206,7 @@ def test_setup_makes_jupyter_save_widget_state_and_refresh_git(scripts):
     assert settings == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
     server = scripts / ".venv/etc/jupyter/jupyter_server_config.json"
     assert json.loads(server.read_text()) == {
-        "ContentsManager": {"post_save_hook": "s2mlib.jupyter_git.refresh_after_save"}
+        "ContentsManager": {"post_save_hook": "s2mlib.run.jupyter_git.refresh_after_save"}
     }
     assert bash(scripts / "tools" / "setup_env.sh").returncode == 0 and json.loads(server.read_text())  # idempotent
     code = (  # a Jupyter server started with that configuration folder has the hook (a .d/ file was not read)
@@ -249,8 +250,9 @@ def test_progress_bars_in_a_kernel_are_text_not_widgets(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(
-            "from s2mlib import batch, generate, resolution, study, train\n"
-            "from s2mlib.progress import tqdm\n"
+            "from s2mlib.gan import batch, generate, train\n"
+            "from s2mlib.study import benchmark as study, resolution\n"
+            "from s2mlib.io.progress import tqdm\n"
             "assert batch.tqdm is generate.tqdm is resolution.tqdm is study.tqdm is train.tqdm is tqdm\n"
             "for _ in tqdm(range(3), desc='rows'):\n    pass"
         )
@@ -304,7 +306,7 @@ def test_the_runner_updates_the_profiles_figures_and_checks_every_key_once(noteb
     unknown parameter: run_dir" on every -p is gone (the runner checked every key against the profile)."""
     write_notebook(
         notebook_dir / "01_a.ipynb",
-        "from s2mlib.config import start\nrun = start(profile, globals(), quiet=True)\n"
+        "from s2mlib.run.config import start\nrun = start(profile, globals(), quiet=True)\n"
         "open('figures_at', 'w').write(str(run.figures))",
     )
     args = ["-p", "run_dir", str(tmp_path / "run"), "-p", "figures_dir", str(tmp_path / "fig"), "-p", "epochs", "2"]
@@ -333,7 +335,7 @@ def test_07_reads_the_map_quality_from_the_run_folder_and_checks_it_first(tmp_pa
 
 
 def test_07_says_the_resolution_range_in_words():
-    from s2mlib.manifest import resolution_range
+    from s2mlib.io.manifest import resolution_range
 
     assert resolution_range(None, None) == "at every reported resolution"  # was "between None and None Å"
     assert resolution_range(3, 5) == "between 3 and 5 Å"
@@ -389,7 +391,7 @@ def test_the_runner_without_papermill_says_so_before_making_anything(notebook_di
     write_notebook(notebook_dir / "01_a.ipynb", "pass")
     code = (
         "import sys; sys.modules['papermill'] = None\n"
-        "from pathlib import Path; from s2mlib import runner\n"
+        "from pathlib import Path; from s2mlib.run import runner\n"
         f"runner.NOTEBOOK_DIR = Path({str(notebook_dir)!r})\n"
         f"sys.exit(runner.main(['-p', 'run_dir', {str(tmp_path / 'run')!r}]))"
     )

@@ -56,11 +56,12 @@ def test_declared_dependency_ranges_hold_the_pinned_environment():
 
 
 def test_one_version():
-    """s2mlib.__version__ is the one place: pyproject reads it, and the citation file agrees."""
+    """s2mlib/version.py is the one place (s2mlib.__version__ is it): pyproject reads it, and the citation file
+    agrees."""
     import yaml
 
     assert "version" not in PYPROJECT["project"] and "version" in PYPROJECT["project"]["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "s2mlib.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "s2mlib.version.__version__"}
     assert yaml.safe_load((ROOT / "CITATION.cff").read_text())["version"] == s2mlib.__version__
     assert f"## [{s2mlib.__version__}]" in (ROOT / "CHANGELOG.md").read_text()
 
@@ -95,7 +96,7 @@ def test_a_wheel_installed_outside_the_checkout_generates_a_map(tmp_path):
         "found = pkgutil.walk_packages(s2mlib.__path__, 's2mlib.')\n"
         "names = [m.name for m in found if not m.name.endswith('__main__')]\n"
         "modules = [importlib.import_module(name) for name in names]\n"
-        "from s2mlib.weights import weights_path\n"
+        "from s2mlib.gan.weights import weights_path\n"
         "print(s2mlib.__file__, len(modules), all(m.__file__.startswith(s2mlib.__path__[0]) for m in modules),"
         " weights_path('fast').is_file(), weights_path('fast').with_suffix('.md').is_file())\n"
     )
@@ -106,7 +107,7 @@ def test_a_wheel_installed_outside_the_checkout_generates_a_map(tmp_path):
     printed = run([sys.executable, "-m", "s2mlib.cli", "generate", MODEL, "-o", out.name, "--device", "cpu"], work, env)
     assert printed.startswith("map.mrc: grid ")
 
-    from s2mlib.io import read_map
+    from s2mlib.io.density import read_map
 
     density = read_map(out)
     assert min(density.shape_xyz) > 20 and density.data.max() > 0.1
@@ -117,8 +118,8 @@ def test_the_public_api_is_listed_and_imported_on_first_use():
     """Every name of s2mlib.__all__ resolves (the lazy ones from their modules); import s2mlib alone loads neither
     torch nor pandas."""
     code = (
-        "import sys, s2mlib; heavy = [m for m in ('torch', 'pandas', 's2mlib.train') if m in sys.modules]; "
-        "assert not heavy, heavy; from s2mlib.generate import MapGenerator; assert s2mlib.MapGenerator is "
+        "import sys, s2mlib; heavy = [m for m in ('torch', 'pandas', 's2mlib.gan.train') if m in sys.modules]; "
+        "assert not heavy, heavy; from s2mlib.gan.generate import MapGenerator; assert s2mlib.MapGenerator is "
         "MapGenerator; assert all(getattr(s2mlib, name) is not None for name in s2mlib.__all__)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

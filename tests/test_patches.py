@@ -1,4 +1,4 @@
-"""Tests of s2mlib.patches: the on-the-fly patch dataset (cubes against the 32-padded map, empty cubes, seeded
+"""Tests of s2mlib.gan.patches: the on-the-fly patch dataset (cubes against the 32-padded map, empty cubes, seeded
 input-only augmentation), curation-table loading and patch counts."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from scipy.ndimage import gaussian_filter
 from torch.utils.data import DataLoader
 
 from s2mlib.errors import ManifestError, MapError
-from s2mlib.io import DensityMap, read_map, write_map
-from s2mlib.patches import PatchDataset, augmentation, load_pairs, patch_counts
-from s2mlib.tiling import cube_corners
+from s2mlib.gan.patches import PatchDataset, augmentation, load_pairs, patch_counts
+from s2mlib.gan.tiling import cube_corners
+from s2mlib.io.density import DensityMap, read_map, write_map
 
 
 def curated(entry: str) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +138,7 @@ def test_table_errors(table, tmp_path):
 def test_levels_dataset_draws_a_target_resolution_per_item(masked_pair):
     """Maps at several resolutions: items carry R, their target is that level's, the draw is seeded and order-free,
     and cubes empty at every level only are dropped."""
-    from s2mlib.patches import Levels
+    from s2mlib.gan.patches import Levels
 
     inp, target = masked_pair
     ladder = np.array([3.6, 4.0, 6.0])
@@ -167,7 +167,7 @@ def test_levels_dataset_draws_a_target_resolution_per_item(masked_pair):
 
 def test_empty_cubes_against_brute_force():
     """Odd and even shapes, sparse occupancy: the summed-area count finds exactly the cubes without a voxel."""
-    from s2mlib.patches import empty_cubes
+    from s2mlib.gan.patches import empty_cubes
 
     rng = np.random.default_rng(0)
     for shape in [(41, 37, 20), (20, 20, 20), (1, 45, 63)]:
@@ -182,7 +182,7 @@ def test_memory_mapped_maps_give_the_same_patches(tmp_path, masked_pair):
     process and in loader workers, and a mapped map pickles as its file, not its voxels."""
     import pickle
 
-    from s2mlib.patches import MappedMap
+    from s2mlib.gan.patches import MappedMap
 
     inp, target = masked_pair
     write_map(DensityMap(inp, (0, 0, 0), 1.0), tmp_path / "a_sim.mrc")
@@ -206,7 +206,7 @@ def test_memory_mapped_maps_give_the_same_patches(tmp_path, masked_pair):
 
 def test_native_fraction_favours_the_first_resolution(masked_pair):
     """native_fraction f: level 0 drawn with probability f + (1 - f) / n, others (1 - f) / n (n = 3: 0.6 at f = 0.4)."""
-    from s2mlib.patches import Levels
+    from s2mlib.gan.patches import Levels
 
     inp, target = masked_pair
     levels = Levels([inp], [target, target, target], [3.6, 5.0, 8.0])

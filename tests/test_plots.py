@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.io import DensityMap
-from s2mlib.plots import SS_COLOURS, ca_trace, isosurface, metric_boxplots, save_figure, save_table, time_vs_size
-from s2mlib.structures import secondary_structure
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap
+from s2mlib.sim.structures import secondary_structure
+from s2mlib.study.plots import SS_COLOURS, ca_trace, isosurface, metric_boxplots, save_figure, save_table, time_vs_size
 
 
 def test_save_table_writes_csv_and_markdown(tmp_path):
@@ -90,8 +90,8 @@ def test_index_records_the_run_that_made_each_file(tmp_path, monkeypatch):
 
     import torch
 
-    from s2mlib import plots
-    from s2mlib.provenance import provenance, run_id
+    from s2mlib.run.provenance import provenance, run_id
+    from s2mlib.study import plots
 
     monkeypatch.setattr(plots, "_RUN", None)
     save_table(pd.DataFrame({"a": [1]}), tmp_path / "table1", profile="default")  # made before provenance was set
@@ -137,7 +137,7 @@ def test_ca_trace_segments(tmp_path):
 def test_metric_vs_target_draws_the_mean_per_method():
     """Targets both entries have are joined (means 0.3 -> 0.6 and 0.1 -> 0.2); each entry's own reported resolution
     (2.6 and 3.3 A) is a lone cross at its score, not part of a line."""
-    from s2mlib.plots import metric_vs_target
+    from s2mlib.study.plots import metric_vs_target
 
     series = pd.DataFrame(
         {
@@ -159,7 +159,7 @@ def test_metric_vs_target_draws_the_mean_per_method():
 
 
 def test_metric_points_one_panel_per_metric():
-    from s2mlib.plots import metric_points
+    from s2mlib.study.plots import metric_points
 
     scores = pd.DataFrame(
         {

@@ -1,4 +1,4 @@
-"""Tests of s2mlib.precision: 'auto' follows the hardware (capabilities mocked), explicit bf16 on an emulating CPU
+"""Tests of s2mlib.gan.precision: 'auto' follows the hardware (capabilities mocked), explicit bf16 on an emulating CPU
 warns in one line, and the generator and training record the choice."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 import torch
 from helpers import needs_native_bf16
 
-from s2mlib import precision
 from s2mlib.errors import InputError
-from s2mlib.precision import EmulatedPrecisionWarning, autocast, bf16_native, describe, resolve_precision
+from s2mlib.gan import precision
+from s2mlib.gan.precision import EmulatedPrecisionWarning, autocast, bf16_native, describe, resolve_precision
 
 CPU = torch.device("cpu")
 
@@ -83,7 +83,7 @@ def test_autocast_bf16_runs_bf16_where_native():
 
 
 def test_the_generator_resolves_auto_by_the_hardware(avx2_cpu):
-    from s2mlib.generate import MapGenerator
+    from s2mlib.gan.generate import MapGenerator
 
     assert MapGenerator(device="cpu", progress=False).precision == "fp32"  # the default: auto
     with pytest.warns(EmulatedPrecisionWarning):
@@ -91,8 +91,8 @@ def test_the_generator_resolves_auto_by_the_hardware(avx2_cpu):
 
 
 def test_old_profile_keys_are_refused_with_their_new_names():
-    from s2mlib.config import check_keys
     from s2mlib.errors import S2MError
+    from s2mlib.run.config import check_keys
 
     with pytest.raises(S2MError, match="'generate_bf16' is now generate_precision"):
         check_keys(["generate_bf16"], "-p")
@@ -102,7 +102,7 @@ def test_old_profile_keys_are_refused_with_their_new_names():
 
 
 def test_training_config_checks_precision():
-    from s2mlib.train import TrainConfig
+    from s2mlib.gan.train import TrainConfig
 
     assert TrainConfig().precision == "fp32"
     with pytest.raises(InputError, match="precision must be one of"):
@@ -110,8 +110,8 @@ def test_training_config_checks_precision():
 
 
 def test_provenance_records_the_resolved_choice(avx2_cpu, monkeypatch):
-    from s2mlib import runtime
-    from s2mlib.provenance import precisions
+    from s2mlib.gan import runtime
+    from s2mlib.run.provenance import precisions
 
     monkeypatch.setattr(runtime, "openvino_available", lambda: True)
     assert precisions({"device": "cpu", "precision": "auto", "generate_precision": "auto"}) == {

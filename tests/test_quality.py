@@ -1,5 +1,5 @@
-"""Tests of the sample maps' sharpness and quality (s2mlib.quality, and the B-factor filters of s2mlib.noise): the
-envelope exp(-B k^2 / 4) turns Gaussian atoms of B0 into the analytic atoms of B0 + B, and a Guinier fit of a
+"""Tests of the sample maps' sharpness and quality (s2mlib.sim.quality, and the B-factor filters of s2mlib.sim.noise):
+the envelope exp(-B k^2 / 4) turns Gaussian atoms of B0 into the analytic atoms of B0 + B, and a Guinier fit of a
 synthetic map recovers the B added; the local blur takes high frequencies from the mobile part of a model and leaves
 the ordered part as it was; EMDB's percentiles as published; ``quality`` monotonic in the mean Q-score of samples of
 a real model (measured by the metric itself), with half maps that still cross FSC 0.143 within a shell of 1/R."""
@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
 from s2mlib.errors import InputError
-from s2mlib.generate import MapGenerator
-from s2mlib.io import DensityMap
-from s2mlib.maps import spatial_frequency
+from s2mlib.gan.generate import MapGenerator
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap
 from s2mlib.metrics.fsc import fsc_curve, fsc_resolution
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore
-from s2mlib.noise import BFactorFilter, local_blur
-from s2mlib.quality import QSCORE_SIGMA, emdb_percentile, emdb_q, local_b_map, quality_sample
-from s2mlib.simulate import simulate
+from s2mlib.sim.maps import spatial_frequency
+from s2mlib.sim.noise import BFactorFilter, local_blur
+from s2mlib.sim.quality import QSCORE_SIGMA, emdb_percentile, emdb_q, local_b_map, quality_sample
+from s2mlib.sim.simulate import simulate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

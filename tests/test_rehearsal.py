@@ -21,12 +21,12 @@ import pytest
 from archive_server import Archive
 from helpers import TEST_DATA, pair
 
-from s2mlib import runner
 from s2mlib.cli import main
-from s2mlib.curate import CurationConfig, curate_manifest, require_kept
-from s2mlib.data import fetch_manifest, read_emdb_header
 from s2mlib.errors import ManifestError
-from s2mlib.manifest import load_manifest
+from s2mlib.io.download import fetch_manifest, read_emdb_header
+from s2mlib.io.manifest import load_manifest
+from s2mlib.run import runner
+from s2mlib.study.curate import CurationConfig, curate_manifest, require_kept
 
 MANIFEST = TEST_DATA / "rehearsal.csv"
 FAST = {"retries": 1, "backoff": 0.001, "timeout": 10.0, "progress": False}
@@ -249,8 +249,8 @@ def test_the_profile_keys_name_the_sources(hosts, tmp_path, capsys):
     """mirror, mirror_layout, emdb_url, pdb_url and cache are profile keys (-p KEY VALUE; notebook 01 reads them):
     a relative folder is taken from the project root, a URL as it is; a layout that does not exist stops the run
     before any notebook, in one line."""
-    from s2mlib.config import ROOT, load_profile
-    from s2mlib.sources import Sources
+    from s2mlib.io.sources import Sources
+    from s2mlib.run.config import ROOT, load_profile
 
     params = load_profile("paper", {"mirror": hosts.rcsb.url + "/pub", "mirror_layout": "wwpdb", "cache": "c"})
     assert params["cache"] == str(ROOT / "c") and params["mirror"] == hosts.rcsb.url + "/pub"

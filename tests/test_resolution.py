@@ -1,5 +1,5 @@
-"""Tests of s2mlib.resolution: target lists, the series of maps at target resolutions scored against the low-passed
-experimental map (real pair 5925_3J6J), and the matched-resolution check on maps of known resolution."""
+"""Tests of s2mlib.study.resolution: target lists, the series of maps at target resolutions scored against the
+low-passed experimental map (real pair 5925_3J6J), and the matched-resolution check on maps of known resolution."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.curate import curate_exp_map
-from s2mlib.inputs import target_at
-from s2mlib.io import read_map, write_map
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map, write_map
 from s2mlib.metrics import evaluate
-from s2mlib.resolution import increases_with_target, resolution_check, resolution_series, targets_for
-from s2mlib.simulate import molmap
+from s2mlib.sim.inputs import target_at
+from s2mlib.sim.simulate import molmap
+from s2mlib.study.curate import curate_exp_map
+from s2mlib.study.resolution import increases_with_target, resolution_check, resolution_series, targets_for
 
 
 def test_targets_for_hand_cases():
@@ -93,10 +93,10 @@ def test_matched_resolution_check_on_maps_of_known_resolution(entries, tmp_path)
 
 
 def test_series_sample_maps_and_q_scores(entries, tmp_path):
-    """A sample is the named generator's map at R made a sample at the named quality (s2mlib.quality, same seed,
+    """A sample is the named generator's map at R made a sample at the named quality (s2mlib.sim.quality, same seed,
     same map); Q-scores are mapq's (sigma 0.6, and EMDB's 0.4), and the noise lowers them."""
     from s2mlib.metrics import atom_qscores, mean_qscore
-    from s2mlib.quality import quality_sample
+    from s2mlib.sim.quality import quality_sample
 
     series = resolution_series(
         entries,
@@ -120,7 +120,7 @@ def test_series_sample_maps_and_q_scores(entries, tmp_path):
 
 
 def test_half_map_check_crosses_within_a_shell(entries):
-    from s2mlib.resolution import half_map_check
+    from s2mlib.study.resolution import half_map_check
 
     check, curves = half_map_check(FakeGenerator(True), entries, [4.0, 8.0], seed=2, progress=False)
     assert check["target"].tolist() == [4.0, 8.0] and check["within_one_shell"].all(), check

@@ -4,8 +4,8 @@ import nbformat
 import pytest
 from helpers import TEST_DATA
 
-from s2mlib import runner
 from s2mlib.errors import S2MError
+from s2mlib.run import runner
 
 
 def write_notebook(path, *sources):

@@ -1,4 +1,4 @@
-"""Tests of s2mlib.runtime: OpenVINO computes the same cubes as eager PyTorch to 5e-4 of their range (real cubes of
+"""Tests of s2mlib.gan.runtime: OpenVINO computes the same cubes as eager PyTorch to 5e-4 of their range (real cubes of
 a real model, the shipped fast weights and a paper-style unconditioned network), the converted model is cached
 whole, and the choice of runtime follows the device, the precision and what is installed."""
 
@@ -9,14 +9,14 @@ import pytest
 import torch
 from helpers import pair
 
-from s2mlib import runtime as rt
-from s2mlib.atoms import read_structure
 from s2mlib.errors import InputError, MissingDependency
-from s2mlib.generate import generator_input
-from s2mlib.model import Generator
-from s2mlib.runtime import CubeRunner, resolve_runtime
-from s2mlib.tiling import cube_corners, cut_cube
-from s2mlib.weights import export_generator, load_generator, weights_path
+from s2mlib.gan import runtime as rt
+from s2mlib.gan.generate import generator_input
+from s2mlib.gan.model import Generator
+from s2mlib.gan.runtime import CubeRunner, resolve_runtime
+from s2mlib.gan.tiling import cube_corners, cut_cube
+from s2mlib.gan.weights import export_generator, load_generator, weights_path
+from s2mlib.io.atoms import read_structure
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 needs_openvino = pytest.mark.skipif(not rt.openvino_available(), reason="openvino is not installed")

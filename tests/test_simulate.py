@@ -1,4 +1,4 @@
-"""Tests of s2mlib.simulate against brute-force sums, hand-computed grids and the real BioTEMPy / gemmi peers.
+"""Tests of s2mlib.sim.simulate against brute-force sums, hand-computed grids and the real BioTEMPy / gemmi peers.
 
 Structures are real models from ../shared/data (a few residues cut out with gemmi into tmp_path) or single
 atoms written by the tests.
@@ -14,10 +14,19 @@ import numpy as np
 import pytest
 from helpers import pair
 
-from s2mlib.atoms import read_structure
 from s2mlib.errors import StructureError
-from s2mlib.io import DensityMap, read_map
-from s2mlib.simulate import METHODS, blurrer, bounding_grid, e2pdb2mrc, gaussian_sum, gemmi_density, molmap, simulate
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
+from s2mlib.sim.simulate import (
+    METHODS,
+    blurrer,
+    bounding_grid,
+    e2pdb2mrc,
+    gaussian_sum,
+    gemmi_density,
+    molmap,
+    simulate,
+)
 
 
 def _few_residues(tmp_path, entry: str, n_residues: int | None = None):

@@ -1,4 +1,4 @@
-"""Tests of s2mlib.spread: spreads over seeds and winners named only where a paired interval says so, against
+"""Tests of s2mlib.study.spread: spreads over seeds and winners named only where a paired interval says so, against
 hand-computed values (t(0.975, 2) = 4.302652729911275 and t(0.975, 4) = 2.7764451051977987, from tables)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from s2mlib.spread import (
+from s2mlib.study.spread import (
     ONE_SEED,
     WITHIN_NOISE,
     leaders,

@@ -1,4 +1,4 @@
-"""Tests of s2mlib.structures: secondary structure from HELIX/SHEET records (parsed by hand as the oracle) and from
+"""Tests of s2mlib.sim.structures: secondary structure from HELIX/SHEET records (parsed by hand as the oracle) and from
 CA geometry (an ideal helix and strand), and real structures of a chosen size tiled from copies of a model."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import pytest
 from helpers import pair
 from scipy.spatial import cKDTree
 
-from s2mlib.atoms import read_structure
-from s2mlib.plots import SS_COLOURS, ca_trace
-from s2mlib.structures import (
+from s2mlib.io.atoms import read_structure
+from s2mlib.sim.structures import (
     b_factor_kind,
     effective_b_factors,
     secondary_structure,
@@ -21,6 +20,7 @@ from s2mlib.structures import (
     with_b_factors,
     with_effective_b_factors,
 )
+from s2mlib.study.plots import SS_COLOURS, ca_trace
 
 
 def pdb_annotations(path) -> tuple[set, set]:
@@ -171,7 +171,7 @@ def test_with_b_factors_converts_every_atom_of_every_conformer(tmp_path):
 def test_model_notices_for_what_the_weights_did_not_see(tmp_path):
     import gemmi
 
-    from s2mlib.structures import model_notices
+    from s2mlib.sim.structures import model_notices
 
     assert model_notices(read_structure(pair("5925_3J6J")["model_path"])) == []  # a protein with B-factors
     rna = read_structure(pair("20353_6PJ6")["model_path"])

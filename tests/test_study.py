@@ -1,4 +1,4 @@
-"""Tests of s2mlib.study: baselines on the ExpMap grid and their cache, scoring, Table 1, Figure 5's fits and
+"""Tests of s2mlib.study.benchmark: baselines on the ExpMap grid and their cache, scoring, Table 1, Figure 5's fits and
 generation timing (real pairs: 2566_3J6B, 5925_3J6J, 20353_6PJ6, from ../shared/data or the in-repo tests/data)."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 from helpers import ROOT, pair
 
-from s2mlib.atoms import read_structure
-from s2mlib.curate import curate_exp_map
 from s2mlib.errors import ManifestError
-from s2mlib.generate import MapGenerator, generator_input
-from s2mlib.io import read_map, write_map
-from s2mlib.model import Generator
-from s2mlib.simulate import molmap
-from s2mlib.study import (
+from s2mlib.gan.generate import MapGenerator, generator_input
+from s2mlib.gan.model import Generator
+from s2mlib.gan.weights import export_generator
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map, write_map
+from s2mlib.sim.simulate import molmap
+from s2mlib.study.benchmark import (
     BASELINES,
     MASKED_METRICS,
     field_scores_table,
@@ -31,7 +31,7 @@ from s2mlib.study import (
     summary_table,
     time_generation,
 )
-from s2mlib.weights import export_generator
+from s2mlib.study.curate import curate_exp_map
 
 PAPER_CSV = ROOT / "params" / "paper_table1.csv"  # the paper's Table 1 (../shared/paper/table1_paper.csv)
 
@@ -96,7 +96,7 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a cached baseline was simulated again")
 
-    monkeypatch.setattr("s2mlib.study.simulate", forbidden)
+    monkeypatch.setattr("s2mlib.study.benchmark.simulate", forbidden)
     again = simulate_baselines(entries, out, progress=False)
     assert again["cached"].all()
     np.testing.assert_array_equal(again["seconds"], first["seconds"])  # recorded times are kept
@@ -108,7 +108,7 @@ def test_baselines_are_cached(entries, baselines, monkeypatch):
         calls.append((method, resolution))
         return molmap(structure, resolution, ref_map=ref_map)
 
-    monkeypatch.setattr("s2mlib.study.simulate", counting)
+    monkeypatch.setattr("s2mlib.study.benchmark.simulate", counting)
     third = simulate_baselines(entries, out, default_resolution=4.0, progress=False)
     assert calls == [("molmap", 4.0), ("gemmi", 4.0)]
     redone = third[~third["cached"]]
@@ -274,7 +274,7 @@ def test_model_fit_scores_join_the_table(entries, baselines):
     """score_maps(model_fit=True) adds the field's scores, equal to field_scores called directly; Table 1 shows
     their means; a map-model FSC that never falls below 0.5 (TEMPy: 0) is NaN."""
     from s2mlib.metrics import field_scores
-    from s2mlib.study import FIELD_METRICS
+    from s2mlib.study.benchmark import FIELD_METRICS
 
     _, table = baselines
     maps = table[table["method"] == "gemmi (reported res.)"][["entry", "method", "path"]]
@@ -296,8 +296,8 @@ def test_model_fit_scores_join_the_table(entries, baselines):
 
 def test_map_quality_and_residue_profiles(entries):
     from s2mlib.metrics import atom_qscores, fsc_resolution, map_model_fsc, mean_qscore, residue_qscores
-    from s2mlib.structures import secondary_structure
-    from s2mlib.study import map_quality, residue_profiles
+    from s2mlib.sim.structures import secondary_structure
+    from s2mlib.study.benchmark import map_quality, residue_profiles
 
     p = pair("5925_3J6J")
     density, model = read_map(p["map_path"]), read_structure(p["model_path"])
@@ -323,7 +323,7 @@ def test_realism_table_against_the_experimental_map_itself_and_a_simulated_map(e
     """The ExpMap scored as a method: Q difference 0 and per-residue correlation 1; molmap: Q and the
     correlation computed here by hand from mapq's per-residue scores."""
     from s2mlib.metrics import atom_qscores, mean_qscore, residue_qscores
-    from s2mlib.study import realism_table
+    from s2mlib.study.benchmark import realism_table
 
     row = entries.iloc[0]
     molmap_path = baselines[1].set_index(["entry", "method"]).loc[(row.entry, "molmap"), "path"]

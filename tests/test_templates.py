@@ -1,4 +1,4 @@
-"""Templates and projections (s2mlib.templates, s2m template, s2m projections) on real maps and models.
+"""Templates and projections (s2mlib.gan.templates, s2m template, s2m projections) on real maps and models.
 
 Oracles: the CTF formula written out by hand (wavelength, defocus and Cs terms) for where its zeros lie; pytme's own
 CTF and its own template preparation (Density.resample, scipy's zoom); projections summed in real space after a
@@ -16,12 +16,9 @@ import pytest
 from helpers import TEST_DATA
 from scipy.ndimage import map_coordinates
 
-from s2mlib.atoms import read_structure
 from s2mlib.cli import main
 from s2mlib.errors import InputError
-from s2mlib.io import DensityMap, read_map
-from s2mlib.maps import lowpass
-from s2mlib.templates import (
+from s2mlib.gan.templates import (
     CtfParams,
     ctf,
     frequency,
@@ -33,6 +30,9 @@ from s2mlib.templates import (
     rotation_matrices,
     template_from_model,
 )
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import DensityMap, read_map
+from s2mlib.sim.maps import lowpass
 
 # skipped, not imported, when missing: importing them at collection put native libraries in the process early
 pytestmark = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""Tests of s2mlib.tiling: the paper's 32^3 / stride-20 cube grid and reassembly, against the paper's recipe read
+"""Tests of s2mlib.gan.tiling: the paper's 32^3 / stride-20 cube grid and reassembly, against the paper's recipe read
 literally (np.pad by 32, then slicing), on random arrays and every real map (../shared/data or tests/data)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from helpers import SHARED_DATA, pair, pair_ids
 
-from s2mlib.io import read_map
-from s2mlib.tiling import cube_corners, cubes, cut_cube, reassemble
+from s2mlib.gan.tiling import cube_corners, cubes, cut_cube, reassemble
+from s2mlib.io.density import read_map
 
 ALL_MAPS = [("pair", e) for e in pair_ids()] + [
     ("maps_only", p.name) for p in sorted((SHARED_DATA / "maps_only").glob("*.map.gz"))

@@ -1,5 +1,5 @@
-"""Tests of s2mlib.train: losses, exact resume, own-loss schedulers, atomic checkpoints, the generator exported from a
-checkpoint, training from a curation table."""
+"""Tests of s2mlib.gan.train: losses, exact resume, own-loss schedulers, atomic checkpoints, the generator exported from
+a checkpoint, training from a curation table."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import torch
 from helpers import pair
 from scipy.ndimage import gaussian_filter
 
-from s2mlib.io import read_map
-from s2mlib.model import Generator
-from s2mlib.train import (
+from s2mlib.gan.model import Generator
+from s2mlib.gan.train import (
     CHECKPOINT,
     GAN,
     HISTORY,
@@ -25,7 +24,8 @@ from s2mlib.train import (
     load_checkpoint,
     train,
 )
-from s2mlib.weights import export_generator, load_generator
+from s2mlib.gan.weights import export_generator, load_generator
+from s2mlib.io.density import read_map
 
 # Tiny CPU runs: width 2, batch 2, 4 patches per epoch = 2 optimiser steps per epoch.
 TINY = dict(batch_size=2, width=2, max_patches_per_epoch=4, max_val_patches=2, progress=False, seed=7)
@@ -242,10 +242,10 @@ def test_time_limit_stops_after_the_epoch_that_runs_out_with_a_checkpoint(tmp_pa
 def test_train_from_a_curation_table(tmp_path, data):
     """The notebooks' one training call: the table's train/val maps, the run's checkpoint and generator.pt; a table
     without validation entries is a sentence saying what to do."""
-    from s2mlib.curate import save_curation
     from s2mlib.errors import ManifestError
-    from s2mlib.io import DensityMap, write_map
-    from s2mlib.train import GENERATOR, train_from_table
+    from s2mlib.gan.train import GENERATOR, train_from_table
+    from s2mlib.io.density import DensityMap, write_map
+    from s2mlib.study.curate import save_curation
 
     (inp, target), (val_inp, val_target) = data[0][0], data[1][0]
     rows = []
@@ -277,13 +277,13 @@ def test_train_from_a_curation_table(tmp_path, data):
 
 
 def test_the_command_line_trains_a_profile(tmp_path, data, capsys):
-    """``python -m s2mlib.train --profile P -p KEY VALUE``: the run folder's curation table, ``null`` overrides a key
-    to None, snapshots, the record and the generator in run/train; a missing table is one line and status 2."""
+    """``python -m s2mlib.run.train --profile P -p KEY VALUE``: the run folder's curation table, ``null`` overrides a
+    key to None, snapshots, the record and the generator in run/train; a missing table is one line and status 2."""
     import json
 
-    from s2mlib.curate import save_curation
-    from s2mlib.io import DensityMap, write_map
-    from s2mlib.train import GENERATOR, RECORD, main
+    from s2mlib.gan.train import GENERATOR, RECORD, main
+    from s2mlib.io.density import DensityMap, write_map
+    from s2mlib.study.curate import save_curation
 
     run = tmp_path / "run"
     rows = []
@@ -320,13 +320,13 @@ def test_the_command_line_trains_a_profile(tmp_path, data, capsys):
     assert [p.name for p in (run / "train" / "snapshots").iterdir()] == ["epoch_001.pt"]
     assert main(["--profile", "default", "-p", "run_dir", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("s2mlib.train: error:") and "no curation table" in err[-1]
+    assert err[-1].startswith("s2mlib.run.train: error:") and "no curation table" in err[-1]
 
 
 def test_device_augmentation_changes_only_the_input_and_resumes_exactly(tmp_path, data, straight):
     """augment_backend 'device': a different run from TorchIO's (other draws), exactly resumable; an augmenting
     dataset with it is refused (it would augment twice)."""
-    from s2mlib.patches import PatchDataset
+    from s2mlib.gan.patches import PatchDataset
 
     cfg = dict(TINY, augment_backend="device")
     whole = train(TrainConfig(epochs=2, **cfg), *data, tmp_path / "whole")

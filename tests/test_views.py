@@ -1,5 +1,5 @@
-"""s2mlib.views: nglview's Python side and its installed lab extension agree (the browser loads the views), and the
-views fall back to static figures where no browser draws them."""
+"""s2mlib.study.views: nglview's Python side and its installed lab extension agree (the browser loads the views), and
+the views fall back to static figures where no browser draws them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from helpers import tiny_pairs
 
-from s2mlib import views
+from s2mlib.study import views
 
 
 @pytest.fixture(scope="module")

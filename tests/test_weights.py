@@ -1,5 +1,5 @@
-"""Tests of s2mlib.weights: generator files round-trip (fp16 within fp16 precision, fp32 exactly), bad files give one
-line naming the file, and the shipped weights load by name."""
+"""Tests of s2mlib.gan.weights: generator files round-trip (fp16 within fp16 precision, fp32 exactly), bad files give
+one line naming the file, and the shipped weights load by name."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import ROOT
 
-from s2mlib.model import Generator
-from s2mlib.weights import (
+from s2mlib.gan.model import Generator
+from s2mlib.gan.weights import (
     DEFAULT_WEIGHTS,
     FAST_WEIGHTS,
     SHIPPED_WEIGHTS,
@@ -96,9 +96,9 @@ def test_shipped_weights_by_name(name, path, width):
 
 
 def test_inference_does_not_import_training():
-    """generate needs the model, the cube geometry and this module: never s2mlib.train or TorchIO."""
+    """generate needs the model, the cube geometry and this module: never s2mlib.gan.train or TorchIO."""
     code = (
-        "import s2mlib.generate, sys; bad = [m for m in ('s2mlib.train', 's2mlib.patches', 'torchio') "
+        "import s2mlib.gan.generate, sys; bad = [m for m in ('s2mlib.gan.train', 's2mlib.gan.patches', 'torchio') "
         "if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

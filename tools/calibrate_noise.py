@@ -1,14 +1,14 @@
-"""Fit the noise model's falloff b (s2mlib.noise.SNR_FALLOFF) on real maps: training and validation entries only.
+"""Fit the noise model's falloff b (s2mlib.sim.noise.SNR_FALLOFF) on real maps: training and validation entries only.
 
 For each entry of the run's curation table (notebook 01) in the chosen splits, the expected map E (the default
 weights at the reported resolution R, on the ExpMap's grid) against the experimental map X, per Fourier shell:
 S = sum |E|^2, C = sum Re(X E*), P = sum |X|^2; the part of X along E has power C^2 / S, the rest P - C^2 / S is
 what the expected map lacks (noise, and what the model or the network does not explain). As a half map has twice the
 noise of the average, SNR_half = (C^2 / S) / (2 (P - C^2 / S)). b is the count-weighted least-squares slope of
-log(SNR_half / SNR_R) on 1 - (kR)^2 over 0 < k <= 1/R (the line through SNR_R at 1/R that s2mlib.noise uses), per
+log(SNR_half / SNR_R) on 1 - (kR)^2 over 0 < k <= 1/R (the line through SNR_R at 1/R that s2mlib.sim.noise uses), per
 entry; the model takes the median. Also printed: where the implied half-map FSC first falls below 0.143 beyond
 1/(2R), and the mean Q-score of X, of E and of a sample with the fitted b (seed 0, the noise weighted by the
-model's B-factors; the noise alone, without the blur and envelope that s2mlib.quality adds for a quality:
+model's B-factors; the noise alone, without the blur and envelope that s2mlib.sim.quality adds for a quality:
 tools/calibrate_quality.py).
 
     python tools/calibrate_noise.py --run-dir runs/default --splits train val --out calibration.csv
@@ -22,17 +22,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from s2mlib.atoms import read_structure
-from s2mlib.curate import load_curation
-from s2mlib.generate import MapGenerator
-from s2mlib.inputs import known_resolution
-from s2mlib.io import read_map
+from s2mlib.gan.generate import MapGenerator
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore
-from s2mlib.noise import SNR_AT_RESOLUTION, fourier_shells, model_weight, sample_maps
+from s2mlib.sim.inputs import known_resolution
+from s2mlib.sim.noise import SNR_AT_RESOLUTION, fourier_shells, model_weight, sample_maps
+from s2mlib.study.curate import load_curation
 
 
 def shell_sums(x: np.ndarray, e: np.ndarray, voxel: float) -> tuple[np.ndarray, ...]:
-    """Shell centres (1/A), counts, S, C and P per shell of :func:`s2mlib.noise.fourier_shells` (the noise model's)."""
+    """Shell centres (1/A), counts, S, C and P per shell of :func:`s2mlib.sim.noise.fourier_shells` (the noise
+    model's)."""
     _, label, width = fourier_shells(x.shape, voxel)
     fx, fe = np.fft.rfftn(x.astype(np.float64)), np.fft.rfftn(e.astype(np.float64))
     parts = (np.abs(fe) ** 2, np.real(fx * np.conj(fe)), np.abs(fx) ** 2)

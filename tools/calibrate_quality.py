@@ -1,13 +1,13 @@
 """Choose the sample maps' local-resolution variant on the training and validation entries, and estimate how well
-samples at the default quality match the experimental maps there, leave-one-entry-out (s2mlib.quality).
+samples at the default quality match the experimental maps there, leave-one-entry-out (s2mlib.sim.quality).
 
 For each entry of the run's curation table in the chosen splits (never the test entries): the expected map E (the
 default weights at the reported resolution R, 3.5 A when unknown, not finer than 2 A, the 1 A grid's Nyquist, on the
 ExpMap's grid) and, for every variant (local blur scale, noise exponent) and seed, a sample at the default quality
-(:func:`s2mlib.quality.quality_sample`). Per map: the envelope B, mean Q (sigma 0.4, EMDB's, and 0.6) and the
+(:func:`s2mlib.sim.quality.quality_sample`). Per map: the envelope B, mean Q (sigma 0.4, EMDB's, and 0.6) and the
 correlation of its per-residue Q (sigma 0.6) with the experimental map's; the experimental map's mean Q and its
-EMDB percentile at R (:func:`s2mlib.quality.emdb_percentile`); the expected map's mean Q, and the experimental map's B
-relative to the expected map's by their Guinier slopes over 1/10-1/R (ln |F|^2 against k^2).
+EMDB percentile at R (:func:`s2mlib.sim.quality.emdb_percentile`); the expected map's mean Q, and the experimental map's
+B relative to the expected map's by their Guinier slopes over 1/10-1/R (ln |F|^2 against k^2).
 
 The variant kept is the one with the highest per-residue correlation averaged over entries and seeds. Leave one
 entry out: for each entry, the variant best on the others, and that entry's correlation with it (against the expected
@@ -25,20 +25,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from s2mlib.atoms import read_structure
-from s2mlib.curate import load_curation
-from s2mlib.generate import MapGenerator
-from s2mlib.inputs import known_resolution
-from s2mlib.io import read_map
+from s2mlib.gan.generate import MapGenerator
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
 from s2mlib.metrics.qscore import QscoreSampler, residue_ids
-from s2mlib.noise import fourier_shells
-from s2mlib.quality import QSCORE_SIGMA, emdb_percentile, quality_sample
+from s2mlib.sim.inputs import known_resolution
+from s2mlib.sim.noise import fourier_shells
+from s2mlib.sim.quality import QSCORE_SIGMA, emdb_percentile, quality_sample
+from s2mlib.study.curate import load_curation
 
 VARIANTS = ["0:0", "0:2", "1:0", "2:0", "3:0", "1:2", "2:2", "3:2"]  # blur scale : noise exponent
 
 
 def guinier_slope(density, resolution: float) -> float:
-    """Slope of ln(mean |F|^2 per shell) against k^2 over 1/10 <= k <= 1/R (s2mlib.noise.fourier_shells' shells):
+    """Slope of ln(mean |F|^2 per shell) against k^2 over 1/10 <= k <= 1/R (s2mlib.sim.noise.fourier_shells' shells):
     -B/2 for a map of B-factor B; the difference of two maps' slopes times -2 is their difference in B."""
     k, label, width = fourier_shells(density.data.shape, density.voxel_size)
     power = np.abs(np.fft.rfftn(density.data.astype(np.float64))) ** 2

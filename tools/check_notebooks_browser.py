@@ -328,7 +328,7 @@ def reopen(driver, url: str, notebook: Path, what: str) -> tuple[list[str], list
 
 
 def expects_viewer(notebook: Path) -> bool:
-    """True when the notebook draws a 3D view (calls ``s2mlib.views``: 01 and 06), which must then render."""
+    """True when the notebook draws a 3D view (calls ``s2mlib.study.views``: 01 and 06), which must then render."""
     import json
 
     cells = json.loads(notebook.read_text())["cells"]

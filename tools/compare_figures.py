@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from s2mlib.spread import ONE_SEED, WITHIN_NOISE
+from s2mlib.study.spread import ONE_SEED, WITHIN_NOISE
 
 TRAINED_ONCE = {"table_training_history"}  # notebook 04's one training of this run
 TIMINGS = {"table_generation_time", "table_simulator_timing"}  # wall-clock times: machine and load, not results

@@ -1,4 +1,4 @@
-"""EMDB's mean Q-score against resolution, as percentiles per resolution (what ``s2mlib.quality`` ships).
+"""EMDB's mean Q-score against resolution, as percentiles per resolution (what ``s2mlib.sim.quality`` ships).
 
 Source: the per-entry table that the Q-score authors published with gregdp/mapq (commit a887b43, 2025-01-09,
 ``data/emdb_scores_q_fsc_cc_2c - Q.csv.zip``; MIT licence): 10,188 EMDB entries with a fitted model, each with its

@@ -4,7 +4,7 @@ resolution and at coarser target resolutions, for a model card (run by hand; wri
     .venv/bin/python tools/evaluate_weights.py --weights fast --out runs/cards/fast
 
 Curates the manifest as the default profile does (same seeded split, so its test entries were never trained on),
-then for the validation and test entries runs :func:`s2mlib.resolution.resolution_series` with the weights ("GAN")
+then for the validation and test entries runs :func:`s2mlib.study.resolution.resolution_series` with the weights ("GAN")
 and every simulator at each target R ('reported' and the coarser ``--resolutions``), against the experimental map
 low-passed to R; and the paper's comparison at 2 A (molmap 2 A). Writes ``OUT/series.csv`` (every score),
 ``OUT/summary.md`` (means per split, target and method; who wins per entry) and prints the summary. With
@@ -22,15 +22,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from s2mlib.atoms import read_structure
-from s2mlib.config import ROOT, load_profile
-from s2mlib.curate import CurationConfig, curate_manifest
-from s2mlib.generate import MapGenerator
-from s2mlib.io import read_map
-from s2mlib.manifest import load_manifest
+from s2mlib.gan.generate import MapGenerator
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
+from s2mlib.io.manifest import load_manifest
 from s2mlib.metrics import evaluate
-from s2mlib.resolution import SELECTION_METRICS, resolution_series, target_labels
-from s2mlib.simulate import molmap
+from s2mlib.run.config import ROOT, load_profile
+from s2mlib.sim.simulate import molmap
+from s2mlib.study.curate import CurationConfig, curate_manifest
+from s2mlib.study.resolution import SELECTION_METRICS, resolution_series, target_labels
 
 RIVALS = ["molmap", "gemmi"]  # the simulators the goal names: the GAN must beat both at the reported resolution
 

@@ -8,7 +8,7 @@
 #SBATCH --time=4:00:00
 #SBATCH --output=%x-%A_%a.out
 # Many maps on many nodes: a Slurm array of one-node tasks, each running torchrun with one process per GPU; every
-# process takes its own rows of the list (s2mlib.batch.current_shard: shard = array task x processes per task +
+# process takes its own rows of the list (s2mlib.gan.batch.current_shard: shard = array task x processes per task +
 # rank, of tasks x processes), writes its maps and its summary part into OUT_DIR, and the last task to finish joins
 # the parts into OUT_DIR/generated.csv (or run s2m join OUT_DIR afterwards). No scheduler of ours: Slurm places
 # the tasks, torchrun the processes.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session's work, on a machine without network or ../shared: throughput benchmark, paper-width
-# training for a fixed time through the notebooks' entry point (python -m s2mlib.train under torchrun, one process
+# training for a fixed time through the notebooks' entry point (python -m s2mlib.run.train under torchrun, one process
 # per visible GPU), generation-speed benchmark. Run from the repository root:
 #   tools/gpu_session.sh OUT_DIR [TRAIN_MINUTES]
 # Needs, beside the tree (both ignored by git, made on the development machine):
@@ -33,7 +33,7 @@ export PYTHONUNBUFFERED=1
 py=${S2M_PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu.txt"
 nproc=${NPROC:-$("$py" -c "import torch; print(max(torch.cuda.device_count(), 1))")}
-"$py" -c "import torch, gemmi, mrcfile, s2mlib.train; print('torch', torch.__version__)" || exit 1
+"$py" -c "import torch, gemmi, mrcfile, s2mlib.gan.train; print('torch', torch.__version__)" || exit 1
 bars='%|'  # tqdm bar updates (dropped from the logs)
 if [ "$device" = cuda ]; then
   timeout 150 "$py" benchmarks/bench_train.py --width "$width" --steps 5 --threads 8 --gpu-only 2>&1 \
@@ -41,7 +41,7 @@ if [ "$device" = cuda ]; then
 fi
 run=/tmp/s2m_run
 timeout $(("${minutes%.*}" * 60 + 240)) "$py" -m torch.distributed.run --standalone --nproc-per-node "$nproc" \
-  -m s2mlib.train --profile paper --curation "${PACK:-.devdata/curated}/curation.csv" -p run_dir "$run" \
+  -m s2mlib.run.train --profile paper --curation "${PACK:-.devdata/curated}/curation.csv" -p run_dir "$run" \
   -p device "$device" -p width "$width" -p batch_size "${BATCH:-128}" -p lr "${LR:-1e-4}" -p epochs 1000 \
   -p time_limit_s "$("$py" -c "print($minutes * 60)")" -p checkpoint_every 40 -p max_val_patches 80 \
   -p augment_backend "${AUGMENT:-device}" -p compile "$([ -n "${COMPILE:-}" ] && echo true || echo false)" \
@@ -49,13 +49,13 @@ timeout $(("${minutes%.*}" * 60 + 240)) "$py" -m torch.distributed.run --standal
   | tr '\r' '\n' | grep -v -F "$bars" | tee "$out/train.log"
 cp "$run/train/history.csv" "$run/train/config.json" "$out/"
 if [ -n "${AVERAGE_LAST:-}" ]; then  # the mean of the last K epochs' generators (weights.average_generators)
-  "$py" -c "from s2mlib.train import WeightSnapshots; from s2mlib.weights import average_generators, export_generator
+  "$py" -c "from s2mlib.gan.train import WeightSnapshots; from s2mlib.gan.weights import average_generators, export_generator
 snapshots = list(WeightSnapshots('$run/train/snapshots').files().values())[-$AVERAGE_LAST:]
 print('averaging', len(snapshots), 'generators:', snapshots[0], '..', snapshots[-1])
 export_generator(average_generators(snapshots), '$run/g16.pt')" >"$out/average.log" 2>&1
   status=$?; cat "$out/average.log"; [ $status -eq 0 ] || exit 1
 else
-  "$py" -c "from s2mlib.weights import export_generator; export_generator('$run/train/checkpoint.pt', '$run/g16.pt')"
+  "$py" -c "from s2mlib.gan.weights import export_generator; export_generator('$run/train/checkpoint.pt', '$run/g16.pt')"
 fi
 split -b 15M "$run/g16.pt" "$out/generator.pt.part-"
 [ -n "${SKIP_GENERATE:-}" ] && exit 0

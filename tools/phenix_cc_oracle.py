@@ -47,9 +47,9 @@ def _rows() -> dict[str, dict]:
 def prepare(work: Path) -> None:
     """Write <entry>.npz: map, model map (molmap at the resolution on the map grid), origin, voxel size."""
     sys.path.insert(0, str(ROOT))
-    from s2mlib.atoms import read_structure
-    from s2mlib.io import read_map
-    from s2mlib.simulate import molmap
+    from s2mlib.io.atoms import read_structure
+    from s2mlib.io.density import read_map
+    from s2mlib.sim.simulate import molmap
 
     work.mkdir(parents=True, exist_ok=True)
     rows = _rows()

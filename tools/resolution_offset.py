@@ -4,7 +4,7 @@ against the experimental map low-passed to R, with the matched resolution R' of 
     .venv/bin/python tools/resolution_offset.py --weights fast --split val --offsets 0 1 2
 
 For each entry of the split (curated as the default profile does) and each R in {reported, 5 A, 8 A}: the
-reference is :func:`s2mlib.inputs.target_at` (ExpMap low-passed to R), the map is the generator's at R + offset;
+reference is :func:`s2mlib.sim.inputs.target_at` (ExpMap low-passed to R), the map is the generator's at R + offset;
 prints the mean scores per offset (correlation about mean, PCC, Pearson inside 3 A, SSIM, their mean) and R' per
 entry, R and offset beside the reference's (:func:`s2mlib.metrics.matched_resolution`). Tune on validation only.
 """
@@ -17,14 +17,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from s2mlib.atoms import read_structure
-from s2mlib.config import ROOT, load_profile
-from s2mlib.curate import CurationConfig, curate_manifest
-from s2mlib.generate import MapGenerator
-from s2mlib.inputs import known_resolution, target_at
-from s2mlib.io import read_map
-from s2mlib.manifest import load_manifest
+from s2mlib.gan.generate import MapGenerator
+from s2mlib.io.atoms import read_structure
+from s2mlib.io.density import read_map
+from s2mlib.io.manifest import load_manifest
 from s2mlib.metrics import evaluate, matched_resolution
+from s2mlib.run.config import ROOT, load_profile
+from s2mlib.sim.inputs import known_resolution, target_at
+from s2mlib.study.curate import CurationConfig, curate_manifest
 
 SCORES = {"correlation_about_mean": "cam", "pcc": "pcc", "masked_correlation_about_mean": "masked", "ssim": "ssim"}
 

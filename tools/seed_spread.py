@@ -20,11 +20,11 @@ import math
 import sys
 from pathlib import Path
 
-from s2mlib import ablation
-from s2mlib.config import add_override_option, check_overrides, kwargs_for, parse_value
-from s2mlib.curate import load_curation
-from s2mlib.spread import seed_list
-from s2mlib.train import TrainConfig
+from s2mlib.gan.train import TrainConfig
+from s2mlib.run.config import add_override_option, check_overrides, kwargs_for, parse_value
+from s2mlib.study import ablation
+from s2mlib.study.curate import load_curation
+from s2mlib.study.spread import seed_list
 
 
 def margin(sd: float) -> float:

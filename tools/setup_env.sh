@@ -62,14 +62,14 @@ settings="$env_dir/share/jupyter/lab/settings"
 mkdir -p "$settings"
 overrides='{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}'
 [[ "$(cat "$settings/overrides.json" 2>/dev/null)" == "$overrides" ]] || echo "$overrides" > "$settings/overrides.json"
-# ... and after saving a notebook whose only changes are outputs, git status stays clean (s2mlib.jupyter_git): the
+# ... and after saving a notebook whose only changes are outputs, git status stays clean (s2mlib.run.jupyter_git): the
 # server's own configuration file (the .d/ folder beside it only enables extensions), other settings there kept.
 "$py" - "$env_dir/etc/jupyter/jupyter_server_config.json" <<'PY'
 import json, sys
 from pathlib import Path
 path = Path(sys.argv[1])
 config = json.loads(path.read_text()) if path.is_file() else {}
-hook = "s2mlib.jupyter_git.refresh_after_save"
+hook = "s2mlib.run.jupyter_git.refresh_after_save"
 if config.get("ContentsManager", {}).get("post_save_hook") != hook:
     config.setdefault("ContentsManager", {})["post_save_hook"] = hook
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@
 #SBATCH --cpus-per-task=64
 #SBATCH --time=48:00:00
 #SBATCH --output=%x-%j.out
-# Multi-node data-parallel training of a profile (python -m s2mlib.train, the notebooks' entry point) on Slurm:
+# Multi-node data-parallel training of a profile (python -m s2mlib.run.train, the notebooks' entry point) on Slurm:
 # one torchrun per node (srun, one task per node), one process per GPU, c10d rendezvous on the job's first node.
 #   sbatch tools/train_slurm.sh [PROFILE] [-p KEY VALUE ...]
 #   sbatch --nodes 8 --gpus-per-node 4 tools/train_slurm.sh paper -p epochs 150
@@ -24,4 +24,4 @@ gpus=${SLURM_GPUS_ON_NODE:-$(nvidia-smi -L | wc -l)}
 echo "profile $profile: $SLURM_NNODES node(s) x $gpus GPU(s), rendezvous $head_node:${S2M_PORT:-29500}"
 srun --kill-on-bad-exit=1 "$py" -m torch.distributed.run --nnodes "$SLURM_NNODES" --nproc-per-node "$gpus" \
   --rdzv-backend c10d --rdzv-endpoint "$head_node:${S2M_PORT:-29500}" --rdzv-id "$SLURM_JOB_ID" \
-  -m s2mlib.train --profile "$profile" "$@"
+  -m s2mlib.run.train --profile "$profile" "$@"

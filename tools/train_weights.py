@@ -1,8 +1,8 @@
 """Curate, pack, export and score the generator weights shipped in s2mlib/weights/ and write their model card.
-Training itself is the notebooks' call, ``python -m s2mlib.train`` (torchrun for several GPUs): run by hand.
+Training itself is the notebooks' call, ``python -m s2mlib.run.train`` (torchrun for several GPUs): run by hand.
 
     .venv/bin/python tools/train_weights.py --curate --run-dir runs/weights        # 1. curate (default profile)
-    .venv/bin/python -m s2mlib.train --profile default -p run_dir runs/weights -p width 8 -p epochs 14 \
+    .venv/bin/python -m s2mlib.run.train --profile default -p run_dir runs/weights -p width 8 -p epochs 14 \
         -p lr 5e-4 -p max_patches_per_epoch null -p max_val_patches 64               # 2. train (resumable)
     .venv/bin/python tools/train_weights.py --run-dir runs/weights --out s2mlib/weights/struc2map_generator_fast.pt
                                                                                      # 3. export fp16, score, card
@@ -18,7 +18,7 @@ history.csv (the record and history of step 2) and those scores.
 On a machine without ../shared (a GPU machine), train from a pack of the curated train/val maps:
 
     .venv/bin/python tools/train_weights.py --run-dir runs/weights --pack .devdata/curated        # here
-    torchrun --standalone --nproc-per-node 8 -m s2mlib.train --profile paper \
+    torchrun --standalone --nproc-per-node 8 -m s2mlib.run.train --profile paper \
         --curation .devdata/curated/curation.csv -p run_dir /tmp/run -p time_limit_s 300         # there
 """
 
@@ -32,15 +32,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from s2mlib.config import ROOT, load_profile
-from s2mlib.curate import CurationConfig, curate_manifest, load_curation, save_curation
-from s2mlib.generate import MapGenerator, generate_entries
-from s2mlib.io import read_map, write_map
-from s2mlib.manifest import load_manifest
-from s2mlib.outputs import atomic_write
-from s2mlib.study import score_maps, simulate_baselines, summary_table
-from s2mlib.train import CHECKPOINT, HISTORY, RECORD, WeightSnapshots
-from s2mlib.weights import DEFAULT_WEIGHTS, average_generators, export_generator
+from s2mlib.gan.generate import MapGenerator, generate_entries
+from s2mlib.gan.train import CHECKPOINT, HISTORY, RECORD, WeightSnapshots
+from s2mlib.gan.weights import DEFAULT_WEIGHTS, average_generators, export_generator
+from s2mlib.io.density import read_map, write_map
+from s2mlib.io.manifest import load_manifest
+from s2mlib.io.outputs import atomic_write
+from s2mlib.run.config import ROOT, load_profile
+from s2mlib.study.benchmark import score_maps, simulate_baselines, summary_table
+from s2mlib.study.curate import CurationConfig, curate_manifest, load_curation, save_curation
 
 WHERE = (
     "Which weights where: `fast` (width 8, resolution-conditioned, B-factor input) is the default on every "
@@ -60,7 +60,7 @@ def main() -> None:
         "--run-dir",
         type=Path,
         default=ROOT / "runs/weights",
-        help="curation here, training in RUN_DIR/train (python -m s2mlib.train -p run_dir RUN_DIR)",
+        help="curation here, training in RUN_DIR/train (python -m s2mlib.run.train -p run_dir RUN_DIR)",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="auto", help="where to generate the scored maps")
@@ -216,7 +216,7 @@ def write_card(args, params, table, config, history, scores) -> None:
 
 ## Validation: generated map vs molmap at 2 A, against the experimental map (ExpMap)
 
-Scored with `s2mlib.study.score_maps` (the metrics of `s2m evaluate`). On every validation entry the generated
+Scored with `s2mlib.study.benchmark.score_maps` (the metrics of `s2m evaluate`). On every validation entry the generated
 map beats molmap at 2 A on correlation about mean: **{beats["correlation_about_mean"]}**; on PCC: **{beats["pcc"]}**.
 
 {by_split}

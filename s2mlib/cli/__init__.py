@@ -8,7 +8,7 @@ One module per command (info, fetch, simulate, curate, evaluate, confidence, gen
 projections), each with its options
 (``add_parser``) beside its code (``run``); :mod:`.common` holds what they share. Checked before any work: the
 output path (a map file name, not a folder, in a folder that can be written:
-:func:`s2mlib.outputs.check_output`). Maps must be at least :data:`.common.MIN_GRID` voxels along every axis for the
+:func:`s2mlib.io.outputs.check_output`). Maps must be at least :data:`.common.MIN_GRID` voxels along every axis for the
 commands that resample them (curate, evaluate, ``--ref-map``) and the reference of ``evaluate`` at least
 :data:`.common.MIN_SSIM`. ``--json`` output is strict JSON: a score that is undefined (NaN) is ``null``, with the
 reason under ``"undefined"`` (of the record holding it). Ctrl-C exits 130 and SIGTERM 143, each with one line; a
@@ -28,9 +28,9 @@ import sys
 import traceback
 import warnings
 
-from .. import __version__
 from ..errors import S2MError, Terminated, internal_error
-from ..outputs import sigterm_raises
+from ..io.outputs import sigterm_raises
+from ..version import __version__
 from . import confidence, curate, evaluate, fetch, generate, info, join, projections, simulate, template
 
 COMMANDS = (info, fetch, simulate, curate, evaluate, confidence, generate, join, template, projections)

@@ -1,5 +1,5 @@
 """``s2m generate MODEL [MODEL ...] --out-dir DIR`` and ``s2m generate --list TABLE --out-dir DIR``: many maps in
-one call (:mod:`s2mlib.batch`): one network load, a progress bar over the structures, ``DIR/generated.csv``
+one call (:mod:`s2mlib.gan.batch`): one network load, a progress bar over the structures, ``DIR/generated.csv``
 written as it goes, outputs that exist skipped (``--overwrite``), failed rows recorded and the batch going on
 (exit status 1 when any failed; the last line says how many). Sharded by ``--shard I/N``, else by torchrun
 (``RANK``/``WORLD_SIZE``: one process per GPU, all joined by rank 0 at the end) or a Slurm array
@@ -67,7 +67,7 @@ def one_model(args: argparse.Namespace) -> Path:
 
 def _device(device: str) -> str:
     """``device``, on GPU ``LOCAL_RANK`` for a torchrun process that runs on CUDA."""
-    from ..model import resolve_device
+    from ..gan.model import resolve_device
 
     if "LOCAL_RANK" in os.environ and resolve_device(device).type == "cuda" and str(device) in ("auto", "cuda"):
         return f"cuda:{os.environ['LOCAL_RANK']}"
@@ -81,8 +81,8 @@ def _say(line: str) -> None:
 def run(args: argparse.Namespace, make_generator: Callable) -> int:
     """Plan (every check before the work), meet torchrun's other processes, generate this shard, join when every
     shard is done; exit status."""
-    from ..batch import current_shard, generate_many, jobs_from, join_summaries, plan, read_list
-    from ..distributed import Meeting
+    from ..gan.batch import current_shard, generate_many, jobs_from, join_summaries, plan, read_list
+    from ..gan.distributed import Meeting
 
     if args.out_dir is None:
         raise S2MError("--list needs --out-dir DIR, the folder of the maps and of generated.csv")

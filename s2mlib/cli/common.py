@@ -14,10 +14,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..atoms import structure_format
 from ..errors import InputError, S2MError
-from ..io import DensityMap, read_map
-from ..outputs import check_output
+from ..io.atoms import structure_format
+from ..io.density import DensityMap, read_map
+from ..io.outputs import check_output
 
 MIN_GRID = 2  # voxels per axis: trilinear resampling needs two samples along every axis
 MIN_SSIM = 7  # voxels per axis of evaluate's reference: skimage SSIM's 7-voxel window (metrics.paper.ssim)
@@ -37,7 +37,7 @@ class LibraryDefault:
     parameter ``name`` of ``owner`` (a function or class, as 'module.name'), imported only when the value is used
     or shown by ``-h`` (the generator imports torch).
 
-    >>> str(LibraryDefault("s2mlib.curate.CurationConfig", "mask_radius"))
+    >>> str(LibraryDefault("s2mlib.study.curate.CurationConfig", "mask_radius"))
     '3.0'
     """
 
@@ -145,6 +145,6 @@ def check_csv_output(path: Path) -> Path:
 
 
 def check_model_output(path: Path) -> Path:
-    """Refuse a model name that is not PDB/mmCIF (:func:`s2mlib.atoms.structure_format`) or cannot be written."""
+    """Refuse a model name that is not PDB/mmCIF (:func:`s2mlib.io.atoms.structure_format`) or cannot be written."""
     structure_format(path)
     return check_output(path, suffixes=None)

@@ -12,9 +12,9 @@ import argparse
 import warnings
 from pathlib import Path
 
-from ..atoms import read_structure
-from ..io import read_map
-from ..outputs import ensure_not_input
+from ..io.atoms import read_structure
+from ..io.density import read_map
+from ..io.outputs import ensure_not_input
 from .common import MIN_GRID, SCORES, check_model_output, check_resolution
 
 

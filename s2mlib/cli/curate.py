@@ -1,6 +1,6 @@
 """``s2m curate MAP MODEL -o OUT.mrc``: the paper's ExpMap (box around the model, mask, 1 A grid, min-max).
 
-Its defaults are :class:`s2mlib.curate.CurationConfig`'s, as notebook 01's (the profile's) are.
+Its defaults are :class:`s2mlib.study.curate.CurationConfig`'s, as notebook 01's (the profile's) are.
 
 >>> from s2mlib.cli import main
 >>> main(["curate", "emd.map", "model.cif", "-o", "exp.mrc", "--no-clip-negative"])  # doctest: +SKIP
@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..atoms import read_structure
-from ..io import read_map
-from ..outputs import check_output, ensure_not_input
+from ..io.atoms import read_structure
+from ..io.density import read_map
+from ..io.outputs import check_output, ensure_not_input
 from .common import MIN_GRID, LibraryDefault, given
 
-CONFIG = "s2mlib.curate.CurationConfig"
+CONFIG = "s2mlib.study.curate.CurationConfig"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Curate the map, write it and print its grid."""
-    from ..curate import CurationConfig, curate_exp_map
-    from ..io import write_map
-    from ..simulate import check_inside
+    from ..io.density import write_map
+    from ..sim.simulate import check_inside
+    from ..study.curate import CurationConfig, curate_exp_map
 
     config = CurationConfig(**given(args, "mask_radius", "spacing", "clip_negative"))
     ensure_not_input(check_output(args.output), args.map, args.model)

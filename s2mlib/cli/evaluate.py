@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..atoms import read_structure
 from ..errors import S2MError
-from ..io import read_map
+from ..io.atoms import read_structure
+from ..io.density import read_map
 from .common import MIN_GRID, MIN_SSIM, check_csv_output, check_resolution, print_columns, print_record
 
 RESOLUTION_NOTE = (
@@ -62,8 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Score the map (and, with a model, both maps' model fit), print the scores, write the per-residue table."""
+    from ..io.outputs import atomic_write, ensure_not_input
     from ..metrics import evaluate, model_fit_scores
-    from ..outputs import atomic_write, ensure_not_input
 
     for option, value in (("--per-residue", args.per_residue), ("--resolution", args.resolution)):
         if value is not None and not args.model:

@@ -1,5 +1,5 @@
 """``s2m fetch EMDB_ID [PDB_ID]`` / ``s2m fetch --list MANIFEST``: download EMDB maps (+ headers) and PDB models into
-the cache, from the public hosts, ``$S2M_EMDB_URL`` / ``$S2M_PDB_URL``, or a mirror (:mod:`s2mlib.sources`).
+the cache, from the public hosts, ``$S2M_EMDB_URL`` / ``$S2M_PDB_URL``, or a mirror (:mod:`s2mlib.io.sources`).
 
 With ``--list`` every entry of a manifest is fetched; an entry whose file still fails after its retries is reported
 and the others go on; the summary (files downloaded, found in the cache, failed entries and why) ends the output, and
@@ -29,8 +29,8 @@ MAX_RETRIES = 10  # retries 1, 2, 4 ... 512 s apart: 17 minutes of waiting in al
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``fetch`` and its options."""
-    from ..data import DEFAULT_RETRIES, DEFAULT_TIMEOUT
-    from ..sources import LAYOUTS
+    from ..io.download import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+    from ..io.sources import LAYOUTS
 
     p = sub.add_parser("fetch", help="download EMDB maps (+ headers) and PDB models into the cache")
     p.add_argument("emdb_id", nargs="?", help="an EMDB ID (EMD-0093, 0093, 93)")
@@ -70,10 +70,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch the entry (print where its files are) or the manifest's entries (print the summary)."""
-    from ..data import fetch_entry, fetch_manifest
     from ..errors import InputError
-    from ..manifest import load_manifest
-    from ..sources import Sources
+    from ..io.download import fetch_entry, fetch_manifest
+    from ..io.manifest import load_manifest
+    from ..io.sources import Sources
 
     if (args.list is None) == (args.emdb_id is None):
         raise InputError("give an EMDB ID (and optionally a PDB ID), or --list MANIFEST, not both")

@@ -1,8 +1,8 @@
 """``s2m generate MODEL -o OUT.mrc``: an experimental-like map of a model with the GAN
-(:class:`s2mlib.generate.MapGenerator`), optionally resampled onto ``--ref-map``'s grid, optionally with the
+(:class:`s2mlib.gan.generate.MapGenerator`), optionally resampled onto ``--ref-map``'s grid, optionally with the
 model scored in it (``--confidence``, :func:`s2mlib.metrics.write_confidence`). Many models in one call
 (``MODEL ... --out-dir DIR``, ``--list TABLE``): :mod:`s2mlib.cli.batch`; both build the generator with
-:func:`make_generator`. The generator's options default to :class:`~s2mlib.generate.MapGenerator`'s own.
+:func:`make_generator`. The generator's options default to :class:`~s2mlib.gan.generate.MapGenerator`'s own.
 
 >>> from s2mlib.cli import main
 >>> main(["generate", "model.cif", "-o", "gen.mrc", "--weights", "fast", "--resolution", "4"])  # doctest: +SKIP
@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import S2MError
-from ..noise import half_map_paths
-from ..outputs import ensure_not_input
-from ..precision import PRECISIONS
-from ..runtime import RUNTIMES
+from ..gan.precision import PRECISIONS
+from ..gan.runtime import RUNTIMES
+from ..io.outputs import ensure_not_input
+from ..sim.noise import half_map_paths
 from . import batch
 from .common import SCORES, LibraryDefault, check_model_output, given
 
 if TYPE_CHECKING:
-    from ..generate import MapGenerator
+    from ..gan.generate import MapGenerator
 
-GENERATOR = "s2mlib.generate.MapGenerator"
+GENERATOR = "s2mlib.gan.generate.MapGenerator"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="generator weights: 'fast' (default: width 8, resolution-conditioned, B-factor input; the best on the "
         "validation entries) or 'shipped' (the paper's unconditioned network, width 32, slower on a CPU: README, "
         "Benchmarks), "
-        "or a file written by python -m s2mlib.train / tools/train_weights.py",
+        "or a file written by python -m s2mlib.run.train / tools/train_weights.py",
     )
     p.add_argument("--ref-map", type=Path, help="resample the result onto this map's grid")
     p.add_argument(
@@ -134,8 +134,8 @@ def wants_noise(args: argparse.Namespace) -> bool:
 
 
 def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
-    """The :class:`s2mlib.generate.MapGenerator` that ``args`` ask for (``overrides`` replace its arguments)."""
-    from ..generate import MapGenerator
+    """The :class:`s2mlib.gan.generate.MapGenerator` that ``args`` ask for (``overrides`` replace its arguments)."""
+    from ..gan.generate import MapGenerator
 
     kwargs = {
         **given(args, "device", "batch_size", "skip_empty", "precision", "runtime", "b_factors", "quality"),
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int | None:
     if batch.wanted(args):
         return batch.run(args, make_generator)
     args.model = batch.one_model(args)
-    from ..batch import generate_one, jobs_from, plan  # one model is a batch of one: the same checks and notices
+    from ..gan.batch import generate_one, jobs_from, plan  # one model is a batch of one: the same checks and notices
 
     one = jobs_from(models=[args.model])
     one["output"], one["ref_map"] = str(args.output), str(args.ref_map or "")

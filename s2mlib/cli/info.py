@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..atoms import read_structure
-from ..io import is_map_path, read_map
+from ..io.atoms import read_structure
+from ..io.density import is_map_path, read_map
 from .common import print_record
 
 

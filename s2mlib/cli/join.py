@@ -1,5 +1,5 @@
 """``s2m join DIR``: join the summary parts of a sharded ``s2m generate --out-dir DIR`` run
-(``generated.part-I-of-N.csv``, one per shard) into ``DIR/generated.csv`` (:func:`s2mlib.batch.join_summaries`).
+(``generated.part-I-of-N.csv``, one per shard) into ``DIR/generated.csv`` (:func:`s2mlib.gan.batch.join_summaries`).
 
 >>> from s2mlib.cli import main
 >>> main(["join", "maps"])  # doctest: +SKIP
@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Join the parts; print the counts; exit status 1 when a row failed."""
-    from ..batch import SUMMARY, join_summaries
+    from ..gan.batch import SUMMARY, join_summaries
 
     table = join_summaries(args.out_dir)
     counts = table["status"].value_counts()

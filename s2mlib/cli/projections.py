@@ -1,6 +1,6 @@
 """``s2m projections MODEL -o STACK.mrcs --pixel-size P --box N``: 2D templates for particle pickers, projections
 of a model's (or a map's) template at chosen angles, with the angles in a STAR file beside the stack
-(:func:`s2mlib.templates.project`, :func:`s2mlib.templates.write_stack`).
+(:func:`s2mlib.gan.templates.project`, :func:`s2mlib.gan.templates.write_stack`).
 
 >>> from s2mlib.cli import main
 >>> main(["projections", "model.cif", "-o", "refs.mrcs", "--pixel-size", "2", "--box", "64"])  # doctest: +SKIP
@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import OutputError
-from ..outputs import check_output, ensure_not_input
+from ..io.outputs import check_output, ensure_not_input
 from .template import add_geometry, make
 
 
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Project the template at the angles, write the stack and its STAR file, print what was written."""
-    from ..templates import angles_path, project, projection_angles, read_angles, rotation_matrices, write_stack
+    from ..gan.templates import angles_path, project, projection_angles, read_angles, rotation_matrices, write_stack
 
     if not args.output.name.lower().endswith(".mrcs"):
         raise OutputError(f"{args.output}: not an image stack name: projections are written as .mrcs")

@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..atoms import read_structure
 from ..errors import InputError
-from ..outputs import check_output, ensure_not_input
+from ..io.atoms import read_structure
+from ..io.outputs import check_output, ensure_not_input
 from .common import ref_map
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``simulate`` and its options."""
-    from ..simulate import METHODS
+    from ..sim.simulate import METHODS
 
     p = sub.add_parser("simulate", help="simulate a density map from a model (molmap, e2pdb2mrc, blurrer, gemmi)")
     p.add_argument("model", type=Path)
@@ -30,11 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Simulate the map, write it and print its grid. A grid too big to hold whole (:func:`s2mlib.simulate.blockwise`)
-    is simulated and written slab by slab (:func:`s2mlib.simulate.simulate_slabs`), its disk space checked first."""
-    from ..io import write_map, write_map_slabs
-    from ..memory import grid_bytes, require_disk
-    from ..simulate import BLOCKWISE, blockwise, grid_text, simulate, simulate_slabs
+    """Simulate the map, write it and print its grid. A grid too big to hold whole
+    (:func:`s2mlib.sim.simulate.blockwise`) is simulated and written slab by slab
+    (:func:`s2mlib.sim.simulate.simulate_slabs`), its disk space checked first."""
+    from ..io.density import write_map, write_map_slabs
+    from ..io.memory import grid_bytes, require_disk
+    from ..sim.simulate import BLOCKWISE, blockwise, grid_text, simulate, simulate_slabs
 
     if args.spacing is not None and args.spacing > args.resolution / 2:  # NaN and <= 0: the simulators' own line
         raise InputError(

@@ -1,6 +1,6 @@
 """``s2m template MODEL -o TEMPLATE.mrc --pixel-size P``: a template for template matching from a model (the GAN's
 expected or sample map, or a simulator's) or from a map, at a tomogram's pixel size and box, with CTF, low-pass,
-inverted contrast and a mask (:mod:`s2mlib.templates`).
+inverted contrast and a mask (:mod:`s2mlib.gan.templates`).
 
 >>> from s2mlib.cli import main
 >>> main(["template", "model.cif", "-o", "t.mrc", "--pixel-size", "5", "--ctf", "3", "--invert"])  # doctest: +SKIP
@@ -11,15 +11,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..io import is_map_path
-from ..outputs import check_output, ensure_not_input
+from ..io.density import is_map_path
+from ..io.outputs import check_output, ensure_not_input
 from .common import check_resolution
 
 
 def add_geometry(p: argparse.ArgumentParser) -> None:
     """The options ``template`` and ``projections`` share: the model, pixel size, box, resolution, CTF, contrast,
     the source map's method and the GAN's weights and seed."""
-    from ..templates import METHODS
+    from ..gan.templates import METHODS
 
     p.add_argument("model", type=Path, help="a model (PDB/mmCIF) or a map (.mrc, .map, ...) to make the template of")
     p.add_argument("--pixel-size", type=float, required=True, help="pixel size of the output in A")
@@ -51,12 +51,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def make(args: argparse.Namespace):
-    """The template ``args`` ask for (a :class:`~s2mlib.io.DensityMap`) and the radius (A) its particle spans."""
+    """The template ``args`` ask for (a :class:`~s2mlib.io.density.DensityMap`) and the radius (A) its particle
+    spans."""
     import numpy as np
 
-    from ..atoms import read_structure
-    from ..io import read_map
-    from ..templates import CtfParams, make_template, model_centre, support_radius, template_from_model
+    from ..gan.templates import CtfParams, make_template, model_centre, support_radius, template_from_model
+    from ..io.atoms import read_structure
+    from ..io.density import read_map
 
     check_resolution(args.resolution)
     ctf_params = None
@@ -71,7 +72,7 @@ def make(args: argparse.Namespace):
     structure = read_structure(args.model)
     generator = None
     if args.method in ("gan", "gan-sample"):
-        from ..generate import MapGenerator
+        from ..gan.generate import MapGenerator
 
         generator = MapGenerator(args.weights, device="cpu", precision="fp32", progress=False)  # small: fp32 on any CPU
     template = template_from_model(
@@ -83,8 +84,8 @@ def make(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> None:
     """Make the template, write it (and its mask) and print its grid."""
-    from ..io import DensityMap, write_map
-    from ..templates import shape_mask, spherical_mask
+    from ..gan.templates import shape_mask, spherical_mask
+    from ..io.density import DensityMap, write_map
 
     ensure_not_input(check_output(args.output), args.model, args.weights)
     if args.mask:

@@ -16,7 +16,7 @@ Example:
     1.0
 """
 
-from ..maps import atom_mask, on_grid_of
+from ..sim.maps import atom_mask, on_grid_of
 from .fsc import FSCCurve, fsc_curve, fsc_resolution, map_model_fsc, matched_resolution
 from .model_fit import (
     RESIDUE_SCORES,

@@ -27,10 +27,10 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import minimize_scalar
 
-from ..atoms import Structure
 from ..errors import StructureError
-from ..io import DensityMap
-from ..maps import atom_mask
+from ..io.atoms import Structure
+from ..io.density import DensityMap
+from ..sim.maps import atom_mask
 from .paper import pearson
 
 
@@ -144,7 +144,7 @@ def map_model_fsc(
     if model_map is None:
         if structure is None:
             raise ValueError("map_model_fsc needs a structure or a model_map")
-        from ..simulate import molmap
+        from ..sim.simulate import molmap
 
         resolution = 2.0 * float(density.voxel_size.max()) if model_resolution is None else model_resolution
         model_map = molmap(structure, resolution, ref_map=density)
@@ -163,12 +163,12 @@ def matched_resolution(
 ) -> tuple[float, float]:
     """R' = argmax_R Pearson(molmap(structure, R), density) inside ``mask_radius`` A of the model; (R', CC).
 
-    Search: a coarse scan low, low + ``step``, ..., high (``s2mlib.simulate.molmap`` on ``density``'s grid cropped
+    Search: a coarse scan low, low + ``step``, ..., high (``s2mlib.sim.simulate.molmap`` on ``density``'s grid cropped
     to the mask's bounding box, which leaves the masked values unchanged), then bounded Brent refinement
     (``scipy.optimize.minimize_scalar``) within ``step`` of the best coarse value to ``tolerance`` A (default
     0.05 A, so R' is good to 0.1 A); about 14 molmaps. Assumes one maximum within ``step`` of the coarse best.
     """
-    from ..simulate import molmap
+    from ..sim.simulate import molmap
 
     mask = atom_mask(structure, density, mask_radius)
     if not mask.any():

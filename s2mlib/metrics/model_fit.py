@@ -11,8 +11,8 @@
   (``color_scheme="bfactor"``) colour by.
 
 Example:
-    >>> from s2mlib.atoms import read_structure
-    >>> from s2mlib.io import read_map
+    >>> from s2mlib.io.atoms import read_structure
+    >>> from s2mlib.io.density import read_map
     >>> scores = field_scores(read_map("emd.map"), read_structure("model.pdb"), 3.4)   # doctest: +SKIP
     >>> sorted(scores)                                                                  # doctest: +SKIP
     ['cc_box', 'cc_mask', 'cc_peaks', 'cc_volume', 'fsc_0.5_resolution', 'mask_voxels', 'q_mean']
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..atoms import Structure
-from ..io import DensityMap
+from ..io.atoms import Structure
+from ..io.density import DensityMap
 from .fsc import fsc_resolution, map_model_fsc
 from .phenix import map_model_cc
 from .qscore import atom_qscores, mean_qscore, residue_qscores
@@ -44,12 +44,12 @@ def field_scores(
 ) -> dict[str, float]:
     """Phenix CCs, map-model FSC 0.5 resolution and mean Q of ``density`` against ``structure``.
 
-    ``model_map`` (for the CCs) defaults to ``s2mlib.simulate.molmap(structure, resolution)`` on ``density``'s grid.
+    ``model_map`` (for the CCs) defaults to ``s2mlib.sim.simulate.molmap(structure, resolution)`` on ``density``'s grid.
     Keys: ``cc_mask``, ``cc_box``, ``cc_volume``, ``cc_peaks``, ``mask_voxels`` (:func:`.phenix.map_model_cc`),
     ``fsc_0.5_resolution`` (A, :func:`.fsc.map_model_fsc` + :func:`.fsc.fsc_resolution`), ``q_mean``.
     """
     if model_map is None:
-        from ..simulate import molmap
+        from ..sim.simulate import molmap
 
         model_map = molmap(structure, resolution, ref_map=density)
     scores: dict[str, float] = dict(map_model_cc(density, model_map, structure))
@@ -144,9 +144,9 @@ def write_confidence(
 ) -> str:
     """Score every residue of ``structure`` in ``density`` (``q``: mapq's Q, no resolution needed; ``smoc``:
     TEMPy's SMOC at ``resolution``, named by ``resolution_source``, else the matched one), write the model with
-    the scores in the B-factor column (:func:`scores_in_b_factors`, :func:`s2mlib.atoms.write_structure`) and return
+    the scores in the B-factor column (:func:`scores_in_b_factors`, :func:`s2mlib.io.atoms.write_structure`) and return
     a one-line summary."""
-    from ..atoms import write_structure
+    from ..io.atoms import write_structure
 
     at = ""
     if score == "q":

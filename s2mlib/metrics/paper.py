@@ -21,7 +21,7 @@ preprocessed arrays) to about 1e-12.
 
 Example:
     >>> import numpy as np
-    >>> from s2mlib.io import DensityMap
+    >>> from s2mlib.io.density import DensityMap
     >>> a = DensityMap(np.arange(27, dtype=np.float32).reshape(3, 3, 3))
     >>> round(pearson(a.data, 2 * a.data + 1), 6)
     1.0
@@ -32,10 +32,10 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from ..atoms import Structure
 from ..errors import InputError, MapError, StructureError
-from ..io import DensityMap
-from ..maps import atom_mask, minmax, on_grid_of
+from ..io.atoms import Structure
+from ..io.density import DensityMap
+from ..sim.maps import atom_mask, minmax, on_grid_of
 
 SSIM_PERCENTILE = 90.0
 SLAB = 16  # z-sections per step of the slab-wise scores

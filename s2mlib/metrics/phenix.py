@@ -18,7 +18,7 @@ truncation radius 0.9 A become solvent. Inside = macromolecule + remaining conta
 
 Example:
     >>> import numpy as np
-    >>> from s2mlib.io import DensityMap
+    >>> from s2mlib.io.density import DensityMap
     >>> grid = DensityMap(np.zeros((20, 20, 20), np.float32), voxel_size=1.0)
     >>> int(phenix_mask(np.array([[10.0, 10.0, 10.0]]), grid, elements=["C"]).sum())  # |d| < 2.875 A
     93
@@ -30,9 +30,9 @@ import itertools
 
 import numpy as np
 
-from ..atoms import Structure
 from ..errors import MapError
-from ..io import DensityMap
+from ..io.atoms import Structure
+from ..io.density import DensityMap
 from .paper import pearson
 
 SOLVENT_RADIUS = 1.1  # mmtbx.masks mask_master_params

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from ..atoms import Structure
-from ..io import DensityMap
+from ..io.atoms import Structure
+from ..io.density import DensityMap
 
 HYDROGENS = ("H", "D")
 
@@ -100,7 +100,7 @@ class QscoreSampler:
     ``centres``: indices of the atoms to score (default every heavy atom); all heavy atoms still exclude points, so a
     subset's Q equals the full computation's for those atoms (a cheaper mean Q of a big model).
 
-    >>> from s2mlib.atoms import read_structure
+    >>> from s2mlib.io.atoms import read_structure
     >>> sampler = QscoreSampler(read_structure("model.pdb"))   # doctest: +SKIP
     >>> q = sampler.atom_qscores(read_map("emd.map"), sigma=0.4)   # doctest: +SKIP
     """
@@ -181,8 +181,8 @@ def atom_qscores(
     """Per-atom Q-score (mapq ``Qscore``; see the module docstring); NaN for hydrogens, and for an atom whose
     values do not vary. Many maps of one model: :class:`QscoreSampler`.
 
-    >>> from s2mlib.atoms import read_structure
-    >>> from s2mlib.io import read_map
+    >>> from s2mlib.io.atoms import read_structure
+    >>> from s2mlib.io.density import read_map
     >>> q = atom_qscores(read_map("emd.map"), read_structure("model.pdb"))   # doctest: +SKIP
     """
     sampler = QscoreSampler(structure, num_points=num_points, max_radius=max_radius, step=step, max_tries=max_tries)

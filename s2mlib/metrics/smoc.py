@@ -12,14 +12,14 @@ voxels near a window of residues, as TEMPy computes it (``ScoringFunctions.SMOC`
   residue takes the previous residue's SMOC (0 for the first of a chain).
 
 The model map defaults to TEMPy's own for SMOC: ``StructureBlurrer.gaussian_blur_real_space`` with sigma
-0.225 x resolution, standardised (``s2mlib.simulate.blurrer``). TEMPy 2.1.2 then tries to zero the model map's
+0.225 x resolution, standardised (``s2mlib.sim.simulate.blurrer``). TEMPy 2.1.2 then tries to zero the model map's
 background with ``peak_density()``, a method its ``Map`` class no longer has; the error is swallowed, so no
 background is removed, and none is removed here. Not reproduced: TEMPy's reset of a residue's voxels when one of
 its atoms lies outside the box (here such an atom only adds no voxels).
 
 Example:
-    >>> from s2mlib.atoms import read_structure
-    >>> from s2mlib.io import read_map
+    >>> from s2mlib.io.atoms import read_structure
+    >>> from s2mlib.io.density import read_map
     >>> table = residue_smoc(read_map("emd.map"), read_structure("model.pdb"), 3.4)   # doctest: +SKIP
 """
 
@@ -30,8 +30,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ..atoms import Structure
-from ..io import DensityMap
+from ..io.atoms import Structure
+from ..io.density import DensityMap
 
 TEMPY_SMOC_SIGMA = 0.225
 
@@ -78,7 +78,7 @@ def residue_smoc(
     order (one row per chain and residue number).
     """
     if model_map is None:
-        from ..simulate import blurrer
+        from ..sim.simulate import blurrer
 
         model_map = blurrer(structure, resolution, ref_map=density, sigma_coeff=sigma_coeff)
     if model_map.data.shape != density.data.shape:
