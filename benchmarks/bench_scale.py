@@ -81,9 +81,9 @@ class PeakAnon:
 
 def curated(work: Path) -> pd.DataFrame:
     """The shared pairs curated as the default profile does (kept entries), reused when already there."""
-    from s2mlib.io.manifest import load_manifest
+    from s2mlib.io.manifest import CURATION_TABLE, load_curation, load_manifest, save_curation
     from s2mlib.run.config import load_profile
-    from s2mlib.study.curate import CURATION_TABLE, CurationConfig, curate_manifest, load_curation, save_curation
+    from s2mlib.study.curate import CurationConfig, curate_manifest
 
     if not (work / CURATION_TABLE).exists():
         params = load_profile("default", {"manifest": str(MANIFEST)})

@@ -26,10 +26,10 @@ from s2mlib.gan.precision import bf16_native
 from s2mlib.gan.weights import DEFAULT_WEIGHTS
 from s2mlib.io.atoms import read_structure
 from s2mlib.io.density import read_map
+from s2mlib.io.manifest import load_curation
 from s2mlib.metrics import evaluate
 from s2mlib.run.config import load_profile
 from s2mlib.sim.inputs import known_resolution
-from s2mlib.study.curate import load_curation
 
 METRICS = ["ssim", "correlation", "correlation_about_mean", "pcc"]
 PAPER, PREVIOUS = "paper tiling (all cubes, centre 20, fp32, PyTorch)", "skip empty cubes (fp32, PyTorch)"

@@ -3,7 +3,8 @@
 import pytest
 
 from s2mlib.errors import MissingInput, S2MError
-from s2mlib.run.config import ROOT, RunPaths, kwargs_for, load_profile, missing_inputs, start
+from s2mlib.run.config import ROOT, RunPaths, kwargs_for, load_profile, missing_inputs
+from s2mlib.run.session import start
 
 
 def test_default_profile_paths_are_absolute_and_overrides_apply(monkeypatch):

@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from s2mlib.errors import ManifestError
 from s2mlib.io.atoms import read_structure
 from s2mlib.io.density import read_map
-from s2mlib.io.manifest import load_manifest
+from s2mlib.io.manifest import load_manifest, require_kept
 from s2mlib.sim.maps import atom_mask
 from s2mlib.sim.simulate import molmap
 from s2mlib.study.curate import (
@@ -27,7 +27,6 @@ from s2mlib.study.curate import (
     curate_manifest,
     make_raw_targets,
     make_sim_map,
-    require_kept,
 )
 
 

@@ -29,9 +29,10 @@ import torch.multiprocessing as mp
 from helpers import TEST_DATA, pair
 from scipy.ndimage import gaussian_filter
 
+from s2mlib.gan.checkpoints import CHECKPOINT, load_checkpoint
 from s2mlib.gan.distributed import Ranks, _cause, resolve_nproc, shards
 from s2mlib.gan.model import Generator
-from s2mlib.gan.train import CHECKPOINT, HISTORY, TrainConfig, load_checkpoint, train
+from s2mlib.gan.train import HISTORY, TrainConfig, train
 from s2mlib.io.density import DensityMap, read_map, write_map
 
 # 5 patches per epoch at a global batch of 2: batches of 2, 2 and 1 (split 1 + 1, 1 + 1, and 1 + a stand-in of
@@ -192,8 +193,8 @@ def test_nproc_and_child_errors():
 def test_notebook_04_trains_with_two_cpu_processes(tmp_path, data, monkeypatch):
     """The runner executes notebook 04 with nproc 2 on the CPU: torchrun, two gloo processes, the history, the
     snapshots and Figure 3 in the notebook."""
+    from s2mlib.io.manifest import save_curation
     from s2mlib.run import runner
-    from s2mlib.study.curate import save_curation
 
     (x, y), (vx, vy) = data[1][0], data[2][0]
     rows = []

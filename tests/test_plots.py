@@ -98,7 +98,7 @@ def test_index_records_the_run_that_made_each_file(tmp_path, monkeypatch):
     first = provenance(
         {"profile": "default", "manifest": "x/pairs.tsv", "seed": 0, "seeds": 3, "epochs": 3}, {"epochs": 2}
     )
-    plots.set_provenance(first)
+    plots.set_provenance(first, run_id(first))
     save_table(pd.DataFrame({"a": [2]}), tmp_path / "table2", profile="default")
     save_table(pd.DataFrame({"a": [1]}), tmp_path / "table1", profile="default")  # unchanged: keeps its record
     index = json.loads((tmp_path / "index.json").read_text())
@@ -108,7 +108,7 @@ def test_index_records_the_run_that_made_each_file(tmp_path, monkeypatch):
     assert run["overrides"] == {"epochs": 2} and run["seeds"] == 3 and run["manifest"] == "pairs.tsv"
     assert run["machine"]["cores"] == os.cpu_count() and run["versions"]["torch"] == torch.__version__
     second = {**first, "seed": 5}
-    plots.set_provenance(second)
+    plots.set_provenance(second, run_id(second))
     save_table(pd.DataFrame({"a": [3]}), tmp_path / "table2", profile="default")  # the first run is no longer used
     index = json.loads((tmp_path / "index.json").read_text())
     assert list(index["runs"]) == [run_id(second)]

@@ -24,9 +24,9 @@ from helpers import TEST_DATA, pair
 from s2mlib.cli import main
 from s2mlib.errors import ManifestError
 from s2mlib.io.download import fetch_manifest, read_emdb_header
-from s2mlib.io.manifest import load_manifest
+from s2mlib.io.manifest import load_manifest, require_kept
 from s2mlib.run import runner
-from s2mlib.study.curate import CurationConfig, curate_manifest, require_kept
+from s2mlib.study.curate import CurationConfig, curate_manifest
 
 MANIFEST = TEST_DATA / "rehearsal.csv"
 FAST = {"retries": 1, "backoff": 0.001, "timeout": 10.0, "progress": False}

@@ -1,5 +1,6 @@
-"""Tests of s2mlib.gan.train: losses, exact resume, own-loss schedulers, atomic checkpoints, the generator exported from
-a checkpoint, training from a curation table."""
+"""Tests of s2mlib.gan.train: exact resume, own-loss schedulers, atomic checkpoints, the generator exported from a
+checkpoint, training from a curation table, the command (s2mlib.run.train). The losses: test_losses.py; the
+checkpoint file and snapshots alone: test_checkpoints.py."""
 
 from __future__ import annotations
 
@@ -12,18 +13,9 @@ import torch
 from helpers import pair
 from scipy.ndimage import gaussian_filter
 
+from s2mlib.gan.checkpoints import CHECKPOINT, load_checkpoint
 from s2mlib.gan.model import Generator
-from s2mlib.gan.train import (
-    CHECKPOINT,
-    GAN,
-    HISTORY,
-    TrainConfig,
-    WeightSnapshots,
-    discriminator_loss,
-    generator_loss,
-    load_checkpoint,
-    train,
-)
+from s2mlib.gan.train import GAN, HISTORY, TrainConfig, train
 from s2mlib.gan.weights import export_generator, load_generator
 from s2mlib.io.density import read_map
 
@@ -50,22 +42,6 @@ def straight(tmp_path_factory, data) -> tuple:
     run = tmp_path_factory.mktemp("straight")
     history = train(TrainConfig(epochs=2, **TINY), *data, run)
     return run, history
-
-
-def test_losses_match_hand_formulas():
-    fake = torch.tensor([0.2, 1.0, -2.5, 0.7]).reshape(1, 1, 1, 2, 2)
-    target = torch.tensor([0.0, 0.4, 0.5, 0.7]).reshape(1, 1, 1, 2, 2)
-    diff = [0.2, 0.6, 3.0, 0.0]
-    smooth = np.mean([0.5 * d * d if d < 1 else d - 0.5 for d in diff])  # paper eq. 3
-    logit_fake, logit_real = torch.tensor([[0.3]]), torch.tensor([[-1.2]])
-    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
-    adv = -math.log(sig(0.3))  # eq. 4
-    total, l1, a = generator_loss(logit_fake, fake, target, alpha=0.01)
-    assert l1.item() == pytest.approx(smooth) and a.item() == pytest.approx(adv)
-    assert total.item() == pytest.approx(smooth + 0.01 * adv)  # eq. 5
-    assert generator_loss(logit_fake, fake, target, alpha=0.01, l1=False)[0].item() == pytest.approx(0.01 * adv)
-    d = discriminator_loss(logit_real, logit_fake).item()
-    assert d == pytest.approx(0.5 * (-math.log(sig(-1.2)) - math.log(1 - sig(0.3))))  # eq. 6 / 2
 
 
 def test_resume_is_exact(straight, tmp_path, data):
@@ -245,7 +221,7 @@ def test_train_from_a_curation_table(tmp_path, data):
     from s2mlib.errors import ManifestError
     from s2mlib.gan.train import GENERATOR, train_from_table
     from s2mlib.io.density import DensityMap, write_map
-    from s2mlib.study.curate import save_curation
+    from s2mlib.io.manifest import save_curation
 
     (inp, target), (val_inp, val_target) = data[0][0], data[1][0]
     rows = []
@@ -281,9 +257,10 @@ def test_the_command_line_trains_a_profile(tmp_path, data, capsys):
     key to None, snapshots, the record and the generator in run/train; a missing table is one line and status 2."""
     import json
 
-    from s2mlib.gan.train import GENERATOR, RECORD, main
+    from s2mlib.gan.train import GENERATOR, RECORD
     from s2mlib.io.density import DensityMap, write_map
-    from s2mlib.study.curate import save_curation
+    from s2mlib.io.manifest import save_curation
+    from s2mlib.run.train import main
 
     run = tmp_path / "run"
     rows = []
@@ -350,17 +327,6 @@ def test_persistent_loader_workers_give_the_same_run(tmp_path, data, straight):
     final, reference = load_checkpoint(tmp_path / CHECKPOINT), load_checkpoint(straight[0] / CHECKPOINT)
     for k, v in reference["generator"].items():
         torch.testing.assert_close(final["generator"][k], v, rtol=0, atol=0)
-
-
-def test_weight_snapshots_are_listed_in_epoch_order(tmp_path):
-    """The callback writes epoch_NNN.pt; files() orders by the epoch number, so epoch 1000 comes after 999 (a name
-    order would put it first) and averaging 'the last K' takes the last K epochs."""
-    snapshots = WeightSnapshots(tmp_path, every=1)
-    for epoch in (2, 999, 1000, 10):
-        snapshots(epoch, Generator(2))
-    files = snapshots.files()
-    assert list(files) == [2, 10, 999, 1000]
-    assert files[1000] == tmp_path / "epoch_1000.pt" and load_generator(files[1000]).width == 2
 
 
 def test_the_same_command_twice_gives_the_same_tensors(straight, tmp_path, data):

@@ -25,10 +25,10 @@ import pandas as pd
 from s2mlib.gan.generate import MapGenerator
 from s2mlib.io.atoms import read_structure
 from s2mlib.io.density import read_map
+from s2mlib.io.manifest import load_curation
 from s2mlib.metrics.qscore import atom_qscores, mean_qscore
 from s2mlib.sim.inputs import known_resolution
 from s2mlib.sim.noise import SNR_AT_RESOLUTION, fourier_shells, model_weight, sample_maps
-from s2mlib.study.curate import load_curation
 
 
 def shell_sums(x: np.ndarray, e: np.ndarray, voxel: float) -> tuple[np.ndarray, ...]:

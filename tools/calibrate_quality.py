@@ -28,11 +28,11 @@ import pandas as pd
 from s2mlib.gan.generate import MapGenerator
 from s2mlib.io.atoms import read_structure
 from s2mlib.io.density import read_map
+from s2mlib.io.manifest import load_curation
 from s2mlib.metrics.qscore import QscoreSampler, residue_ids
 from s2mlib.sim.inputs import known_resolution
 from s2mlib.sim.noise import fourier_shells
 from s2mlib.sim.quality import QSCORE_SIGMA, emdb_percentile, quality_sample
-from s2mlib.study.curate import load_curation
 
 VARIANTS = ["0:0", "0:2", "1:0", "2:0", "3:0", "1:2", "2:2", "3:2"]  # blur scale : noise exponent
 

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 from s2mlib.gan.train import TrainConfig
+from s2mlib.io.manifest import load_curation
 from s2mlib.run.config import add_override_option, check_overrides, kwargs_for, parse_value
 from s2mlib.study import ablation
-from s2mlib.study.curate import load_curation
 from s2mlib.study.spread import seed_list
 
 

@@ -32,15 +32,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from s2mlib.gan.checkpoints import CHECKPOINT, WeightSnapshots
 from s2mlib.gan.generate import MapGenerator, generate_entries
-from s2mlib.gan.train import CHECKPOINT, HISTORY, RECORD, WeightSnapshots
+from s2mlib.gan.train import HISTORY, RECORD
 from s2mlib.gan.weights import DEFAULT_WEIGHTS, average_generators, export_generator
 from s2mlib.io.density import read_map, write_map
-from s2mlib.io.manifest import load_manifest
+from s2mlib.io.manifest import load_curation, load_manifest, save_curation
 from s2mlib.io.outputs import atomic_write
 from s2mlib.run.config import ROOT, load_profile
 from s2mlib.study.benchmark import score_maps, simulate_baselines, summary_table
-from s2mlib.study.curate import CurationConfig, curate_manifest, load_curation, save_curation
+from s2mlib.study.curate import CurationConfig, curate_manifest
 
 WHERE = (
     "Which weights where: `fast` (width 8, resolution-conditioned, B-factor input) is the default on every "

@@ -25,10 +25,13 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -209,6 +212,14 @@ class MapGenerator:
         self.last_cubes_run = 0  # cubes the network computed for the last map (the empty ones are skipped)
         self.last_resolution: float | None = None
         self.last_sample: SampleMaps | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], prefix: str = "generate_") -> MapGenerator:
+        """The generator a profile's parameters name: each argument from the key ``prefix + name`` when there (the
+        profile's ``generate_precision`` is the generator's ``precision``, ``precision`` training's), else from
+        ``name``; other keys are ignored (as :meth:`s2mlib.study.curate.CurationConfig.from_params`)."""
+        names = [name for name in inspect.signature(cls).parameters if prefix + name in params or name in params]
+        return cls(**{name: params[prefix + name] if prefix + name in params else params[name] for name in names})
 
     @property
     def uses_resolution(self) -> bool:

@@ -1,49 +1,34 @@
-"""Adversarial training of the generator (paper section 3.4), checkpoints, and the shipped generator file.
+"""Adversarial training of the generator (paper section 3.4): the settings, the GAN step and the loop, in one process
+or data-parallel, and the export of the trained generator. The losses: :mod:`s2mlib.gan.losses`; checkpoints and
+exact resume: :mod:`s2mlib.gan.checkpoints`; the ``python -m s2mlib.run.train`` command: :mod:`s2mlib.run.train`.
 
-Losses (paper eqs. 3-6; README, Facts about the original code), with ``G(x)`` the generated cube, ``y`` the
-target cube and ``D`` returning logits:
-
-    loss_G = SmoothL1(G(x), y) + alpha * BCEWithLogits(D(G(x)), 1)          (alpha = 0.01)
-    loss_D = 0.5 * [BCEWithLogits(D(y), 1) + BCEWithLogits(D(G(x).detach()), 0)]
-
-NAdam (lr 1e-4, default betas) for both; each ReduceLROnPlateau(factor 0.5, patience 15) steps on ITS OWN
+NAdam (lr 1e-4, default betas) for both networks; each ReduceLROnPlateau(factor 0.5, patience 15) steps on ITS OWN
 validation loss (the original stepped both schedulers with both losses). Batch 128, 150 epochs.
 
 Everything random in an epoch derives from ``(seed, epoch)`` (patch order, augmentation), so a run stopped
 after any checkpoint and resumed gives the same weights as an uninterrupted one.
 
 Data-parallel (DistributedDataParallel) whenever a ``torch.distributed`` process group of more than one process is
-initialised, as ``torchrun`` does (:mod:`s2mlib.gan.distributed`): ``batch_size`` is the GLOBAL batch, split between the
-processes, whose gradients DDP averages, so W processes compute the step of one process on the same global batch
+initialised, as ``torchrun`` does (:mod:`s2mlib.gan.distributed`): ``batch_size`` is the GLOBAL batch, split between
+the processes, whose gradients DDP averages, so W processes compute the step of one process on the same global batch
 (equal up to floating-point summation order). Validation and the history's training losses are summed over the
 processes; rank 0 alone writes the checkpoint (atomically), the history and the snapshots. A checkpoint holds full
 replicas and the split depends only on ``(seed, epoch)``, so a run resumes under any number of processes (a change
 of world size included; the global batch may not change).
 
-The one entry point (notebook 04 in this process or through ``torchrun``, ``tools/gpu_session.sh``, Slurm):
-
-    python -m s2mlib.run.train --profile default -p epochs 5                          # one process
-    torchrun --standalone --nproc-per-node 8 -m s2mlib.run.train --profile paper      # eight GPUs
-
 Example (a CPU smoke run):
     >>> cfg = TrainConfig(epochs=2, batch_size=4, width=4, max_patches_per_epoch=8)  # doctest: +SKIP
     >>> history = train(cfg, train_pairs, val_pairs, "runs/smoke")                   # doctest: +SKIP
-
-Why one long module: the training run is one piece that changes together (settings, losses, the GAN step,
-checkpoints and exact resume, the loop in one process or under DDP, and the ``python -m s2mlib.run.train`` launcher that
-the notebooks, tools and torchrun share); process-group plumbing lives in :mod:`s2mlib.gan.distributed`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import random
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,44 +36,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import InputError, S2MError
+from ..errors import InputError
+from ..io.manifest import require_kept
 from ..io.outputs import atomic_write
 from ..io.progress import tqdm
-from ..run.config import RunPaths, add_override_option, check_keys, check_overrides, kwargs_for, parse_value
 from ..sim.inputs import DEFAULT_RESOLUTION, INPUT_KINDS
-from ..study.curate import load_curation, require_kept
 from . import distributed
 from .augment import augment_batch, draw
-from .generate import refine
+from .checkpoints import CHECKPOINT, changed_settings, load_checkpoint, save_checkpoint, set_rng_state
+from .losses import discriminator_loss, generator_loss
 from .model import Discriminator, Generator, place
 from .patches import PatchDataset, load_levels
 from .precision import autocast as precision_autocast
 from .precision import check_precision, describe, resolve_precision
-from .weights import CHECKPOINT_FORMAT, export_generator, load_generator, load_torch_file
+from .weights import export_generator
 
-CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
 GENERATOR = "generator.pt"  # train_from_table's export of the last epoch's generator
 RECORD = "config.json"  # train_from_table's record of the run: settings, hardware, processes, patches, command
-PARAMS = "params.yaml"  # the profile's parameters handed to a torchrun child by train_profile
 AUGMENT_BACKENDS = ("torchio", "device")
-# Config fields that may change between a run and its resumption (they do not change what is computed, beyond
-# floating-point rounding for compile).
-RESUMABLE_CHANGES = (
-    "epochs",
-    "device",
-    "num_workers",
-    "progress",
-    "checkpoint_every",
-    "time_limit_s",
-    "compile",
-    "deterministic",
-)
 
 
 @dataclass
@@ -193,24 +162,6 @@ class TrainConfig:
             )
         if not self.l1 and self.alpha == 0:
             raise InputError("TrainConfig: l1=False with alpha=0 leaves the generator without a loss")
-
-
-def generator_loss(
-    fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, alpha: float, l1: bool = True
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(loss_G, smooth_l1, adversarial)`` with ``loss_G = [l1] SmoothL1(fake, target) + alpha * BCE(D(fake), 1)``."""
-    smooth = F.smooth_l1_loss(fake.float(), target.float())
-    adversarial = F.binary_cross_entropy_with_logits(
-        fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32)
-    )
-    return (smooth if l1 else 0.0) + alpha * adversarial, smooth, adversarial
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """``0.5 * [BCE(D(y), 1) + BCE(D(G(x)), 0)]`` on logits."""
-    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float32))
-    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float32))
-    return 0.5 * (real + fake)
 
 
 @dataclass
@@ -342,59 +293,9 @@ def _unpack(batch, config: TrainConfig, device: torch.device) -> tuple[torch.Ten
     return x, y, r
 
 
-def _current_keys(saved: Mapping[str, Any]) -> dict[str, Any]:
-    """A checkpoint's settings under today's names: ``bf16`` (a bool, in older checkpoints) is ``precision``."""
-    keys = dict(saved)
-    if "bf16" in keys:
-        keys["precision"] = "bf16" if keys.pop("bf16") else "fp32"
-    return keys
-
-
 def _autocast(device: torch.device, config: TrainConfig):
     """bf16 autocast when ``config.precision`` resolves to bf16 on ``device`` (said once, in :func:`train`)."""
     return precision_autocast(device, resolve_precision(config.precision, device, warn=False))
-
-
-def _rng_state() -> dict:
-    state = np.random.get_state(legacy=True)
-    assert isinstance(state, tuple)  # the global RandomState is MT19937: the legacy tuple
-    kind, keys, pos, has_gauss, cached = state
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    random.setstate(state["python"])
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """A training checkpoint, read with ``torch.load(weights_only=True)`` onto the CPU."""
-    return load_torch_file(path, CHECKPOINT_FORMAT, "training checkpoint")
-
-
-def _save_checkpoint(
-    run_dir: Path, gan: GAN, config: TrainConfig, epoch: int, history: list[dict], world_size: int = 1
-) -> None:
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": 1,
-        "config": asdict(config),
-        "epoch": epoch,
-        **gan.state_dict(),
-        "rng": _rng_state(),
-        "history": history,
-        "world_size": world_size,
-    }
-    atomic_write(lambda tmp: torch.save(payload, tmp), run_dir / CHECKPOINT)
 
 
 def _as_dataset(data, config: TrainConfig, augment: bool) -> PatchDataset:
@@ -506,15 +407,11 @@ def train(
         if not resume:
             raise InputError(f"{run_dir / CHECKPOINT} exists: pass resume=True to continue it, or use a new run_dir")
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        saved = _current_keys(ckpt["config"])
-        changed = [k for k, v in saved.items() if k not in RESUMABLE_CHANGES and getattr(config, k) != v]
+        changed = changed_settings(ckpt["config"], config)
         if changed:
-            raise InputError(
-                f"{run_dir / CHECKPOINT}: cannot resume with changed settings "
-                + ", ".join(f"{k} {saved[k]!r} -> {getattr(config, k)!r}" for k in changed)
-            )
+            raise InputError(f"{run_dir / CHECKPOINT}: cannot resume with changed settings " + ", ".join(changed))
         gan.load_state_dict(ckpt)
-        _set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"])
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
     gan.prepare(config, device, where.world_size)
     n_val = len(val_ds) if config.max_val_patches is None else min(config.max_val_patches, len(val_ds))
@@ -579,7 +476,9 @@ def train(
             frame = pd.DataFrame(history)
             atomic_write(lambda tmp, frame=frame: frame.to_csv(tmp, index=False), run_dir / HISTORY)
             if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or out_of_time:
-                _save_checkpoint(run_dir, gan, config, epoch + 1, history, where.world_size)
+                save_checkpoint(
+                    run_dir / CHECKPOINT, asdict(config), epoch + 1, gan.state_dict(), history, where.world_size
+                )
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, gan.generator)
         distributed.barrier()  # the checkpoint is whole before any process goes on
@@ -697,117 +596,3 @@ def _command(where: distributed.Ranks) -> str:
         else f"torchrun --nnodes {nodes} --nproc-per-node {per_node}"
     )
     return f"{launcher} -m s2mlib.run.train {shlex.join(sys.argv[1:])}"
-
-
-def run_training(params: Mapping[str, Any], *, curation: str | os.PathLike | None = None) -> tuple[pd.DataFrame, Path]:
-    """A profile's training run in this process (one of the processes under torchrun): ``TrainConfig`` from the
-    profile's keys, the run folder's curation table (or ``curation``, a table whose relative paths start at its
-    folder, e.g. a pack from ``tools/train_weights.py --pack``), generator snapshots every epoch
-    (``run.paths.snapshots``), everything in ``run.paths.train``."""
-    paths = RunPaths(Path(params["run_dir"]))
-    config = TrainConfig(**kwargs_for(TrainConfig, params))
-    if curation is not None:
-        table, root = load_curation(Path(curation).parent), Path(curation).parent
-    else:
-        table, root = load_curation(paths.root), paths.root
-    return train_from_table(config, table, paths.train, root=root, on_epoch_end=WeightSnapshots(paths.snapshots))
-
-
-def train_profile(params: Mapping[str, Any], *, echo: Callable[[str], None] = print) -> pd.DataFrame:
-    """Notebook 04's training call: :func:`run_training` in this process when the profile's ``nproc`` resolves
-    to one process (:func:`s2mlib.gan.distributed.resolve_nproc`: 'auto' = every visible GPU), else the same run under
-    ``torchrun --nproc-per-node N -m s2mlib.run.train --params run.paths.train/params.yaml``, its output passed to
-    ``echo`` line by line; a failing child raises :class:`S2MError` with its error. Returns the history."""
-    nproc = distributed.resolve_nproc(params.get("nproc"), params.get("device", "auto"))
-    if nproc == 1:
-        return run_training(params)[0]
-    paths = RunPaths(Path(params["run_dir"]))
-    handed = paths.train / PARAMS
-    text = yaml.safe_dump(dict(params), sort_keys=False)
-    atomic_write(lambda tmp: Path(tmp).write_text(text), handed)
-    distributed.torchrun(["-m", "s2mlib.gan.train", "--params", str(handed)], nproc, echo=echo)
-    return pd.read_csv(paths.train / HISTORY)
-
-
-class WeightSnapshots:
-    """An ``on_epoch_end`` callback for :func:`train` saving the generator every ``every`` epochs to
-    ``folder/epoch_NNN.pt`` (float32); files survive an interrupted and resumed run."""
-
-    def __init__(self, folder: str | os.PathLike, every: int = 1):
-        self.folder, self.every = Path(folder), every
-
-    def __call__(self, epoch: int, generator: Generator) -> None:
-        if epoch % self.every == 0:
-            export_generator(generator, self.folder / f"epoch_{epoch:03d}.pt", half=False)
-
-    def files(self) -> dict[int, Path]:
-        """The saved generators' files by epoch, in epoch order (epoch 1000 after 999)."""
-        found = {int(path.stem.removeprefix("epoch_")): path for path in self.folder.glob("epoch_*.pt")}
-        return dict(sorted(found.items()))
-
-    def slices(self, array: np.ndarray, axis: int = 0, resolution: float | None = None) -> dict[int, np.ndarray]:
-        """The central slice (across ``axis``) of each saved generator's output for the input ``array`` (at
-        ``resolution`` for a conditioned generator)."""
-        out = {}
-        for epoch, path in self.files().items():
-            refined = refine(load_generator(path), array, resolution=resolution)
-            out[epoch] = np.take(refined, refined.shape[axis] // 2, axis=axis)
-        return out
-
-
-def read_params(path: Path) -> dict[str, Any]:
-    """The parameters of ``--params FILE`` (:func:`train_profile`'s hand-over): a YAML mapping of profile keys
-    (:func:`s2mlib.run.config.check_keys`) with a ``run_dir``, whose training settings ``TrainConfig`` accepts; one-line
-    :class:`S2MError` naming the file otherwise (not YAML, a tag, not a mapping, empty, an unknown key)."""
-    try:
-        params = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise S2MError(f"{path}: not a YAML file of parameters ({reason})") from None
-    if not isinstance(params, dict) or not params:
-        raise S2MError(
-            f"{path}: holds {'nothing' if not params else type(params).__name__}, not a mapping of profile keys "
-            f"(KEY: VALUE lines, as train_profile writes)"
-        )
-    check_keys([str(k) for k in params if k != "profile"], str(path))
-    if not params.get("run_dir"):
-        raise S2MError(f"{path}: no run_dir: the run folder whose curation table to train on")
-    try:
-        TrainConfig(**kwargs_for(TrainConfig, params))
-    except (TypeError, ValueError) as exc:
-        raise S2MError(f"{path}: the training settings are invalid: {exc}") from None
-    return params
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m s2mlib.run.train``: a profile's training run (:func:`run_training`), alone or as one of torchrun's
-    processes. Bad input is one line on stderr and exit status 2."""
-
-    parser = argparse.ArgumentParser(prog="python -m s2mlib.run.train", description=(main.__doc__ or "").split("\n")[0])
-    parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
-    add_override_option(parser, "override a profile key (null sets it to None), as ./run_all.sh -p")
-    parser.add_argument("--params", type=Path, help="every parameter from this YAML file (train_profile's hand-over)")
-    parser.add_argument("--curation", type=Path, help="a curation table elsewhere (relative paths from its folder)")
-    args = parser.parse_args(argv)
-    try:
-        if args.params is not None:
-            params = read_params(args.params)
-        else:
-            overrides = {key: parse_value(value) for key, value in args.parameter}
-            params = check_overrides(args.profile, overrides)
-            params.update({k: None for k, v in overrides.items() if v is None and k in params})
-        where = distributed.init(params.get("device", "auto"))
-        try:
-            if not where.main:
-                params = {**params, "progress": False}
-            run_training(params, curation=args.curation)
-        finally:
-            distributed.close()
-    except (S2MError, OSError) as exc:  # the user's input or the file system's; anything else is a bug (traceback)
-        print(f"s2mlib.run.train: error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ManifestError
+from .outputs import atomic_write
 
 COLUMNS = ("entry", "emdb_id", "pdb_id", "resolution", "map", "model", "split")
 REQUIRED = ("emdb_id", "pdb_id")
@@ -246,3 +247,54 @@ def resolution_range(res_min: float | None = None, res_max: float | None = None)
     if res_min is None:
         return f"at {res_max:g} Å and finer"
     return f"between {res_min:g} and {res_max:g} Å"
+
+
+# ---------------------------------------------------------------------------------------------- curation tables
+
+CURATION_TABLE = "curation.csv"  # in a run folder: the manifest's entries, kept or excluded (why), split, maps
+
+
+def require_kept(table: pd.DataFrame, splits: tuple[str, ...] = ("train", "val", "test")) -> None:
+    """Raise :class:`ManifestError` saying what to do when no entry of the curation table was kept, or a needed
+    split has no kept entry (the later notebooks train on 'train', validate on 'val', compare on 'test')."""
+    kept = table[table["kept"].astype(bool)]
+    n_failed = int(table["reason"].astype(str).str.startswith("download failed").sum())
+    failed = f", {n_failed} of them because a download failed (rerun to retry those)" if n_failed else ""
+    if kept.empty:
+        reasons = "; ".join(f"{e}: {r}" for e, r in zip(table["entry"], table["reason"]))
+        raise ManifestError(
+            f"every entry of the manifest was excluded ({reasons or 'no entries'}): nothing is left to "
+            f"train or compare on ({len(table)} excluded{failed}). Add suitable map/model pairs to the manifest "
+            "(see the reasons)"
+        )
+    counts = kept["split"].value_counts()
+    empty = [s for s in splits if not counts.get(s)]
+    if empty:
+        have = ", ".join(f"{s} {n}" for s, n in counts.items())
+        raise ManifestError(
+            f"no kept entry in split(s) {', '.join(empty)} (kept: {have}): {len(kept)} of {len(table)} entries kept, "
+            f"{len(table) - len(kept)} excluded{failed}; the run needs at least one in each of "
+            + ", ".join(splits)
+            + ". Add entries to the manifest, give it a split column, or change val_fraction / test_fraction"
+        )
+
+
+def save_curation(table: pd.DataFrame, run_dir: str | os.PathLike) -> Path:
+    """Write the curation table to ``run_dir/curation.csv`` (atomically), for the later notebooks."""
+    path = Path(run_dir) / CURATION_TABLE
+    atomic_write(lambda tmp: table.to_csv(tmp, index=False), path)
+    return path
+
+
+def load_curation(run_dir: str | os.PathLike, splits: str | list[str] | None = None) -> pd.DataFrame:
+    """The table :func:`save_curation` wrote; with ``splits``, only kept entries of those splits."""
+    path = Path(run_dir) / CURATION_TABLE
+    if not path.exists():
+        raise ManifestError(f"{path}: no curation table; run notebook 01_curate first")
+    table = pd.read_csv(path, dtype={"emdb_id": str, "pdb_id": str, "kept": bool})
+    for column in ("pdb_id", "split", "reason", "exp_map", "sim_map"):
+        table[column] = table[column].fillna("").astype(str)
+    if splits is not None:
+        wanted = [splits] if isinstance(splits, str) else list(splits)
+        table = table[table["kept"] & table["split"].isin(wanted)].reset_index(drop=True)
+    return table

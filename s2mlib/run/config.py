@@ -2,9 +2,10 @@
 named paths of a run folder.
 
 Notebooks declare every parameter with ``None`` ("as the profile says") and start with one call,
-``run = start(profile, globals())``: the profile's parameters (``run.params``, a plain dict with paths made
-absolute), the run and figure folders (created), the label that figures are recorded with, and the run folder's
-named paths (``run.paths.generator``, ``run.paths.scores`` ...), so no notebook spells a path itself.
+``run = start(profile, globals())`` (:func:`s2mlib.run.session.start`): the profile's parameters (``run.params``, a
+plain dict with paths made absolute), the run and figure folders (created), the label that figures are recorded with,
+and the run folder's named paths (``run.paths.generator``, ``run.paths.scores`` ...), so no notebook spells a path
+itself.
 
 Profile keys are the names of what they feed (:func:`known_keys`): the fields of
 :class:`~s2mlib.study.curate.CurationConfig` and :class:`~s2mlib.gan.train.TrainConfig`, the arguments of
@@ -34,7 +35,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from ..errors import MissingInput, S2MError
@@ -338,17 +338,6 @@ class RunPaths:
         return self.root / "figures"
 
 
-@dataclass(frozen=True)
-class Run:
-    """What a notebook needs from its profile: ``params``, ``paths`` (the run folder's), ``figures`` (folder) and
-    ``label`` (recorded with every saved figure: profile and manifest)."""
-
-    params: dict[str, Any]
-    paths: RunPaths
-    figures: Path
-    label: str
-
-
 # The run folder's files each notebook reads (RunPaths attributes), and the notebook that writes each. The generator
 # is needed by 05 and 07 only with 'weights: run'.
 MADE_BY = {
@@ -409,56 +398,3 @@ def check_inputs(notebooks: list[str], params: Mapping[str, Any]) -> None:
             raise MissingInput(f"{notebook} needs {what}: run {them} first (./run_all.sh {only})")
         made.add(Path(notebook).stem)
         made.update(maker for maker in MADE_BY.values() if maker.startswith(notebook[:2]))
-
-
-FIGURES_NOTE = (
-    "figures/ is updated by ./run_all.sh, or by a session started with S2M_FIGURES_DIR=figures (or -p figures_dir)"
-)
-
-
-def start(
-    profile: str = "default",
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    notebook: str | None = None,
-    quiet: bool = False,
-) -> Run:
-    """The one set-up call of every notebook: :func:`load_profile`, check that the run folder holds what
-    ``notebook`` (e.g. '06_benchmark') reads (:func:`check_inputs`: one line naming the notebook that makes a missing
-    file), create the run and figure folders, resolve ``weights: run`` to this run's generator
-    (:attr:`RunPaths.generator`), and print what runs where.
-
-    Figures and tables go to the profile's ``figures_dir`` (the tracked ``figures/``) only when asked: by
-    ``./run_all.sh`` (which sets ``$S2M_FIGURES_DIR``), ``-p figures_dir`` or ``$S2M_FIGURES_DIR``; a notebook run by
-    hand in JupyterLab writes them to the run folder's ``figures/`` (:attr:`RunPaths.interactive_figures`), so
-    exploring leaves the committed figures alone.
-
-    >>> run = start("default", {"epochs": 1}, notebook="04_train", quiet=True)  # doctest: +SKIP
-    """
-    params = load_profile(profile, overrides)
-    if notebook:
-        check_inputs([notebook], params)
-    paths = RunPaths(Path(params["run_dir"]))
-    if (overrides or {}).get("figures_dir") is None and not os.environ.get(ENV_KEYS["figures_dir"]):
-        params["figures_dir"] = str(paths.interactive_figures)  # not ./run_all.sh, no folder asked for
-    figures = Path(params["figures_dir"])
-    paths.root.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    from ..study import plots
-
-    plots.check_figure_folder(figures)  # a folder whose own README.md the figure index would replace
-    if str(params.get("weights")) == "run":
-        params["weights"] = str(paths.generator)
-    label = f"{params['profile']} ({Path(params['manifest']).name})"
-    pd.set_option("display.width", 200)  # notebooks show wide tables
-    from .provenance import describe, provenance
-
-    record = provenance(params, overrides)
-    plots.set_provenance(record)
-    if not quiet:
-        also = f" (an interactive session: {FIGURES_NOTE})" if figures == paths.interactive_figures else ""
-        print(
-            f"profile {params['profile']} ({params.get('description', '')}); manifest {params['manifest']}; "
-            f"run folder {paths.root}; figures and tables -> {figures}{also}\n{describe(record)}"
-        )
-    return Run(params, paths, figures, label)

@@ -1,6 +1,6 @@
 """What made a result: the machine, the library versions, the code's commit, the profile, its overrides and seeds.
 
-Every notebook prints it at start-up (:func:`s2mlib.run.config.start`), so executed notebooks carry it, and
+Every notebook prints it at start-up (:func:`s2mlib.run.session.start`), so executed notebooks carry it, and
 ``figures/index.json`` keeps it beside each file it made (:func:`s2mlib.study.plots.record`), so a reader can tell why
 two runs differ: trained numbers move with the CPU (float rounding, amplified by GAN training), the thread count and
 the library versions (README "Reproducibility").

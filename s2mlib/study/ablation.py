@@ -111,9 +111,7 @@ def train_variants(
 
 def generator_for(weights: str | os.PathLike, params: Mapping) -> MapGenerator:
     """A quiet :class:`MapGenerator` with the profile's ``generate_*`` settings and these ``weights``."""
-    from ..run.config import kwargs_for
-
-    return MapGenerator(**kwargs_for(MapGenerator, {**params, "weights": str(weights), "progress": False}, "generate_"))
+    return MapGenerator.from_params({**params, "weights": str(weights), "progress": False})
 
 
 def score_on_entries(

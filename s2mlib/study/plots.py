@@ -176,15 +176,18 @@ def write_if_changed(content: bytes, path: Path) -> bool:
     return True
 
 
-# The provenance record (s2mlib.run.provenance) of the run this process belongs to; set by s2mlib.run.config.start.
-_RUN: dict | None = None
+# The provenance record (s2mlib.run.provenance) of the run this process belongs to and its id; set by
+# s2mlib.run.session.start.
+_RUN: tuple[str, dict] | None = None
 
 
-def set_provenance(record: dict | None) -> None:
-    """Record ``record`` (:func:`s2mlib.run.provenance.provenance`) with every file saved from now on in this
-    process."""
+def set_provenance(record: dict | None, run: str | None = None) -> None:
+    """Record ``record`` (:func:`s2mlib.run.provenance.provenance`), named ``run`` (its
+    :func:`~s2mlib.run.provenance.run_id`), with every file saved from now on in this process; None: no record."""
     global _RUN
-    _RUN = record
+    if record is not None and not run:
+        raise ValueError("set_provenance: a record needs its run id")
+    _RUN = None if record is None else (str(run), record)
 
 
 def record(path: Path, profile: str, also: list[Path] | None = None, changed: list[Path] | None = None) -> None:
@@ -196,20 +199,18 @@ def record(path: Path, profile: str, also: list[Path] | None = None, changed: li
     import json
     import time
 
-    from ..run.provenance import run_id
-
     folder = check_figure_folder(path.parent)
     index_path = folder / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     files, runs = (index["files"], index.get("runs", {})) if "files" in index else (index, {})
-    current = run_id(_RUN) if _RUN is not None else None
+    current, provenance = _RUN if _RUN is not None else (None, None)
     for item in [path, *(also or [])]:
         old = files.get(item.name)
         if changed is None or item in changed or old is None or old["profile"] != profile:
             files[item.name] = {"profile": profile, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
-            if _RUN is not None:
+            if current is not None:
                 files[item.name]["run"] = current
-                runs[current] = _RUN
+                runs[current] = provenance
     files = dict(sorted(files.items()))
     used = {info.get("run") for info in files.values()}
     runs = {key: value for key, value in sorted(runs.items()) if key in used}
