@@ -24,7 +24,8 @@ from helpers import pair
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
 from s2mlib.gan import batch
-from s2mlib.gan.batch import Shard, current_shard, join_summaries, output_name, parse_shard
+from s2mlib.gan.batch import Shard, current_shard, join_summaries, parse_shard
+from s2mlib.gan.writer import output_name
 from s2mlib.io.density import read_map
 
 ROOT = Path(__file__).resolve().parents[1]

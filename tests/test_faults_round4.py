@@ -30,10 +30,11 @@ from s2mlib.cli import main
 from s2mlib.errors import MapError, S2MError, StructureError
 from s2mlib.gan import batch
 from s2mlib.gan.batch import current_shard, join_summaries
+from s2mlib.gan.writer import half_map_paths
 from s2mlib.io import memory
 from s2mlib.io.atoms import read_structure
 from s2mlib.io.density import DensityMap, read_map, write_map
-from s2mlib.sim.noise import half_map_paths, sample_maps
+from s2mlib.sim.noise import sample_maps
 
 ENTRY = "5925_3J6J"
 # In-process generations run eagerly in PyTorch (what is tested here is no runtime's): the default runtime compiles an

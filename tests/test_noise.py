@@ -12,18 +12,11 @@ from helpers import pair
 from s2mlib.cli import main
 from s2mlib.errors import S2MError
 from s2mlib.gan.generate import MapGenerator, generator_input
+from s2mlib.gan.writer import half_map_paths
 from s2mlib.io.atoms import read_structure
 from s2mlib.io.density import DensityMap, read_map
 from s2mlib.metrics.fsc import fsc_curve, fsc_resolution
-from s2mlib.sim.noise import (
-    SNR_FALLOFF,
-    checked_seed,
-    half_map_paths,
-    mobility_weight,
-    model_weight,
-    noise_power,
-    sample_maps,
-)
+from s2mlib.sim.noise import SNR_FALLOFF, checked_seed, mobility_weight, model_weight, noise_power, sample_maps
 from s2mlib.sim.quality import quality_sample
 
 ENTRY = "2566_3J6B"  # 2,865 atoms; the expected map on its 1 A grid is 43 x 67 x 60 voxels
@@ -141,14 +134,6 @@ def test_a_generator_with_noise_returns_the_sample(small):
     first = drawn.last_sample.seed
     drawn(small, resolution=5.0)
     assert 0 <= first < 2**32 and drawn.last_sample.seed != first  # a new seed each call
-
-
-def test_half_map_names_follow_emdb():
-    assert [p.name for p in half_map_paths("out/emd_1234.mrc")] == [
-        "emd_1234_half_map_1.mrc",
-        "emd_1234_half_map_2.mrc",
-    ]
-    assert [p.name for p in half_map_paths("x.y.ccp4.gz")] == ["x.y_half_map_1.ccp4.gz", "x.y_half_map_2.ccp4.gz"]
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True])

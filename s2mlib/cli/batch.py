@@ -51,29 +51,6 @@ def wanted(args: argparse.Namespace) -> bool:
     return args.out_dir is not None or args.list is not None
 
 
-def one_model(args: argparse.Namespace) -> Path:
-    """The one model of ``s2m generate MODEL -o OUT``; refuses batch options without ``--out-dir``."""
-    for option, value in (("--overwrite", args.overwrite), ("--shard", args.shard)):
-        if value:
-            raise S2MError(f"{option} is for many models: give --out-dir DIR")
-    if len(args.model) != 1:
-        raise S2MError(
-            f"{len(args.model)} models and no --out-dir: give one MODEL with -o OUT.mrc, or --out-dir DIR for many"
-        )
-    if args.output is None:
-        raise S2MError("give -o OUT.mrc for the map of one MODEL (or --out-dir DIR)")
-    return args.model[0]
-
-
-def _device(device: str) -> str:
-    """``device``, on GPU ``LOCAL_RANK`` for a torchrun process that runs on CUDA."""
-    from ..gan.model import resolve_device
-
-    if "LOCAL_RANK" in os.environ and resolve_device(device).type == "cuda" and str(device) in ("auto", "cuda"):
-        return f"cuda:{os.environ['LOCAL_RANK']}"
-    return device
-
-
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -82,7 +59,7 @@ def run(args: argparse.Namespace, make_generator: Callable) -> int:
     """Plan (every check before the work), meet torchrun's other processes, generate this shard, join when every
     shard is done; exit status."""
     from ..gan.batch import current_shard, generate_many, jobs_from, join_summaries, plan, read_list
-    from ..gan.distributed import Meeting
+    from ..gan.distributed import Meeting, local_device
 
     if args.out_dir is None:
         raise S2MError("--list needs --out-dir DIR, the folder of the maps and of generated.csv")
@@ -100,7 +77,7 @@ def run(args: argparse.Namespace, make_generator: Callable) -> int:
     if "torchrun" in shard.source:  # every process there, or one line (variables left from an earlier torchrun)
         meeting = Meeting(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
         meeting.meet("start", say=_say)
-    generator = make_generator(args, device=_device(resolved(args.device)), progress=False)
+    generator = make_generator(args, device=local_device(resolved(args.device)), progress=False)
     mine = len(range(shard.index, len(jobs), shard.count))
     print(
         f"{mine} of {len(jobs)} structures (shard {shard.index} of {shard.count}: {shard.source}) with "

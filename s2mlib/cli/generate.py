@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from ..errors import S2MError
 from ..gan.precision import PRECISIONS
 from ..gan.runtime import RUNTIMES
+from ..gan.writer import half_map_paths
 from ..io.outputs import ensure_not_input
-from ..sim.noise import half_map_paths
 from . import batch
 from .common import SCORES, LibraryDefault, check_model_output, given
 
@@ -128,6 +128,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def one_model(args: argparse.Namespace) -> Path:
+    """The one model of ``s2m generate MODEL -o OUT``; refuses batch options without ``--out-dir``."""
+    for option, value in (("--overwrite", args.overwrite), ("--shard", args.shard)):
+        if value:
+            raise S2MError(f"{option} is for many models: give --out-dir DIR")
+    if len(args.model) != 1:
+        raise S2MError(
+            f"{len(args.model)} models and no --out-dir: give one MODEL with -o OUT.mrc, or --out-dir DIR for many"
+        )
+    if args.output is None:
+        raise S2MError("give -o OUT.mrc for the map of one MODEL (or --out-dir DIR)")
+    return args.model[0]
+
+
 def wants_noise(args: argparse.Namespace) -> bool:
     """A sample map: ``--noise``, or ``--half-maps`` or ``--quality``, which imply it."""
     return bool(args.noise or args.half_maps or not isinstance(args.quality, LibraryDefault))
@@ -171,24 +185,23 @@ def run(args: argparse.Namespace) -> int | None:
         )
     if batch.wanted(args):
         return batch.run(args, make_generator)
-    args.model = batch.one_model(args)
-    from ..gan.batch import generate_one, jobs_from, plan  # one model is a batch of one: the same checks and notices
+    from ..gan.batch import generate_one, one_job  # one model is a batch of one: the same checks and notices
 
-    one = jobs_from(models=[args.model])
-    one["output"], one["ref_map"] = str(args.output), str(args.ref_map or "")
-    (job,) = plan(one, Path.cwd(), weights=args.weights, half_maps=args.half_maps).itertuples()
+    model = one_model(args)
+    job = one_job(model, args.output, args.ref_map, weights=args.weights, half_maps=args.half_maps)
     if args.confidence:
-        ensure_not_input(check_model_output(args.confidence), args.model, args.ref_map, args.weights, args.output)
+        ensure_not_input(check_model_output(args.confidence), model, args.ref_map, args.weights, args.output)
     generator = make_generator(args)
-    made, model, density = generate_one(job, generator, args.resolution, half_maps=args.half_maps)
-    sample = generator.last_sample
-    if sample is not None and args.half_maps:
+    made = generate_one(job, generator, args.resolution, half_maps=args.half_maps)
+    record, structure, density = made.record, made.structure, made.density
+    if len(made.written) > 1:  # the half maps, named as given on the command line
         for path in half_map_paths(args.output):
             print(f"{path}: half map")
+    sample = generator.last_sample
     at = (
         ""
         if generator.last_resolution is None
-        else f" at {generator.last_resolution:g} A ({made['resolution_source']})"
+        else f" at {generator.last_resolution:g} A ({record['resolution_source']})"
     )
     kind = "" if sample is None else f" sample map (seed {sample.seed}, {quality_note(sample, generator.quality)})"
     print(
@@ -200,7 +213,7 @@ def run(args: argparse.Namespace) -> int | None:
         print(
             write_confidence(
                 density,
-                model,
+                structure,
                 args.confidence,
                 args.confidence_score,
                 generator.last_resolution,

@@ -29,11 +29,9 @@ Example:
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 import os
 import re
-import struct
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -41,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,15 +47,15 @@ import torch
 
 from ..errors import OutputError, S2MError
 from ..io.atoms import Structure, read_structure
-from ..io.density import MRC_HEADER, DensityMap, mrc_declared_size, read_map, write_map
+from ..io.density import DensityMap, read_map
 from ..io.download import reported_resolution
 from ..io.manifest import entry_file_name
 from ..io.outputs import MAP_SUFFIXES, atomic_write, check_output, ensure_not_input
 from ..io.progress import tqdm
 from ..sim.inputs import DEFAULT_RESOLUTION
-from ..sim.noise import half_map_paths, write_sample
 from ..sim.structures import B_KINDS, b_factor_kind, model_notices
 from .generate import MapGenerator
+from .writer import is_whole, map_paths, output_name, write_maps
 
 SUMMARY = "generated.csv"
 PART_RE = re.compile(r"^generated\.part-(\d+)-of-(\d+)\.csv$")
@@ -83,7 +82,6 @@ SUMMARY_COLUMNS = (
     "reason",  # why it failed, one line
     "list_rows",  # rows in the whole list, so that s2m join can tell a part whose shard did not finish
 )
-MODEL_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
 MIN_GRID = 2  # voxels per axis of a ref_map (trilinear resampling)
 SAVE_EVERY_S = 2.0  # the summary is rewritten at most this often while the batch runs, and at the end
 
@@ -158,18 +156,6 @@ def _whole(env: Mapping[str, str], name: str, default: str | None = None) -> int
         return int(str(text).strip())
     except ValueError:
         raise S2MError(f"{name}={text!r}: not a whole number (a variable left from an earlier job? unset it)") from None
-
-
-def output_name(model: str | os.PathLike) -> str:
-    """The map file name of a model: its name without ``.gz`` and the model extension, + ``.mrc``.
-
-    >>> output_name("models/AF-P69905-F1-model_v4.cif.gz")
-    'AF-P69905-F1-model_v4.mrc'
-    """
-    name = Path(model).name
-    name = name[:-3] if name.lower().endswith(".gz") else name
-    stem, dot, suffix = name.rpartition(".")
-    return f"{stem if dot and f'.{suffix.lower()}' in MODEL_SUFFIXES else name}.mrc"
 
 
 def read_list(path: str | os.PathLike) -> pd.DataFrame:
@@ -251,7 +237,7 @@ def plan(
                     f"{jobs['output'][i]}: row {i} ({jobs['model'][i]}) would write outside --out-dir {out_dir}: "
                     f"give an output inside it (a relative name, no '..' above it)"
                 )
-    written = [(i, path) for i, o in enumerate(outputs) for path in ([o, *half_map_paths(o)] if half_maps else [o])]
+    written = [(i, path) for i, o in enumerate(outputs) for path in map_paths(o, half_maps)]
     seen: dict[str, int] = {}
     for i, output in written:
         key = str(output.resolve()).lower()
@@ -305,24 +291,6 @@ class _InputFiles:
                 pass
         if same is not None:
             ensure_not_input(output, same)
-
-
-def is_whole(path: str | os.PathLike) -> bool:
-    """True when ``path`` is an MRC map (optionally gzip) holding the bytes its header declares (reads ~1 KiB)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-            if gz:
-                fh.seek(-4, os.SEEK_END)
-                size = struct.unpack("<I", fh.read(4))[0]
-        if gz:
-            with gzip.open(path, "rb") as fh:
-                return mrc_declared_size(fh.read(MRC_HEADER)) % 2**32 == size
-        with open(path, "rb") as fh:
-            return mrc_declared_size(fh.read(MRC_HEADER)) == path.stat().st_size
-    except (OSError, EOFError, ValueError, struct.error):
-        return False
 
 
 def one_line(exc: BaseException) -> str:
@@ -387,14 +355,41 @@ def _earlier(out_dir: Path) -> dict[str, dict]:
     return records
 
 
+class Made(NamedTuple):
+    """What :func:`generate_one` made: the summary fields, the structure, the map and the files written (half maps
+    first)."""
+
+    record: dict
+    structure: Structure
+    density: DensityMap
+    written: list[Path]
+
+
+def one_job(
+    model: str | os.PathLike,
+    output: str | os.PathLike,
+    ref_map: str | os.PathLike | None = None,
+    *,
+    weights: str | os.PathLike | None = None,
+    half_maps: bool = False,
+):
+    """The planned job of ``s2m generate MODEL -o OUT``: a batch of one row, through the same checks as many
+    (:func:`plan`; a relative ``output`` from the current folder)."""
+    one = jobs_from(models=[model])
+    one["output"], one["ref_map"] = str(output), str(ref_map or "")
+    (job,) = plan(one, Path.cwd(), weights=weights, half_maps=half_maps).itertuples()
+    return job
+
+
 def generate_one(
     job, generator: MapGenerator, asked: float | None = None, default: float = DEFAULT_RESOLUTION, half_maps=False
-) -> tuple[dict, Structure, DensityMap]:
+) -> Made:
     """Make and write one planned job's map (a sample map and, with ``half_maps``, its half maps beside it, when the
     generator adds noise), for ``s2m generate MODEL -o OUT`` and for every row of a batch alike: the model read (an
     NMR ensemble says its first model is used), its notices (:func:`s2mlib.sim.structures.model_notices`: no protein
     chain, a B-factor column read as pLDDT) and the generator's (a resolution beyond the trained range) given as
-    warnings, each time, one line each. Returns the summary fields, the structure and the map."""
+    warnings, each time, one line each; the files written by :func:`s2mlib.gan.writer.write_maps`. Returns them with
+    the summary fields, the structure and the map (:class:`Made`)."""
     t0 = time.perf_counter()
     notices: list[warnings.WarningMessage] = []
     try:
@@ -418,10 +413,8 @@ def generate_one(
             for notice in notices:
                 warnings.showwarning(notice.message, notice.category, notice.filename, notice.lineno)
     sample = getattr(generator, "last_sample", None)
-    if sample is None:
-        write_map(density, job.output)
-    else:
-        write_sample(sample, job.output, half_maps=half_maps)
+    halves = None if sample is None or not half_maps else (sample.half_1, sample.half_2)
+    written = write_maps(job.output, density if sample is None else sample.full, halves)
     timing = generator.last_timing
     record = {
         "residues": structure.n_residues,
@@ -436,7 +429,7 @@ def generate_one(
         "seed": "" if sample is None else sample.seed,
         "status": "done",
     }
-    return record, structure, density
+    return Made(record, structure, density, written)
 
 
 def generate_many(
@@ -477,9 +470,7 @@ def generate_many(
             job = SimpleNamespace(**{c: rec[c] for c in JOB_COLUMNS})
             record = {**{c: rec[c] for c in extra}, "row": row, "input": job.model, "output": job.output}
             record["list_rows"] = len(jobs)
-            if not overwrite and all(
-                is_whole(p) for p in (job.output, *(half_map_paths(job.output) if half_maps else ()))
-            ):
+            if not overwrite and all(is_whole(p) for p in map_paths(job.output, half_maps)):
                 before = earlier.get(job.output, {"weights": ""})  # what made it, when an earlier summary says
                 record.update(
                     {

@@ -100,6 +100,14 @@ def rank_device(device: str, where: Ranks) -> torch.device:
     return resolved
 
 
+def local_device(device: str) -> str:
+    """``device`` of a generating process: on GPU ``LOCAL_RANK`` for a torchrun process that runs on CUDA
+    ('auto' or 'cuda' asked), else ``device`` as given (``s2m generate --out-dir`` under torchrun)."""
+    if "LOCAL_RANK" in os.environ and resolve_device(device).type == "cuda" and str(device) in ("auto", "cuda"):
+        return f"cuda:{os.environ['LOCAL_RANK']}"
+    return device
+
+
 @dataclass(frozen=True)
 class Shard:
     """A process's part of one global batch: dataset ``indices`` (at least one), ``count`` real patches among

@@ -39,12 +39,12 @@ import torch
 
 from ..errors import InputError, S2MError
 from ..io.atoms import Structure, read_structure
-from ..io.density import DensityMap, read_map, write_map
+from ..io.density import DensityMap, read_map
 from ..io.manifest import entry_file_name
 from ..io.memory import grid_bytes, require_memory
 from ..io.progress import tqdm
 from ..sim.inputs import DEFAULT_RESOLUTION, known_resolution, network_input, network_input_slabs
-from ..sim.noise import SampleMaps, check_nyquist, checked_seed, require_sample_memory, write_sample
+from ..sim.noise import SampleMaps, check_nyquist, checked_seed, require_sample_memory
 from ..sim.quality import DEFAULT_QUALITY, QUALITY_BYTES_PER_VOXEL, emdb_q, quality_sample
 from ..sim.simulate import SLAB_COPIES, WHOLE_GRID_BYTES, bounding_grid, bounding_shape, check_inside, grid_spec, slabs
 from .model import place, resolve_device
@@ -52,6 +52,7 @@ from .precision import check_precision, resolve_precision
 from .runtime import CubeRunner, resolve_runtime
 from .tiling import STRIDE, cube_corners, cut_cube, put_centre
 from .weights import DEFAULT_NAME, load_generator, weights_path
+from .writer import write_maps
 
 GRID_SPACING = 1.0  # the network works on 1 A voxels
 CUSHION = 3.0  # A around the atoms' bounding box, as the curated training maps (phenix.map_box)
@@ -347,7 +348,7 @@ def generate_entries(
         if generator.uses_resolution:
             wanted = resolution or known_resolution(getattr(row, "resolution", None), default_resolution)
         density = generator(structure, ref_map=read_map(row.exp_map), resolution=wanted)
-        path = write_map(density, Path(out_dir) / f"{name}.mrc")
+        (path,) = write_maps(Path(out_dir) / f"{name}.mrc", density)
         timing = generator.last_timing
         rows.append(
             {
@@ -401,7 +402,8 @@ def sample_entries(
         expected = read_map(row.path)
         structure = read_structure(models[row.entry])
         sample = quality_sample(expected, structure, float(row.resolution), seed, quality=quality, b_factors=b_factors)
-        half_1, half_2, path = write_sample(sample, Path(out_dir) / f"{entry_file_name(row.entry)}_sample.mrc")
+        out = Path(out_dir) / f"{entry_file_name(row.entry)}_sample.mrc"
+        half_1, half_2, path = write_maps(out, sample.full, (sample.half_1, sample.half_2))
         rows.append(
             {
                 "entry": row.entry,

@@ -39,15 +39,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import S2MError
-from ..io.density import DensityMap, write_map
+from ..io.density import DensityMap
 from .maps import spatial_frequency
 
 FSC_THRESHOLD = 0.143
@@ -276,30 +274,3 @@ def sample_maps(
     full = (halves[0] + halves[1]) / 2.0
     as_map = [expected.copy(h.astype(np.float32)) for h in (*halves, full)]
     return SampleMaps(as_map[0], as_map[1], as_map[2], seed)
-
-
-def half_map_paths(output: str | os.PathLike) -> tuple[Path, Path]:
-    """EMDB's names for the half maps of ``output``: ``OUT_half_map_1.mrc`` and ``OUT_half_map_2.mrc`` beside it,
-    with its suffix and compression.
-
-    >>> [p.name for p in half_map_paths("maps/emd.map.gz")]
-    ['emd_half_map_1.map.gz', 'emd_half_map_2.map.gz']
-    """
-    output = Path(output)
-    name = output.name
-    compressed = ".gz" if name.lower().endswith(".gz") else ""
-    stem = name[: len(name) - len(compressed)]
-    base, dot, suffix = stem.rpartition(".")
-    base, suffix = (base, dot + suffix) if dot else (stem, "")
-    return tuple(output.with_name(f"{base}_half_map_{i}{suffix}{compressed}") for i in (1, 2))  # type: ignore[return-value]
-
-
-def write_sample(sample: SampleMaps, output: str | os.PathLike, *, half_maps: bool = True) -> list[Path]:
-    """Write the sample map to ``output`` and, with ``half_maps``, its half maps beside it (:func:`half_map_paths`);
-    each file whole or absent (:func:`s2mlib.io.density.write_map`). Returns the paths written, half maps first."""
-    written = []
-    if half_maps:
-        for half, path in zip((sample.half_1, sample.half_2), half_map_paths(output)):
-            written.append(write_map(half, path))
-    written.append(write_map(sample.full, output))
-    return written
