@@ -22,7 +22,7 @@ import pytest
 from helpers import ROOT, TEST_DATA
 
 from s2mlib.errors import MissingInput, OutputError
-from s2mlib.run import config, runner
+from s2mlib.run import config, runner, session
 from s2mlib.run.jupyter_git import refresh_after_save
 from s2mlib.study import plots
 
@@ -272,14 +272,14 @@ def test_a_session_by_hand_writes_figures_to_the_run_folder(monkeypatch, tmp_pat
     """06 and 07 run by hand overwrote the tracked figures/; a session writes into the run folder unless asked
     (S2M_FIGURES_DIR or -p figures_dir); ./run_all.sh updates the profile's figures_dir."""
     monkeypatch.delenv("S2M_FIGURES_DIR", raising=False)
-    run = config.start("default", {"run_dir": str(tmp_path / "run")})
+    run = session.start("default", {"run_dir": str(tmp_path / "run")})
     assert run.figures == tmp_path / "run" / "figures" == run.paths.interactive_figures and run.figures.is_dir()
     assert "S2M_FIGURES_DIR=figures" in capsys.readouterr().out
     monkeypatch.setenv("S2M_FIGURES_DIR", str(tmp_path / "asked"))
-    assert config.start("default", {"run_dir": str(tmp_path / "run")}, quiet=True).figures == tmp_path / "asked"
+    assert session.start("default", {"run_dir": str(tmp_path / "run")}, quiet=True).figures == tmp_path / "asked"
     monkeypatch.delenv("S2M_FIGURES_DIR")
     chosen = {"run_dir": str(tmp_path / "run"), "figures_dir": str(tmp_path / "p")}
-    assert config.start("default", chosen, quiet=True).figures == tmp_path / "p"
+    assert session.start("default", chosen, quiet=True).figures == tmp_path / "p"
 
 
 def write_notebook(path: Path, *sources: str) -> None:
@@ -306,7 +306,7 @@ def test_the_runner_updates_the_profiles_figures_and_checks_every_key_once(noteb
     unknown parameter: run_dir" on every -p is gone (the runner checked every key against the profile)."""
     write_notebook(
         notebook_dir / "01_a.ipynb",
-        "from s2mlib.run.config import start\nrun = start(profile, globals(), quiet=True)\n"
+        "from s2mlib.run.session import start\nrun = start(profile, globals(), quiet=True)\n"
         "open('figures_at', 'w').write(str(run.figures))",
     )
     args = ["-p", "run_dir", str(tmp_path / "run"), "-p", "figures_dir", str(tmp_path / "fig"), "-p", "epochs", "2"]

@@ -49,7 +49,7 @@ timeout $(("${minutes%.*}" * 60 + 240)) "$py" -m torch.distributed.run --standal
   | tr '\r' '\n' | grep -v -F "$bars" | tee "$out/train.log"
 cp "$run/train/history.csv" "$run/train/config.json" "$out/"
 if [ -n "${AVERAGE_LAST:-}" ]; then  # the mean of the last K epochs' generators (weights.average_generators)
-  "$py" -c "from s2mlib.gan.train import WeightSnapshots; from s2mlib.gan.weights import average_generators, export_generator
+  "$py" -c "from s2mlib.gan.checkpoints import WeightSnapshots; from s2mlib.gan.weights import average_generators, export_generator
 snapshots = list(WeightSnapshots('$run/train/snapshots').files().values())[-$AVERAGE_LAST:]
 print('averaging', len(snapshots), 'generators:', snapshots[0], '..', snapshots[-1])
 export_generator(average_generators(snapshots), '$run/g16.pt')" >"$out/average.log" 2>&1

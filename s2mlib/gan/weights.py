@@ -98,7 +98,7 @@ def average_generators(paths: Sequence[str | os.PathLike]) -> Generator:
     theta = (1/k) sum_i theta_i, stochastic weight averaging (Izmailov et al. 2018), which for GANs evens out the
     generator's oscillation late in training (Yazici et al. 2019). Files of another kind are an error naming them.
 
-    >>> from s2mlib.gan.train import WeightSnapshots  # doctest: +SKIP
+    >>> from s2mlib.gan.checkpoints import WeightSnapshots  # doctest: +SKIP
     >>> snapshots = list(WeightSnapshots("runs/weights/train/snapshots").files().values())  # doctest: +SKIP
     >>> export_generator(average_generators(snapshots[-5:]), "averaged.pt")  # doctest: +SKIP
     """
