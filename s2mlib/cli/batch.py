@@ -46,11 +46,6 @@ def add_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def wanted(args: argparse.Namespace) -> bool:
-    """True when ``args`` ask for a batch (``--out-dir`` or ``--list``)."""
-    return args.out_dir is not None or args.list is not None
-
-
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 

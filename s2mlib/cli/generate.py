@@ -142,6 +142,11 @@ def one_model(args: argparse.Namespace) -> Path:
     return args.model[0]
 
 
+def wants_many(args: argparse.Namespace) -> bool:
+    """True when ``args`` ask for a batch (``--out-dir`` or ``--list``)."""
+    return args.out_dir is not None or args.list is not None
+
+
 def wants_noise(args: argparse.Namespace) -> bool:
     """A sample map: ``--noise``, or ``--half-maps`` or ``--quality``, which imply it."""
     return bool(args.noise or args.half_maps or not isinstance(args.quality, LibraryDefault))
@@ -183,7 +188,7 @@ def run(args: argparse.Namespace) -> int | None:
         raise S2MError(
             "--seed is the noise's seed: give --noise, --half-maps or --quality with it (the expected map has none)"
         )
-    if batch.wanted(args):
+    if wants_many(args):
         return batch.run(args, make_generator)
     from ..gan.batch import generate_one, one_job  # one model is a batch of one: the same checks and notices
 
