@@ -431,7 +431,7 @@ def test_train_params_file_problems_are_one_line(tmp_path, text, says):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     run = subprocess.run(
-        [sys.executable, "-m", "s2mlib.gan.train", "--params", str(path)], capture_output=True, text=True, env=env()
+        [sys.executable, "-m", "s2mlib.run.train", "--params", str(path)], capture_output=True, text=True, env=env()
     )
     assert run.returncode == 2
     assert says in one_line(run.stderr, f"s2mlib.run.train: error: {path}: ")

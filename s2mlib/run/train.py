@@ -57,7 +57,7 @@ def train_profile(params: Mapping[str, Any], *, echo: Callable[[str], None] = pr
     handed = paths.train / PARAMS
     text = yaml.safe_dump(dict(params), sort_keys=False)
     atomic_write(lambda tmp: Path(tmp).write_text(text), handed)
-    distributed.torchrun(["-m", "s2mlib.gan.train", "--params", str(handed)], nproc, echo=echo)
+    distributed.torchrun(["-m", "s2mlib.run.train", "--params", str(handed)], nproc, echo=echo)
     return pd.read_csv(paths.train / HISTORY)
 
 
