@@ -137,3 +137,18 @@ def test_s2m_generate_says_its_precision_and_keeps_the_old_option(tmp_path, caps
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     assert parser.parse_args(["generate", model, "--bf16"]).precision == "bf16"
+
+
+def test_s2m_generate_verbose_says_what_was_chosen_and_why(tmp_path, capsys, avx2_cpu):
+    """--verbose: on a CPU without native bf16, auto is fp32, and the line says so with the capability."""
+    from helpers import pair
+
+    from s2mlib.cli import main
+
+    model = str(pair("5925_3J6J")["model_path"])
+    assert main(["generate", model, "-o", str(tmp_path / "a.mrc"), "--runtime", "torch", "--verbose"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("s2m generate: precision")]
+    assert said == [
+        f"s2m generate: precision fp32 (asked auto) on cpu (AVX2; bf16 emulated), runtime torch (asked torch), "
+        f"{torch.get_num_threads()} threads"
+    ]

@@ -37,6 +37,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from s2mlib.jupyter_git import refresh_after_save
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -488,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             for nb, content in originals.items():
                 if nb.read_bytes() != content:
                     nb.write_bytes(content)
+                    refresh_after_save(os_path=nb)  # the index kept the saved file's size: git would say modified
         shutil.rmtree(scratch, ignore_errors=True)
     print("browser check: " + ("PASS" if not problems else f"FAIL ({len(problems)} problems)"))
     return 0 if not problems else 1

@@ -11,6 +11,7 @@ model scored in it (``--confidence``, :func:`s2mlib.metrics.write_confidence`). 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,6 +70,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     # the option of earlier releases, kept for their scripts: the same as --precision bf16
     p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="say which precision and runtime were chosen and why (the CPU's capability, bf16 native or emulated)",
+    )
     p.add_argument(
         "--runtime",
         choices=RUNTIMES,
@@ -162,7 +168,27 @@ def make_generator(args: argparse.Namespace, **overrides) -> MapGenerator:
         "noise": wants_noise(args),
         "seed": args.seed,
     }
-    return MapGenerator(args.weights, **{**kwargs, **overrides})
+    generator = MapGenerator(args.weights, **{**kwargs, **overrides})
+    if getattr(args, "verbose", False):
+        print(f"s2m generate: {choices_made(generator, str(args.precision), str(args.runtime))}", file=sys.stderr)
+    return generator
+
+
+def choices_made(generator: MapGenerator, precision: str, runtime: str) -> str:
+    """What ``--verbose`` prints: the precision and runtime chosen for what was asked, and why.
+
+    e.g. 'precision fp32 (asked auto) on cpu (AVX2; bf16 emulated), runtime openvino (asked auto), 2 threads'
+    """
+    import torch
+
+    from ..precision import describe
+
+    arithmetic = describe(generator.device, generator.precision)
+    chosen, _, why = arithmetic.partition(" on ")
+    return (
+        f"precision {chosen} (asked {precision}) on {why}, runtime {generator.runtime} (asked {runtime}), "
+        f"{torch.get_num_threads()} threads"
+    )
 
 
 def quality_note(sample, quality: float) -> str:
