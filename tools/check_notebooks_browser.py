@@ -37,7 +37,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from s2mlib.jupyter_git import refresh_after_save
+from s2mlib.run.jupyter_git import refresh_after_save
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [

@@ -181,7 +181,7 @@ def choices_made(generator: MapGenerator, precision: str, runtime: str) -> str:
     """
     import torch
 
-    from ..precision import describe
+    from ..gan.precision import describe
 
     arithmetic = describe(generator.device, generator.precision)
     chosen, _, why = arithmetic.partition(" on ")
