@@ -231,6 +231,9 @@ def test_ctrl_c_stops_a_wait_for_other_processes(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env(WORLD_SIZE="2", RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port())),
+        # Ctrl-C as a terminal delivers it: a test run started in the background (nohup, CI runners) ignores SIGINT,
+        # and a child that inherits the ignore never sees it (this test then timed out after 60 s)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     while not seen or "waiting for 1 other process(es)" not in seen[-1]:  # said after 5 s of waiting
