@@ -181,12 +181,11 @@ def choices_made(generator: MapGenerator, precision: str, runtime: str) -> str:
     """
     import torch
 
-    from ..gan.precision import describe
+    from ..gan.precision import device_bf16
 
-    arithmetic = describe(generator.device, generator.precision)
-    chosen, _, why = arithmetic.partition(" on ")
     return (
-        f"precision {chosen} (asked {precision}) on {why}, runtime {generator.runtime} (asked {runtime}), "
+        f"precision {generator.precision} (asked {precision}) on {device_bf16(generator.device)}, "
+        f"runtime {generator.runtime} (asked {runtime}), "
         f"{torch.get_num_threads()} threads"
     )
 

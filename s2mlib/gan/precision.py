@@ -102,10 +102,15 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def describe(device: torch.device, precision: str) -> str:
-    """One line for logs and provenance, e.g. 'fp32 on cpu (AVX2; bf16 emulated)'."""
+def device_bf16(device: torch.device) -> str:
+    """The device, its hardware and whether it computes bf16 natively, e.g. 'cpu (AVX2; bf16 emulated)'."""
     import torch
 
     native = "bf16 native" if bf16_native(device) else "bf16 emulated"
     hardware = cpu_capability() if device.type == "cpu" else torch.cuda.get_device_name(device)
-    return f"{precision} on {device} ({hardware}; {native})"
+    return f"{device} ({hardware}; {native})"
+
+
+def describe(device: torch.device, precision: str) -> str:
+    """One line for logs and provenance, e.g. 'fp32 on cpu (AVX2; bf16 emulated)'."""
+    return f"{precision} on {device_bf16(device)}"
